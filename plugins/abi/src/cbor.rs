@@ -1,0 +1,507 @@
+//! The CBOR (RFC 8949) encoding of the core-module form.
+//!
+//! Only the subset the schema needs: unsigned and negative integers, byte
+//! and text strings, arrays and maps of definite length, and `null`. The
+//! decoder is strict: indefinite lengths, unknown keys, wrong types,
+//! trailing bytes and lengths past the end of the input are errors that name
+//! the byte offset, so a broken plugin is reported, never guessed at.
+
+use crate::{Event, EventError, Header, Output};
+use std::fmt;
+
+/// Why a CBOR buffer does not hold what the schema says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the input where the problem was found.
+    pub offset: usize,
+    /// What was wrong there.
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const MAJOR_UINT: u8 = 0;
+const MAJOR_NINT: u8 = 1;
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const NULL: u8 = 0xf6;
+
+// ---- encoding ----------------------------------------------------------
+
+fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else if n <= u8::MAX as u64 {
+        out.extend_from_slice(&[m | 24, n as u8]);
+    } else if n <= u16::MAX as u64 {
+        out.push(m | 25);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else if n <= u32::MAX as u64 {
+        out.push(m | 26);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    head(out, MAJOR_BYTES, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn text(out: &mut Vec<u8>, s: &str) {
+    head(out, MAJOR_TEXT, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn int(out: &mut Vec<u8>, v: i64) {
+    if v >= 0 {
+        head(out, MAJOR_UINT, v as u64);
+    } else {
+        head(out, MAJOR_NINT, (-1 - v) as u64);
+    }
+}
+
+/// Appends one event as a CBOR map.
+pub fn encode_event(out: &mut Vec<u8>, e: &Event) {
+    let n = 1
+        + e.key.is_some() as u64
+        + !e.headers.is_empty() as u64
+        + e.timestamp.is_some() as u64
+        + e.topic.is_some() as u64;
+    head(out, MAJOR_MAP, n);
+    if let Some(k) = &e.key {
+        text(out, "key");
+        bytes(out, k);
+    }
+    text(out, "value");
+    bytes(out, &e.value);
+    if !e.headers.is_empty() {
+        text(out, "headers");
+        head(out, MAJOR_ARRAY, e.headers.len() as u64);
+        for h in &e.headers {
+            head(out, MAJOR_ARRAY, 2);
+            text(out, &h.key);
+            bytes(out, &h.value);
+        }
+    }
+    if let Some(ts) = e.timestamp {
+        text(out, "timestamp");
+        int(out, ts);
+    }
+    if let Some(t) = &e.topic {
+        text(out, "topic");
+        text(out, t);
+    }
+}
+
+/// Encodes a batch: `{"events": [event…]}`.
+pub fn encode_batch(out: &mut Vec<u8>, events: &[Event]) {
+    head(out, MAJOR_MAP, 1);
+    text(out, "events");
+    head(out, MAJOR_ARRAY, events.len() as u64);
+    for e in events {
+        encode_event(out, e);
+    }
+}
+
+/// Encodes an output: `{"events": [event…], "errors": [{"index", "message"}…]}`.
+pub fn encode_output(out: &mut Vec<u8>, o: &Output) {
+    head(out, MAJOR_MAP, 2);
+    text(out, "events");
+    head(out, MAJOR_ARRAY, o.events.len() as u64);
+    for e in &o.events {
+        encode_event(out, e);
+    }
+    text(out, "errors");
+    head(out, MAJOR_ARRAY, o.errors.len() as u64);
+    for err in &o.errors {
+        head(out, MAJOR_MAP, 2);
+        text(out, "index");
+        int(out, err.index as i64);
+        text(out, "message");
+        text(out, &err.message);
+    }
+}
+
+/// Encodes the init configuration: a map of text to text.
+pub fn encode_config(out: &mut Vec<u8>, pairs: &[(String, String)]) {
+    head(out, MAJOR_MAP, pairs.len() as u64);
+    for (k, v) in pairs {
+        text(out, k);
+        text(out, v);
+    }
+}
+
+// ---- decoding ----------------------------------------------------------
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, DecodeError> {
+        Err(DecodeError {
+            offset: self.pos,
+            message: message.into(),
+        })
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        match self.pos.checked_add(n) {
+            Some(end) if end <= self.buf.len() => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            _ => self.err(format!("{n} bytes announced but the input ends")),
+        }
+    }
+
+    fn peek(&self) -> Result<u8, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(b) => Ok(*b),
+            None => self.err("unexpected end of input"),
+        }
+    }
+
+    /// Reads a head and returns (major type, argument).
+    fn head(&mut self) -> Result<(u8, u64), DecodeError> {
+        let b = self.peek()?;
+        self.pos += 1;
+        let major = b >> 5;
+        let info = b & 0x1f;
+        let n = match info {
+            0..=23 => info as u64,
+            24 => self.take(1)?[0] as u64,
+            25 => u16::from_be_bytes(self.take(2)?.try_into().unwrap()) as u64,
+            26 => u32::from_be_bytes(self.take(4)?.try_into().unwrap()) as u64,
+            27 => u64::from_be_bytes(self.take(8)?.try_into().unwrap()),
+            31 => {
+                self.pos -= 1;
+                return self.err("indefinite-length items are not allowed");
+            }
+            _ => {
+                self.pos -= 1;
+                return self.err(format!("reserved additional information {info}"));
+            }
+        };
+        Ok((major, n))
+    }
+
+    fn expect(&mut self, major: u8, what: &str) -> Result<u64, DecodeError> {
+        let at = self.pos;
+        let (m, n) = self.head()?;
+        if m != major {
+            self.pos = at;
+            return self.err(format!("expected {what}, found {}", major_name(m)));
+        }
+        Ok(n)
+    }
+
+    fn len(&mut self, major: u8, what: &str) -> Result<usize, DecodeError> {
+        let n = self.expect(major, what)?;
+        // Every item takes at least one byte: a count larger than what is
+        // left cannot be honest, and must not size an allocation.
+        if n > (self.buf.len() - self.pos) as u64 {
+            return self.err(format!("{what} of {n} items is longer than the input"));
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        let n = self.expect(MAJOR_BYTES, "a byte string")?;
+        Ok(self.take(n as usize)?.to_vec())
+    }
+
+    fn text(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.expect(MAJOR_TEXT, "a text string")?;
+        let at = self.pos;
+        let raw = self.take(n as usize)?;
+        std::str::from_utf8(raw).map_err(|_| DecodeError {
+            offset: at,
+            message: "text string is not valid UTF-8".into(),
+        })
+    }
+
+    fn int(&mut self) -> Result<i64, DecodeError> {
+        let at = self.pos;
+        let (m, n) = self.head()?;
+        match m {
+            MAJOR_UINT if n <= i64::MAX as u64 => Ok(n as i64),
+            MAJOR_NINT if n <= i64::MAX as u64 => Ok(-1 - n as i64),
+            MAJOR_UINT | MAJOR_NINT => {
+                self.pos = at;
+                self.err("integer out of the 64-bit signed range")
+            }
+            _ => {
+                self.pos = at;
+                self.err(format!("expected an integer, found {}", major_name(m)))
+            }
+        }
+    }
+
+    fn is_null(&mut self) -> Result<bool, DecodeError> {
+        if self.peek()? == NULL {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.pos != self.buf.len() {
+            return self.err(format!(
+                "{} trailing bytes after the top-level item",
+                self.buf.len() - self.pos
+            ));
+        }
+        Ok(())
+    }
+
+    fn event(&mut self) -> Result<Event, DecodeError> {
+        let n = self.len(MAJOR_MAP, "an event map")?;
+        let mut e = Event::default();
+        let mut has_value = false;
+        let start = self.pos;
+        for _ in 0..n {
+            let key_at = self.pos;
+            match self.text()? {
+                "key" => e.key = if self.is_null()? { None } else { Some(self.bytes()?) },
+                "value" => {
+                    e.value = self.bytes()?;
+                    has_value = true;
+                }
+                "headers" => {
+                    let count = self.len(MAJOR_ARRAY, "a headers array")?;
+                    e.headers.reserve(count);
+                    for _ in 0..count {
+                        if self.len(MAJOR_ARRAY, "a [name, value] header pair")? != 2 {
+                            return self.err("a header must be a [name, value] pair");
+                        }
+                        let key = self.text()?.to_owned();
+                        let value = self.bytes()?;
+                        e.headers.push(Header { key, value });
+                    }
+                }
+                "timestamp" => {
+                    e.timestamp = if self.is_null()? { None } else { Some(self.int()?) }
+                }
+                "topic" => {
+                    e.topic = if self.is_null()? {
+                        None
+                    } else {
+                        Some(self.text()?.to_owned())
+                    }
+                }
+                other => {
+                    let other = other.to_owned();
+                    self.pos = key_at;
+                    return self.err(format!("unknown event field {other:?}"));
+                }
+            }
+        }
+        if !has_value {
+            self.pos = start;
+            return self.err("event has no \"value\" field");
+        }
+        Ok(e)
+    }
+
+    fn events(&mut self) -> Result<Vec<Event>, DecodeError> {
+        let n = self.len(MAJOR_ARRAY, "an events array")?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.event()?);
+        }
+        Ok(v)
+    }
+}
+
+fn major_name(m: u8) -> &'static str {
+    match m {
+        MAJOR_UINT => "an unsigned integer",
+        MAJOR_NINT => "a negative integer",
+        MAJOR_BYTES => "a byte string",
+        MAJOR_TEXT => "a text string",
+        MAJOR_ARRAY => "an array",
+        MAJOR_MAP => "a map",
+        6 => "a tagged item",
+        _ => "a simple value or float",
+    }
+}
+
+/// Decodes a batch written by [`encode_batch`].
+///
+/// # Errors
+/// Returns a [`DecodeError`] when the buffer is not CBOR or not the schema.
+pub fn decode_batch(buf: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let mut r = Reader { buf, pos: 0 };
+    let n = r.len(MAJOR_MAP, "a batch map")?;
+    let mut events = Vec::new();
+    for _ in 0..n {
+        let at = r.pos;
+        match r.text()? {
+            "events" => events = r.events()?,
+            other => {
+                let other = other.to_owned();
+                r.pos = at;
+                return r.err(format!("unknown batch field {other:?}"));
+            }
+        }
+    }
+    r.finish()?;
+    Ok(events)
+}
+
+/// Decodes an output written by [`encode_output`]. Both fields are optional.
+///
+/// # Errors
+/// Returns a [`DecodeError`] when the buffer is not CBOR or not the schema.
+pub fn decode_output(buf: &[u8]) -> Result<Output, DecodeError> {
+    let mut r = Reader { buf, pos: 0 };
+    let n = r.len(MAJOR_MAP, "an output map")?;
+    let mut out = Output::default();
+    for _ in 0..n {
+        let at = r.pos;
+        match r.text()? {
+            "events" => out.events = r.events()?,
+            "errors" => {
+                let count = r.len(MAJOR_ARRAY, "an errors array")?;
+                for _ in 0..count {
+                    if r.len(MAJOR_MAP, "an error map")? != 2 {
+                        return r.err("an error must have exactly \"index\" and \"message\"");
+                    }
+                    let mut err = EventError::default();
+                    for _ in 0..2 {
+                        let at = r.pos;
+                        match r.text()? {
+                            "index" => {
+                                let i = r.int()?;
+                                err.index = u32::try_from(i).or_else(|_| {
+                                    r.pos = at;
+                                    r.err(format!("error index {i} out of range"))
+                                })?;
+                            }
+                            "message" => err.message = r.text()?.to_owned(),
+                            other => {
+                                let other = other.to_owned();
+                                r.pos = at;
+                                return r.err(format!("unknown error field {other:?}"));
+                            }
+                        }
+                    }
+                    out.errors.push(err);
+                }
+            }
+            other => {
+                let other = other.to_owned();
+                r.pos = at;
+                return r.err(format!("unknown output field {other:?}"));
+            }
+        }
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// Decodes the init configuration written by [`encode_config`].
+///
+/// # Errors
+/// Returns a [`DecodeError`] when the buffer is not a map of text to text.
+pub fn decode_config(buf: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    let mut r = Reader { buf, pos: 0 };
+    let n = r.len(MAJOR_MAP, "a config map")?;
+    let mut pairs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.text()?.to_owned();
+        let v = r.text()?.to_owned();
+        pairs.push((k, v));
+    }
+    r.finish()?;
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Event> {
+        vec![
+            Event::from_value(b"plain".to_vec()),
+            Event {
+                key: Some(vec![0, 1, 255]),
+                value: vec![7; 300],
+                headers: vec![Header {
+                    key: "h".into(),
+                    value: b"v".to_vec(),
+                }],
+                timestamp: Some(-5),
+                topic: Some("t".into()),
+            },
+            Event {
+                timestamp: Some(1_700_000_000_000),
+                ..Event::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn batch_round_trip() {
+        let mut buf = Vec::new();
+        encode_batch(&mut buf, &sample());
+        assert_eq!(decode_batch(&buf).unwrap(), sample());
+    }
+
+    #[test]
+    fn output_round_trip() {
+        let o = Output {
+            events: sample(),
+            errors: vec![EventError {
+                index: 70_000,
+                message: "bad".into(),
+            }],
+        };
+        let mut buf = Vec::new();
+        encode_output(&mut buf, &o);
+        assert_eq!(decode_output(&buf).unwrap(), o);
+    }
+
+    #[test]
+    fn config_round_trip() {
+        let c = vec![("a".to_string(), "b".to_string())];
+        let mut buf = Vec::new();
+        encode_config(&mut buf, &c);
+        assert_eq!(decode_config(&buf).unwrap(), c);
+    }
+
+    #[test]
+    fn rejects_what_the_schema_does_not_allow() {
+        // An integer, not a map.
+        assert!(decode_output(&[0x01]).unwrap_err().message.contains("expected an output map"));
+        // A byte string announcing more than there is.
+        let e = decode_output(&[0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x81, 0xa1, 0x65, b'v', b'a', b'l', b'u', b'e', 0x45, 1]).unwrap_err();
+        assert!(e.message.contains("input ends"), "{e}");
+        // Trailing garbage.
+        assert!(decode_output(&[0xa0, 0x00]).unwrap_err().message.contains("trailing"));
+        // Indefinite length.
+        assert!(decode_output(&[0xbf]).unwrap_err().message.contains("indefinite"));
+        // A huge count must not allocate.
+        assert!(decode_batch(&[0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        // An unknown field.
+        let mut buf = Vec::new();
+        encode_config(&mut buf, &[("events".into(), "x".into())]);
+        assert!(decode_output(&buf).is_err());
+    }
+}

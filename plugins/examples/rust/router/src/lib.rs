@@ -1,0 +1,40 @@
+//! Routes JSON events by a field: the output topic becomes `prefix` +
+//! the value of `field` (default `type`). Events without the field go to
+//! `fallback` when it is set, else keep the sink's topic.
+
+use weir_plugin::{Config, Event, Output, Stage};
+
+struct Router {
+    field: String,
+    prefix: String,
+    fallback: Option<String>,
+}
+
+impl Stage for Router {
+    fn init(config: &Config) -> Result<Self, String> {
+        Ok(Router {
+            field: config.get("field").unwrap_or("type").to_owned(),
+            prefix: config.get("prefix").unwrap_or("").to_owned(),
+            fallback: config.get("fallback").map(str::to_owned),
+        })
+    }
+
+    fn process(&mut self, batch: Vec<Event>) -> Output {
+        let events = batch
+            .into_iter()
+            .map(|mut e| {
+                let route = serde_json::from_slice::<serde_json::Value>(&e.value)
+                    .ok()
+                    .and_then(|v| v.get(&self.field).and_then(|f| f.as_str()).map(str::to_owned));
+                e.topic = match route {
+                    Some(r) => Some(format!("{}{}", self.prefix, r)),
+                    None => self.fallback.clone(),
+                };
+                e
+            })
+            .collect();
+        Output { events, errors: vec![] }
+    }
+}
+
+weir_plugin::export_stage!(Router);

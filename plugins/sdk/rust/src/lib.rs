@@ -1,0 +1,138 @@
+//! Write a weir stage in Rust.
+//!
+//! Implement [`Stage`] for a type and name it in [`export_stage!`]. Built for
+//! `wasm32-wasip2` the crate becomes a component of the world
+//! `weir:plugin/stage@1.0.0`; built for `wasm32-wasip1` it becomes a core
+//! module of the weir core-module ABI. The same code gives the same results
+//! in both forms.
+//!
+//! ```ignore
+//! use weir_plugin::{Config, Event, Output, Stage};
+//!
+//! struct Upper;
+//!
+//! impl Stage for Upper {
+//!     fn init(_config: &Config) -> Result<Self, String> {
+//!         Ok(Upper)
+//!     }
+//!     fn process(&mut self, batch: Vec<Event>) -> Output {
+//!         let events = batch
+//!             .into_iter()
+//!             .map(|mut e| { e.value.make_ascii_uppercase(); e })
+//!             .collect();
+//!         Output { events, errors: vec![] }
+//!     }
+//! }
+//!
+//! weir_plugin::export_stage!(Upper);
+//! ```
+
+pub use weir_abi::{Event, EventError, Header, Output};
+
+mod config;
+pub mod log;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use config::Config;
+
+#[cfg(target_env = "p2")]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "stage",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "weir_plugin::bindings",
+    });
+}
+
+/// A stage: what a plugin author implements.
+pub trait Stage: Sized + 'static {
+    /// Builds the stage from its `config` table. An `Err` refuses the
+    /// instance with that message.
+    fn init(config: &Config) -> Result<Self, String>;
+
+    /// Transforms one batch. Return zero or more events per input, and an
+    /// [`EventError`] for every input that cannot be processed.
+    fn process(&mut self, batch: Vec<Event>) -> Output;
+
+    /// The stage's state as bytes. Stateless stages keep the default.
+    fn checkpoint_export(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores state written by `checkpoint_export` of this or an earlier
+    /// version. Stateless stages keep the default.
+    fn checkpoint_import(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Ok(())
+    }
+}
+
+/// Exports a [`Stage`] implementation as this plugin's stage.
+#[macro_export]
+macro_rules! export_stage {
+    ($stage:ty) => {
+        ::std::thread_local! {
+            static __WEIR_STAGE: ::std::cell::RefCell<::std::option::Option<$stage>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+
+        #[cfg(target_env = "p2")]
+        struct __WeirComponent;
+
+        #[cfg(target_env = "p2")]
+        impl $crate::bindings::exports::weir::plugin::transform::Guest for __WeirComponent {
+            fn init(config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>)
+                -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::init(&__WEIR_STAGE, config)
+            }
+            fn process(
+                batch: ::std::vec::Vec<$crate::bindings::weir::plugin::types::Event>,
+            ) -> $crate::bindings::weir::plugin::types::Output {
+                $crate::__private::component::process(&__WEIR_STAGE, batch)
+            }
+            fn checkpoint_export() -> ::std::vec::Vec<u8> {
+                $crate::__private::checkpoint_export(&__WEIR_STAGE)
+            }
+            fn checkpoint_import(state: ::std::vec::Vec<u8>)
+                -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::checkpoint_import(&__WEIR_STAGE, &state)
+            }
+        }
+
+        #[cfg(target_env = "p2")]
+        $crate::bindings::export!(__WeirComponent with_types_in $crate::bindings);
+
+        #[cfg(not(target_env = "p2"))]
+        const _: () = {
+            #[unsafe(no_mangle)]
+            pub extern "C" fn weir_abi_version() -> i32 {
+                $crate::__private::core::ABI_VERSION
+            }
+            #[unsafe(no_mangle)]
+            pub extern "C" fn weir_alloc(len: u32) -> u32 {
+                $crate::__private::core::alloc(len)
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn weir_init(ptr: u32, len: u32) -> u64 {
+                unsafe { $crate::__private::core::init(&__WEIR_STAGE, ptr, len) }
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn weir_process(ptr: u32, len: u32) -> u64 {
+                unsafe { $crate::__private::core::process(&__WEIR_STAGE, ptr, len) }
+            }
+            #[unsafe(no_mangle)]
+            pub extern "C" fn weir_checkpoint_export() -> u64 {
+                $crate::__private::core::checkpoint_export(&__WEIR_STAGE)
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn weir_checkpoint_import(ptr: u32, len: u32) -> u64 {
+                unsafe { $crate::__private::core::checkpoint_import(&__WEIR_STAGE, ptr, len) }
+            }
+        };
+    };
+}

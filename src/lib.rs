@@ -1,0 +1,14 @@
+//! weir: a stream worker that runs batches of events through sandboxed
+//! WebAssembly plugins.
+//!
+//! # Layout
+//! - [`config`]: pipeline files → a typed, validated [`config::Pipeline`].
+//! - [`runtime`]: the wasm runtime (the only module that knows wasmtime).
+//! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker.
+//! - [`source`] and [`sink`]: where events come from and go to.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`cli`]: the `weir` subcommands.
+
+pub mod runtime;
+
+pub use weir_abi::{Event, EventError, Header, Output};

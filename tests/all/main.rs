@@ -1,0 +1,6 @@
+//! weir's integration tests, one binary with a module per topic.
+
+mod support;
+
+mod abi_forms;
+mod limits;
