@@ -9,6 +9,12 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`cli`]: the `weir` subcommands.
 
+pub mod config;
+pub mod jsonl;
+pub mod metrics;
+pub mod pipeline;
 pub mod runtime;
+pub mod sink;
+pub mod source;
 
 pub use weir_abi::{Event, EventError, Header, Output};

@@ -163,12 +163,15 @@ impl ComponentInstance {
         self.stage.weir_plugin_transform().call_init(&mut self.store, config)
     }
 
-    pub(crate) fn process(&mut self, batch: Vec<Event>) -> wasmtime::Result<Result<Output, CallError>> {
-        let batch: Vec<wit::Event> = batch.into_iter().map(to_wit).collect();
-        let out = self
+    /// Runs a batch; `batch` holds the same events again afterwards.
+    pub(crate) fn process(&mut self, batch: &mut Vec<Event>) -> wasmtime::Result<Result<Output, CallError>> {
+        let wit_batch: Vec<wit::Event> = batch.drain(..).map(to_wit).collect();
+        let result = self
             .stage
             .weir_plugin_transform()
-            .call_process(&mut self.store, &batch)?;
+            .call_process(&mut self.store, &wit_batch);
+        batch.extend(wit_batch.into_iter().map(from_wit));
+        let out = result?;
         Ok(Ok(Output {
             events: out.events.into_iter().map(from_wit).collect(),
             errors: out

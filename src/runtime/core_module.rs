@@ -256,10 +256,9 @@ impl ModuleInstance {
         Ok(self.status(r, "init"))
     }
 
-    pub(crate) fn process(&mut self, batch: Vec<Event>) -> wasmtime::Result<Result<Output, CallError>> {
+    pub(crate) fn process(&mut self, batch: &[Event]) -> wasmtime::Result<Result<Output, CallError>> {
         self.buf.clear();
-        cbor::encode_batch(&mut self.buf, &batch);
-        drop(batch);
+        cbor::encode_batch(&mut self.buf, batch);
         let (ptr, len) = match self.send()? {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),

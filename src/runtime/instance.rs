@@ -176,12 +176,14 @@ impl StageInstance {
         result
     }
 
-    /// Runs one batch through the stage.
+    /// Runs one batch through the stage. `batch` is lent, not consumed: it
+    /// holds the same events afterwards, so that failed ones can be
+    /// dead-lettered or retried without a copy.
     ///
     /// # Errors
     /// A [`CallError`]; after any error but [`CallError::Refused`] the
     /// instance must be replaced.
-    pub fn process(&mut self, batch: Vec<Event>) -> Result<Output, CallError> {
+    pub fn process(&mut self, batch: &mut Vec<Event>) -> Result<Output, CallError> {
         self.call(CallKind::Process, |inner| match inner {
             Inner::Component(c) => c.process(batch),
             Inner::Module(m) => m.process(batch),

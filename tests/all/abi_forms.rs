@@ -28,8 +28,8 @@ fn component_and_core_module_give_identical_outputs() {
         let mut a = instance(&component, &s);
         let mut b = instance(&module, &s);
         for _ in 0..3 {
-            let out_a = a.process(rich_batch()).unwrap();
-            let out_b = b.process(rich_batch()).unwrap();
+            let out_a = a.process(&mut rich_batch()).unwrap();
+            let out_b = b.process(&mut rich_batch()).unwrap();
             assert_eq!(out_a, out_b, "{name}: the two forms differ");
         }
     }
@@ -38,7 +38,7 @@ fn component_and_core_module_give_identical_outputs() {
 #[test]
 fn enrich_adds_fields_and_reports_bad_events() {
     let mut s = instance(&load("enrich.wasm"), &settings(&[("currency", "CHF")]));
-    let out = s.process(rich_batch()).unwrap();
+    let out = s.process(&mut rich_batch()).unwrap();
     assert_eq!(out.events.len(), 2);
     let v: serde_json::Value = serde_json::from_slice(&out.events[0].value).unwrap();
     assert_eq!(v["currency"], "CHF");
@@ -59,13 +59,13 @@ fn counter_state_survives_checkpoint_export_and_import() {
         let plugin = load(file);
         let mut first = instance(&plugin, &settings(&[]));
         let keyed = |k: &str| Event { key: Some(k.as_bytes().to_vec()), ..Event::from_value(b"x".to_vec()) };
-        first.process(vec![keyed("a"), keyed("a"), keyed("b")]).unwrap();
+        first.process(&mut vec![keyed("a"), keyed("a"), keyed("b")]).unwrap();
         let state = first.checkpoint_export().unwrap();
         drop(first);
 
         let mut second = instance(&plugin, &settings(&[]));
         second.checkpoint_import(&state).unwrap();
-        let out = second.process(vec![keyed("a"), keyed("b"), keyed("c")]).unwrap();
+        let out = second.process(&mut vec![keyed("a"), keyed("b"), keyed("c")]).unwrap();
         let counts: Vec<_> = out.events.iter().map(|e| String::from_utf8_lossy(e.header("count").unwrap()).into_owned()).collect();
         assert_eq!(counts, ["3", "2", "1"], "{file}");
 

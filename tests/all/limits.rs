@@ -22,9 +22,9 @@ fn with_limits(limits: StageLimits) -> weir::runtime::InstanceSettings {
 fn fuel_obeyed_and_violated() {
     let plugin = load_wat("spin");
     let mut s = instance(&plugin, &with_limits(StageLimits { fuel: 1_000_000, ..StageLimits::default() }));
-    assert!(s.process(small()).is_ok());
+    assert!(s.process(&mut small()).is_ok());
     assert!(s.last_fuel() > 18_000, "used {}", s.last_fuel());
-    let err = s.process(big(2_000)).unwrap_err();
+    let err = s.process(&mut big(2_000)).unwrap_err();
     assert_eq!(err, CallError::OutOfFuel { budget: 1_000_000 });
 }
 
@@ -33,8 +33,8 @@ fn timeout_obeyed_and_violated() {
     let plugin = load_wat("spin");
     let limits = StageLimits { fuel: u64::MAX / 1000, timeout: Duration::from_millis(50), ..StageLimits::default() };
     let mut s = instance(&plugin, &with_limits(limits));
-    assert!(s.process(small()).is_ok());
-    let err = s.process(big(1_000_000)).unwrap_err();
+    assert!(s.process(&mut small()).is_ok());
+    let err = s.process(&mut big(1_000_000)).unwrap_err();
     assert_eq!(err, CallError::Deadline { timeout: Duration::from_millis(50) });
 }
 
@@ -42,8 +42,8 @@ fn timeout_obeyed_and_violated() {
 fn memory_obeyed_and_violated() {
     let plugin = load_wat("grow");
     let mut s = instance(&plugin, &settings(&[]));
-    assert!(s.process(small()).is_ok(), "18 pages fit in 64 MiB");
-    let err = s.process(big(2_000)).unwrap_err();
+    assert!(s.process(&mut small()).is_ok(), "18 pages fit in 64 MiB");
+    let err = s.process(&mut big(2_000)).unwrap_err();
     assert_eq!(err, CallError::MemoryLimit { limit: 64 << 20 });
 }
 
@@ -51,8 +51,8 @@ fn memory_obeyed_and_violated() {
 fn stack_obeyed_and_violated() {
     let plugin = load_wat("recurse");
     let mut s = instance(&plugin, &settings(&[]));
-    assert!(s.process(small()).is_ok());
-    let err = s.process(big(1_000_000)).unwrap_err();
+    assert!(s.process(&mut small()).is_ok());
+    let err = s.process(&mut big(1_000_000)).unwrap_err();
     assert_eq!(err, CallError::StackOverflow);
 }
 
@@ -67,15 +67,15 @@ fn trap_in_init_is_a_typed_error() {
 fn output_that_is_not_cbor_or_not_the_schema_is_refused() {
     let plugin = load_wat("bad_output");
     let mut s = instance(&plugin, &settings(&[]));
-    assert!(s.process(small()).unwrap().events.is_empty(), "valid empty output");
-    let err = s.process(big(100)).unwrap_err();
+    assert!(s.process(&mut small()).unwrap().events.is_empty(), "valid empty output");
+    let err = s.process(&mut big(100)).unwrap_err();
     assert_eq!(err.kind(), "bad_output");
     assert!(err.to_string().contains("at byte 0"), "{err}");
-    let err = s.process(big(1_000)).unwrap_err();
+    let err = s.process(&mut big(1_000)).unwrap_err();
     assert!(err.to_string().contains("expected an output map, found an unsigned integer"), "{err}");
 
     let mut s = instance(&load_wat("out_of_bounds"), &settings(&[]));
-    let err = s.process(small()).unwrap_err();
+    let err = s.process(&mut small()).unwrap_err();
     assert!(err.to_string().contains("outside the module's memory"), "{err}");
 }
 
@@ -95,7 +95,7 @@ fn a_module_without_the_abi_is_refused_at_load_naming_what_is_missing() {
 fn a_panicking_rust_plugin_traps_with_its_panic_message() {
     for file in ["poison.wasm", "poison.core.wasm"] {
         let mut s = instance(&load(file), &settings(&[]));
-        let err = s.process(events(&["fine", "poison"])).unwrap_err();
+        let err = s.process(&mut events(&["fine", "poison"])).unwrap_err();
         assert_eq!(err.kind(), "trap", "{file}");
         assert!(err.to_string().contains("poisoned event at index 1"), "{file}: {err}");
     }

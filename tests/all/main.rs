@@ -4,3 +4,4 @@ mod support;
 
 mod abi_forms;
 mod limits;
+mod pipeline;

@@ -67,3 +67,42 @@ pub fn events(values: &[&str]) -> Vec<Event> {
 pub fn values(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| String::from_utf8_lossy(&e.value).into_owned()).collect()
 }
+
+/// What a pipeline run through memory endpoints produced.
+pub struct Ran {
+    pub out: Vec<Event>,
+    pub dead: Vec<Event>,
+    pub commits: std::collections::BTreeMap<u32, u64>,
+    pub report: weir::pipeline::RunReport,
+}
+
+/// A pipeline from TOML text; `{dist}` stands for `plugins/dist`.
+pub fn pipeline(toml: &str) -> weir::config::Pipeline {
+    let dist = root().join("plugins/dist");
+    let text = toml.replace("{dist}", &dist.display().to_string());
+    weir::config::Pipeline::parse(&root().join("tests/inline.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `pipeline` over `events` (partition, event) with memory endpoints.
+pub fn run_memory(pipeline: &weir::config::Pipeline, events: Vec<(u32, Event)>) -> Ran {
+    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+    use weir::sink::MemorySink;
+    use weir::source::MemorySource;
+    let rt = runtime();
+    let stages = prepare_stages(&rt, pipeline).unwrap_or_else(|e| panic!("{e}"));
+    let source = MemorySource::from_events(events);
+    let commits = source.commits();
+    let (out, dead) = (MemorySink::new(), MemorySink::new());
+    let endpoints = Endpoints { source: Box::new(source), sink: Box::new(out.clone()), dead_letter: Box::new(dead.clone()) };
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let report = tokio
+        .block_on(run(rt, pipeline, stages, endpoints, stop, Arc::new(RunCounters::default())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    Ran { out: out.events(), dead: dead.events(), commits: commits.snapshot(), report }
+}
+
+/// A header's value as a string.
+pub fn header(e: &Event, name: &str) -> String {
+    String::from_utf8_lossy(e.header(name).unwrap_or_else(|| panic!("no header {name} on {e:?}"))).into_owned()
+}

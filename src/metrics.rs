@@ -1,0 +1,107 @@
+//! Prometheus metrics. Names follow Prometheus conventions (`_total` for
+//! counters, base units in the name); labels are `pipeline`, `stage` and,
+//! for failures, `kind`.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `weir_events_in_total` | counter | pipeline |
+//! | `weir_events_out_total` | counter | pipeline |
+//! | `weir_dead_letters_total` | counter | pipeline, stage, kind |
+//! | `weir_batch_duration_seconds` | histogram | pipeline |
+//! | `weir_stage_events_in_total` | counter | pipeline, stage |
+//! | `weir_stage_events_out_total` | counter | pipeline, stage |
+//! | `weir_stage_call_duration_seconds` | histogram | pipeline, stage |
+//! | `weir_stage_fuel_consumed` | histogram | pipeline, stage |
+//! | `weir_stage_traps_total` | counter | pipeline, stage, kind |
+//! | `weir_stage_instances_started_total` | counter | pipeline, stage |
+
+use metrics::{counter, histogram, Counter, Histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use std::net::SocketAddr;
+
+/// Handles for one pipeline's own metrics.
+#[derive(Clone)]
+pub struct PipelineMetrics {
+    /// Events read from the source.
+    pub events_in: Counter,
+    /// Events confirmed by the sink.
+    pub events_out: Counter,
+    /// From batch formation to sink confirmation.
+    pub batch_duration: Histogram,
+    pipeline: String,
+}
+
+impl PipelineMetrics {
+    /// Registers the handles for `pipeline`.
+    pub fn new(pipeline: &str) -> Self {
+        let p = pipeline.to_string();
+        PipelineMetrics {
+            events_in: counter!("weir_events_in_total", "pipeline" => p.clone()),
+            events_out: counter!("weir_events_out_total", "pipeline" => p.clone()),
+            batch_duration: histogram!("weir_batch_duration_seconds", "pipeline" => p.clone()),
+            pipeline: p,
+        }
+    }
+
+    /// Counts one dead letter.
+    pub fn dead_letter(&self, stage: &str, kind: &'static str) {
+        counter!("weir_dead_letters_total", "pipeline" => self.pipeline.clone(), "stage" => stage.to_string(), "kind" => kind).increment(1);
+    }
+}
+
+/// Handles for one stage.
+#[derive(Clone)]
+pub struct StageMetrics {
+    /// Events handed to the stage.
+    pub events_in: Counter,
+    /// Events the stage emitted.
+    pub events_out: Counter,
+    /// Wall time of one `process` call.
+    pub call_duration: Histogram,
+    /// Fuel used by one `process` call.
+    pub fuel: Histogram,
+    /// Instances created (the first, and replacements after traps).
+    pub instances_started: Counter,
+    pipeline: String,
+    stage: String,
+}
+
+impl StageMetrics {
+    /// Registers the handles for `stage` of `pipeline`.
+    pub fn new(pipeline: &str, stage: &str) -> Self {
+        let (p, s) = (pipeline.to_string(), stage.to_string());
+        StageMetrics {
+            events_in: counter!("weir_stage_events_in_total", "pipeline" => p.clone(), "stage" => s.clone()),
+            events_out: counter!("weir_stage_events_out_total", "pipeline" => p.clone(), "stage" => s.clone()),
+            call_duration: histogram!("weir_stage_call_duration_seconds", "pipeline" => p.clone(), "stage" => s.clone()),
+            fuel: histogram!("weir_stage_fuel_consumed", "pipeline" => p.clone(), "stage" => s.clone()),
+            instances_started: counter!("weir_stage_instances_started_total", "pipeline" => p.clone(), "stage" => s.clone()),
+            pipeline: p,
+            stage: s,
+        }
+    }
+
+    /// Counts one trap of `kind`.
+    pub fn trap(&self, kind: &'static str) {
+        counter!("weir_stage_traps_total", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "kind" => kind).increment(1);
+    }
+}
+
+/// Starts the Prometheus exporter on `addr` (serving `/metrics`). Needs a
+/// running tokio runtime.
+///
+/// # Errors
+/// When the address cannot be bound or a recorder is already installed.
+pub fn install_exporter(addr: SocketAddr) -> Result<(), BuildError> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("weir_stage_fuel_consumed".into()),
+            &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
+        )?
+        .install()
+}

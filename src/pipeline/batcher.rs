@@ -1,0 +1,124 @@
+//! The batcher: groups a source's events into batches of one partition each,
+//! closed by count, by bytes, or when the oldest event has lingered long
+//! enough.
+
+use super::batch::{AckToken, Batch};
+use crate::config::BatchConfig;
+use crate::source::{Chunk, SourceEvent};
+use std::collections::BTreeMap;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+struct Open {
+    batch: Batch,
+    bytes: usize,
+    deadline: Instant,
+}
+
+/// Groups events into batches.
+pub struct Batcher {
+    config: BatchConfig,
+    open: BTreeMap<u32, Open>,
+    next_seq: BTreeMap<u32, u64>,
+    /// Events taken in, for the run report and metrics.
+    pub events_in: u64,
+}
+
+impl Batcher {
+    /// A batcher with these limits.
+    pub fn new(config: BatchConfig) -> Self {
+        Batcher { config, open: BTreeMap::new(), next_seq: BTreeMap::new(), events_in: 0 }
+    }
+
+    /// Reads chunks until the source ends, sending batches to `out`. Waiting
+    /// on a full `out` holds the source back.
+    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Batch>, events_in: metrics::Counter) -> u64 {
+        loop {
+            let deadline = self.open.values().map(|o| o.deadline).min();
+            let chunk = tokio::select! {
+                biased;
+                chunk = input.recv() => chunk,
+                _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                    if self.flush_due(&out).await.is_err() { return self.events_in; }
+                    continue;
+                }
+            };
+            let Some(chunk) = chunk else { break };
+            events_in.increment(chunk.len() as u64);
+            self.events_in += chunk.len() as u64;
+            let mut ready = Vec::new();
+            for event in chunk {
+                self.add(event, &mut ready);
+            }
+            for batch in ready {
+                if out.send(batch).await.is_err() {
+                    return self.events_in;
+                }
+            }
+        }
+        // The source ended: everything still open goes out.
+        for (_, o) in std::mem::take(&mut self.open) {
+            if out.send(o.batch).await.is_err() {
+                break;
+            }
+        }
+        self.events_in
+    }
+
+    async fn flush_due(&mut self, out: &mpsc::Sender<Batch>) -> Result<(), ()> {
+        let now = Instant::now();
+        let due: Vec<u32> = self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(p, _)| *p).collect();
+        for p in due {
+            if let Some(o) = self.open.remove(&p) {
+                out.send(o.batch).await.map_err(|_| ())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one event; batches it completes are pushed to `ready`.
+    fn add(&mut self, se: SourceEvent, ready: &mut Vec<Batch>) {
+        let size = se.event.size_hint();
+        // An event that would push its batch past max_bytes starts a new one.
+        if let Some(o) = self.open.get(&se.partition) {
+            if o.bytes + size > self.config.max_bytes {
+                ready.extend(self.open.remove(&se.partition).map(|o| o.batch));
+            }
+        }
+        let (linger, max_events) = (self.config.linger, self.config.max_events);
+        let next_seq = &mut self.next_seq;
+        let o = self.open.entry(se.partition).or_insert_with(|| {
+            let seq = next_seq.entry(se.partition).or_insert(0);
+            let ack = AckToken { partition: se.partition, seq: *seq, last_position: se.position };
+            *seq += 1;
+            let cap = max_events.min(1024);
+            Open {
+                batch: Batch {
+                    ack,
+                    events: Vec::with_capacity(cap),
+                    positions: Vec::with_capacity(cap),
+                    malformed: Vec::new(),
+                    created: std::time::Instant::now(),
+                },
+                bytes: 0,
+                deadline: Instant::now() + linger,
+            }
+        });
+        o.bytes += size;
+        o.batch.ack.last_position = se.position;
+        match se.malformed {
+            Some(reason) => o.batch.malformed.push((se.event, se.position, reason)),
+            None => {
+                o.batch.events.push(se.event);
+                o.batch.positions.push(se.position);
+            }
+        }
+        if o.batch.events.len() + o.batch.malformed.len() >= max_events || o.bytes >= self.config.max_bytes {
+            ready.extend(self.open.remove(&se.partition).map(|o| o.batch));
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(86_400)
+}

@@ -1,0 +1,257 @@
+//! The stage chain of one worker thread: every stage's instances (one per
+//! partition, or one for the thread when the stage is stateless), and what
+//! happens when a plugin fails.
+//!
+//! - A per-event error from the plugin sends that input to the dead-letter
+//!   sink; the rest of the output goes on.
+//! - A trap or a limit poisons the instance: it is dropped, and the next one
+//!   starts from the last checkpoint. The failed batch is split in halves and
+//!   each half retried, down to the single event that fails, which goes to
+//!   the dead-letter sink with the reason. Everything else is processed once.
+//! - After every successful batch a stateful stage's checkpoint is taken, so
+//!   a replacement instance resumes exactly where the batch before the
+//!   failure left off.
+
+use super::batch::{dead_letter, Batch, Failure, Processed};
+use crate::config::StageConfig;
+use crate::metrics::{PipelineMetrics, StageMetrics};
+use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use weir_abi::Event;
+
+/// A stage ready to run: its config, compiled plugin and instance settings.
+pub struct StageSpec {
+    /// The stage's configuration.
+    pub config: StageConfig,
+    /// The compiled plugin, shared by every worker thread.
+    pub plugin: Arc<CompiledPlugin>,
+    /// What every instance is created with.
+    pub settings: InstanceSettings,
+    /// The stage's metric handles.
+    pub metrics: StageMetrics,
+}
+
+impl StageSpec {
+    /// A spec for `config` of `pipeline` with its compiled plugin.
+    pub fn new(pipeline: &str, config: StageConfig, plugin: Arc<CompiledPlugin>) -> Self {
+        let settings = InstanceSettings {
+            limits: config.limits,
+            grants: config.grants.clone(),
+            config: config.config.clone(),
+            tag: Arc::new(LogTag { pipeline: pipeline.to_string(), stage: config.name.clone() }),
+        };
+        let metrics = StageMetrics::new(pipeline, &config.name);
+        StageSpec { config, plugin, settings, metrics }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    instance: Option<StageInstance>,
+    /// State after the last successful batch; a replacement imports it.
+    checkpoint: Option<Vec<u8>>,
+}
+
+/// Where the events of a (sub-)batch came from.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    partition: u32,
+    /// Exact positions, known before the first stage transforms anything.
+    positions: Option<&'a [u64]>,
+    range: (u64, u64),
+}
+
+/// The stages of one worker thread.
+pub struct StageChain {
+    runtime: Arc<Runtime>,
+    pipeline: String,
+    stages: Vec<(Arc<StageSpec>, HashMap<u32, Slot>)>,
+    metrics: PipelineMetrics,
+}
+
+impl StageChain {
+    /// A chain over `stages`; instances are created on first use.
+    pub fn new(runtime: Arc<Runtime>, pipeline: &str, stages: &[Arc<StageSpec>], metrics: PipelineMetrics) -> Self {
+        StageChain {
+            runtime,
+            pipeline: pipeline.to_string(),
+            stages: stages.iter().map(|s| (s.clone(), HashMap::new())).collect(),
+            metrics,
+        }
+    }
+
+    /// Runs a batch through every stage.
+    pub fn process(&mut self, batch: Batch) -> Processed {
+        let Batch { ack, events, positions, malformed, created } = batch;
+        let range = (
+            positions.first().copied().into_iter().chain(malformed.iter().map(|m| m.1)).min().unwrap_or(ack.last_position),
+            ack.last_position,
+        );
+        let mut dead = Vec::new();
+        for (event, position, reason) in malformed {
+            let f = Failure {
+                pipeline: &self.pipeline,
+                stage: "(source)",
+                kind: "malformed",
+                reason,
+                partition: ack.partition,
+                position: Some(position),
+                range,
+            };
+            self.metrics.dead_letter(f.stage, f.kind);
+            dead.push(dead_letter(event, &f));
+        }
+        let mut events = events;
+        for i in 0..self.stages.len() {
+            if events.is_empty() {
+                break;
+            }
+            let origin = Origin {
+                partition: ack.partition,
+                positions: (i == 0).then_some(positions.as_slice()),
+                range,
+            };
+            events = self.run_stage(i, events, origin, &mut dead);
+        }
+        Processed { ack, events, dead_letters: dead, created }
+    }
+
+    fn fail_all(&self, i: usize, events: Vec<Event>, origin: Origin<'_>, err: &CallError, dead: &mut Vec<Event>) {
+        let stage = &self.stages[i].0.config.name;
+        for (j, e) in events.into_iter().enumerate() {
+            let f = Failure {
+                pipeline: &self.pipeline,
+                stage,
+                kind: err.kind(),
+                reason: err.to_string(),
+                partition: origin.partition,
+                position: origin.positions.map(|p| p[j]),
+                range: origin.range,
+            };
+            self.metrics.dead_letter(stage, f.kind);
+            dead.push(dead_letter(e, &f));
+        }
+    }
+
+    /// The instance for this stage and partition, started (and restored
+    /// from its checkpoint) if there is none.
+    fn instance(&mut self, i: usize, partition: u32) -> Result<&mut StageInstance, CallError> {
+        let spec = self.stages[i].0.clone();
+        let runtime = self.runtime.clone();
+        let slot = self.slot(i, partition);
+        if slot.instance.is_none() {
+            let mut inst = StageInstance::new(&runtime, &spec.plugin, &spec.settings)?;
+            if let Some(state) = &slot.checkpoint {
+                inst.checkpoint_import(state)?;
+            }
+            spec.metrics.instances_started.increment(1);
+            slot.instance = Some(inst);
+        }
+        Ok(slot.instance.as_mut().expect("just created"))
+    }
+
+    fn run_stage(&mut self, i: usize, mut events: Vec<Event>, origin: Origin<'_>, dead: &mut Vec<Event>) -> Vec<Event> {
+        let spec = self.stages[i].0.clone();
+        let stage = spec.config.name.as_str();
+        let inst = match self.instance(i, origin.partition) {
+            Ok(inst) => inst,
+            Err(e) => {
+                tracing::error!(pipeline = %self.pipeline, stage, partition = origin.partition, "cannot start an instance: {e}");
+                spec.metrics.trap(e.kind());
+                self.fail_all(i, events, origin, &e, dead);
+                return Vec::new();
+            }
+        };
+        let n = events.len();
+        spec.metrics.events_in.increment(n as u64);
+        let start = Instant::now();
+        let result = inst.process(&mut events);
+        spec.metrics.call_duration.record(start.elapsed().as_secs_f64());
+        spec.metrics.fuel.record(inst.last_fuel() as f64);
+        let result = result.and_then(|out| {
+            match out.errors.iter().find(|e| e.index as usize >= n) {
+                Some(e) => Err(CallError::BadOutput {
+                    message: format!("error index {} is out of range for a batch of {n}", e.index),
+                }),
+                None => Ok(out),
+            }
+        });
+        match result {
+            Ok(out) => {
+                let mut seen = vec![false; n];
+                for err in out.errors {
+                    let j = err.index as usize;
+                    if std::mem::replace(&mut seen[j], true) {
+                        continue;
+                    }
+                    let f = Failure {
+                        pipeline: &self.pipeline,
+                        stage,
+                        kind: "rejected",
+                        reason: err.message,
+                        partition: origin.partition,
+                        position: origin.positions.map(|p| p[j]),
+                        range: origin.range,
+                    };
+                    self.metrics.dead_letter(stage, f.kind);
+                    dead.push(dead_letter(std::mem::take(&mut events[j]), &f));
+                }
+                spec.metrics.events_out.increment(out.events.len() as u64);
+                if !spec.config.stateless {
+                    self.save_checkpoint(i, origin.partition);
+                }
+                out.events
+            }
+            Err(e) => {
+                spec.metrics.trap(e.kind());
+                self.drop_instance(i, origin.partition);
+                if n == 1 {
+                    tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "event dead-lettered: {e}");
+                    self.fail_all(i, events, origin, &e, dead);
+                    return Vec::new();
+                }
+                tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "batch of {n} failed ({e}); isolating the failing event");
+                let right = events.split_off(n / 2);
+                let (lp, rp) = match origin.positions {
+                    Some(p) => {
+                        let (l, r) = p.split_at(n / 2);
+                        (Some(l), Some(r))
+                    }
+                    None => (None, None),
+                };
+                let mut out = self.run_stage(i, events, Origin { positions: lp, ..origin }, dead);
+                out.extend(self.run_stage(i, right, Origin { positions: rp, ..origin }, dead));
+                out
+            }
+        }
+    }
+
+    /// The slot of stage `i` for `partition` (one slot for a stateless
+    /// stage).
+    fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
+        let (spec, slots) = &mut self.stages[i];
+        let key = if spec.config.stateless { 0 } else { partition };
+        slots.entry(key).or_default()
+    }
+
+    fn drop_instance(&mut self, i: usize, partition: u32) {
+        self.slot(i, partition).instance = None;
+    }
+
+    fn save_checkpoint(&mut self, i: usize, partition: u32) {
+        let pipeline = self.pipeline.clone();
+        let stage = self.stages[i].0.config.name.clone();
+        let slot = self.slot(i, partition);
+        let Some(inst) = slot.instance.as_mut() else { return };
+        match inst.checkpoint_export() {
+            Ok(state) => slot.checkpoint = Some(state),
+            Err(e) => {
+                // The batch's output stands; the instance does not.
+                tracing::error!(pipeline, stage, partition, "checkpoint export failed ({e}); replacing the instance from the previous checkpoint");
+                slot.instance = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The pipeline engine (DESIGN §2):
+//!
+//! ```text
+//! source ─► batcher ─► dispatcher ─► worker thread k ─► sink + dead-letter sink
+//!   ▲                                 (stage chain)          │
+//!   └──── commit ◄── completion tracker ◄── confirmed ◄──────┘
+//! ```
+//!
+//! Every channel is bounded, so a busy pool holds the source back. A batch
+//! holds one partition's events; a partition always runs on the same worker
+//! thread, so per-partition order holds end to end.
+
+mod batch;
+mod batcher;
+mod chain;
+mod run;
+mod tracker;
+mod worker;
+
+pub use batch::{headers, AckToken, Batch, Processed};
+pub use chain::StageSpec;
+pub use run::{prepare_stages, run, Endpoints, PipelineError, RunCounters, RunReport};
+pub use tracker::CompletionTracker;

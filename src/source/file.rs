@@ -1,0 +1,124 @@
+//! JSONL from a file or standard input, split into key-hash shards.
+
+use super::{shard_of, Chunk, Committer, Source, SourceError, SourceEvent};
+use crate::jsonl::parse_event;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use weir_abi::Event;
+
+/// Events per chunk sent to the batcher.
+const CHUNK: usize = 256;
+
+/// Remembers the highest delivered line per shard.
+#[derive(Debug, Default)]
+pub struct LineCommits(Mutex<BTreeMap<u32, u64>>);
+
+impl Committer for LineCommits {
+    fn commit(&self, partition: u32, position: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m.entry(partition).or_insert(position);
+        *e = (*e).max(position);
+    }
+}
+
+/// Reads lines from `reader`; positions are line numbers (from 1).
+async fn read_lines<R: AsyncBufRead + Unpin>(
+    reader: R,
+    shards: u32,
+    out: mpsc::Sender<Chunk>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), SourceError> {
+    let mut lines = reader.lines();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut n = 0u64;
+    loop {
+        let line = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            line = lines.next_line() => line?,
+        };
+        let Some(line) = line else { break };
+        n += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (event, malformed) = match parse_event(&line) {
+            Ok(e) => (e, None),
+            Err(e) => (Event::from_value(line.into_bytes()), Some(format!("line {n}: {e}"))),
+        };
+        let partition = shard_of(&event, n, shards);
+        chunk.push(SourceEvent { partition, position: n, event, malformed });
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if out.send(full).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send(chunk).await;
+    }
+    Ok(())
+}
+
+/// A JSONL file.
+pub struct FileSource {
+    file: Option<tokio::fs::File>,
+    shards: u32,
+    commits: Arc<LineCommits>,
+}
+
+impl FileSource {
+    /// Opens the file.
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    pub async fn open(path: &Path, shards: u32) -> Result<Self, SourceError> {
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+        })?;
+        Ok(FileSource { file: Some(file), shards, commits: Arc::default() })
+    }
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError> {
+        match self.file.take() {
+            Some(f) => read_lines(BufReader::with_capacity(1 << 16, f), self.shards, out, stop).await,
+            None => Ok(()),
+        }
+    }
+
+    fn committer(&self) -> Arc<dyn Committer> {
+        self.commits.clone()
+    }
+}
+
+/// JSONL on standard input.
+pub struct StdinSource {
+    shards: u32,
+    commits: Arc<LineCommits>,
+}
+
+impl StdinSource {
+    /// Standard input, split into `shards`.
+    pub fn new(shards: u32) -> Self {
+        StdinSource { shards, commits: Arc::default() }
+    }
+}
+
+#[async_trait]
+impl Source for StdinSource {
+    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError> {
+        read_lines(BufReader::new(tokio::io::stdin()), self.shards, out, stop).await
+    }
+
+    fn committer(&self) -> Arc<dyn Committer> {
+        self.commits.clone()
+    }
+}

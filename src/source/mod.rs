@@ -1,0 +1,89 @@
+//! Where events come from. A source is a config, a build function and an
+//! implementation of [`Source`]: it sends [`SourceEvent`]s in chunks and is
+//! told, through its [`Committer`], which positions were delivered.
+
+mod file;
+mod memory;
+
+pub use file::{FileSource, StdinSource};
+pub use memory::{MemoryCommits, MemoryFeed, MemorySource};
+
+use crate::config::SourceConfig;
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use weir_abi::Event;
+
+/// One event and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceEvent {
+    /// The partition (or key-hash shard): the unit of order and of state.
+    pub partition: u32,
+    /// Position within the partition (Kafka offset, line number…),
+    /// increasing.
+    pub position: u64,
+    /// The event.
+    pub event: Event,
+    /// Set when the source could not read the event; it goes to the
+    /// dead-letter sink with this reason, its raw bytes as the value.
+    pub malformed: Option<String>,
+}
+
+/// What sources send: several events at once, to keep channel costs low.
+pub type Chunk = Vec<SourceEvent>;
+
+/// Why a source stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading failed.
+    #[error("source I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Told which positions were delivered.
+pub trait Committer: Send + Sync {
+    /// Every event of `partition` up to and including `position` was
+    /// confirmed by the sink and the dead-letter sink.
+    fn commit(&self, partition: u32, position: u64);
+}
+
+/// A stream of events.
+#[async_trait]
+pub trait Source: Send {
+    /// Reads until the stream ends or `stop` becomes true, sending chunks to
+    /// `out`. Waiting on a full `out` is the backpressure.
+    ///
+    /// # Errors
+    /// A [`SourceError`] when reading fails.
+    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError>;
+
+    /// The handle that learns about delivered positions.
+    fn committer(&self) -> Arc<dyn Committer>;
+}
+
+/// Builds the source a pipeline names.
+///
+/// # Errors
+/// When a file cannot be opened.
+pub async fn build(config: &SourceConfig) -> Result<Box<dyn Source>, SourceError> {
+    Ok(match config {
+        SourceConfig::File { path, shards } => Box::new(FileSource::open(path, *shards).await?),
+        SourceConfig::Stdin { shards } => Box::new(StdinSource::new(*shards)),
+    })
+}
+
+/// The shard of an event for sources without partitions: keyed events by a
+/// hash of the key (so each key keeps its order), unkeyed ones round-robin by
+/// position.
+pub fn shard_of(event: &Event, position: u64, shards: u32) -> u32 {
+    let shards = shards.max(1);
+    match &event.key {
+        Some(k) => (fnv1a(k) % shards as u64) as u32,
+        None => (position % shards as u64) as u32,
+    }
+}
+
+/// FNV-1a: a stable hash, the same on every machine and version.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
+}
