@@ -38,7 +38,9 @@ fn bytes_field(o: &Map<String, Value>, name: &str) -> Result<Option<Vec<u8>>, Js
         (Some(_), Some(_)) => err(format!("both {name:?} and {b64:?} are set; use one")),
         (Some(Value::Null), None) | (None, None) => Ok(None),
         (Some(Value::String(s)), None) => Ok(Some(s.as_bytes().to_vec())),
-        (Some(v), None) => Ok(Some(serde_json::to_vec(v).map_err(|e| JsonlError(e.to_string()))?)),
+        (Some(v), None) => Ok(Some(
+            serde_json::to_vec(v).map_err(|e| JsonlError(e.to_string()))?,
+        )),
         (None, Some(Value::String(s))) => B64
             .decode(s)
             .map(Some)
@@ -51,7 +53,9 @@ fn header_value(v: &Value) -> Result<Vec<u8>, JsonlError> {
     match v {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
         Value::Object(o) if o.len() == 1 && o.contains_key("base64") => match &o["base64"] {
-            Value::String(s) => B64.decode(s).map_err(|e| JsonlError(format!("header value is not base64: {e}"))),
+            Value::String(s) => B64
+                .decode(s)
+                .map_err(|e| JsonlError(format!("header value is not base64: {e}"))),
             _ => err("a header's base64 value must be a string"),
         },
         _ => err("a header value must be a string or {\"base64\": \"…\"}"),
@@ -68,11 +72,22 @@ pub fn parse_event(line: &str) -> Result<Event, JsonlError> {
         return err("an event must be a JSON object");
     };
     for k in o.keys() {
-        if !["key", "key_base64", "value", "value_base64", "headers", "timestamp", "topic"].contains(&k.as_str()) {
+        if ![
+            "key",
+            "key_base64",
+            "value",
+            "value_base64",
+            "headers",
+            "timestamp",
+            "topic",
+        ]
+        .contains(&k.as_str())
+        {
             return err(format!("unknown field {k:?}"));
         }
     }
-    let value = bytes_field(&o, "value")?.ok_or_else(|| JsonlError("missing \"value\" (or \"value_base64\")".into()))?;
+    let value = bytes_field(&o, "value")?
+        .ok_or_else(|| JsonlError("missing \"value\" (or \"value_base64\")".into()))?;
     let key = bytes_field(&o, "key")?;
     let mut headers = Vec::new();
     match o.get("headers") {
@@ -80,28 +95,42 @@ pub fn parse_event(line: &str) -> Result<Event, JsonlError> {
         Some(Value::Array(a)) => {
             for pair in a {
                 match pair.as_array().map(Vec::as_slice) {
-                    Some([Value::String(k), v]) => headers.push(Header { key: k.clone(), value: header_value(v)? }),
+                    Some([Value::String(k), v]) => headers.push(Header {
+                        key: k.clone(),
+                        value: header_value(v)?,
+                    }),
                     _ => return err("each header must be a [name, value] pair"),
                 }
             }
         }
         Some(Value::Object(m)) => {
             for (k, v) in m {
-                headers.push(Header { key: k.clone(), value: header_value(v)? });
+                headers.push(Header {
+                    key: k.clone(),
+                    value: header_value(v)?,
+                });
             }
         }
         Some(_) => return err("\"headers\" must be a list of [name, value] pairs or an object"),
     }
     let timestamp = match o.get("timestamp") {
         None | Some(Value::Null) => None,
-        Some(t) => Some(t.as_i64().ok_or_else(|| JsonlError("\"timestamp\" must be an integer (ms since the epoch)".into()))?),
+        Some(t) => Some(t.as_i64().ok_or_else(|| {
+            JsonlError("\"timestamp\" must be an integer (ms since the epoch)".into())
+        })?),
     };
     let topic = match o.get("topic") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return err("\"topic\" must be a string"),
     };
-    Ok(Event { key, value, headers, timestamp, topic })
+    Ok(Event {
+        key,
+        value,
+        headers,
+        timestamp,
+        topic,
+    })
 }
 
 /// One output line; `None` fields are left out.
@@ -129,8 +158,8 @@ fn value_json(b: &[u8]) -> (Option<Box<RawValue>>, Option<String>) {
     let Ok(s) = std::str::from_utf8(b) else {
         return (None, Some(B64.encode(b)));
     };
-    let embeddable = matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'['))
-        && !s.contains(['\n', '\r']);
+    let embeddable =
+        matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'[')) && !s.contains(['\n', '\r']);
     if embeddable {
         if let Ok(raw) = RawValue::from_string(s.to_owned()) {
             return (Some(raw), None);
@@ -159,7 +188,15 @@ pub fn write_event(e: &Event) -> String {
             (h.key.clone(), v)
         })
         .collect();
-    let line = Line { key, key_base64, value, value_base64, headers, timestamp: e.timestamp, topic: e.topic.clone() };
+    let line = Line {
+        key,
+        key_base64,
+        value,
+        value_base64,
+        headers,
+        timestamp: e.timestamp,
+        topic: e.topic.clone(),
+    };
     serde_json::to_string(&line).expect("an event always serializes")
 }
 
@@ -182,8 +219,17 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert!(parse_event("{").unwrap_err().0.starts_with("not JSON"));
-        assert!(parse_event("{}").unwrap_err().0.contains("missing \"value\""));
-        assert!(parse_event(r#"{"value":1,"vaule":2}"#).unwrap_err().0.contains("unknown field"));
-        assert!(parse_event(r#"{"value":"a","value_base64":"AA=="}"#).unwrap_err().0.contains("use one"));
+        assert!(parse_event("{}")
+            .unwrap_err()
+            .0
+            .contains("missing \"value\""));
+        assert!(parse_event(r#"{"value":1,"vaule":2}"#)
+            .unwrap_err()
+            .0
+            .contains("unknown field"));
+        assert!(parse_event(r#"{"value":"a","value_base64":"AA=="}"#)
+            .unwrap_err()
+            .0
+            .contains("use one"));
     }
 }

@@ -9,6 +9,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`cli`]: the `weir` subcommands.
 
+pub mod cli;
 pub mod config;
 pub mod jsonl;
 pub mod metrics;

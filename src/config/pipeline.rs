@@ -112,7 +112,16 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-const TOP_KEYS: &[&str] = &["name", "source", "batch", "stage", "sink", "dead_letter", "workers", "metrics"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "source",
+    "batch",
+    "stage",
+    "sink",
+    "dead_letter",
+    "workers",
+    "metrics",
+];
 const SOURCE_TYPES: &[&str] = &["file", "stdin"];
 const SINK_TYPES: &[&str] = &["file", "stdout", "stderr"];
 
@@ -150,10 +159,7 @@ impl Pipeline {
         let table: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {
-                let (line, col) = e
-                    .span()
-                    .map(|s| line_col(text, s.start))
-                    .unwrap_or((0, 0));
+                let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
                 return Err(fail(vec![Problem {
                     key: format!("(line {line}, column {col})"),
                     message: format!("not valid TOML: {}", e.message()),
@@ -166,26 +172,43 @@ impl Pipeline {
         w.unknown_keys("", &table, TOP_KEYS);
 
         let name = w
-            .required_string("", &table, "name", "give the pipeline a name: name = \"orders-enrich\"")
+            .required_string(
+                "",
+                &table,
+                "name",
+                "give the pipeline a name: name = \"orders-enrich\"",
+            )
             .unwrap_or_default();
         if table.contains_key("name") && !valid_name(&name) {
-            w.problem("name", format!("{name:?} is not a valid name"), "use letters, digits, '-' and '_'");
+            w.problem(
+                "name",
+                format!("{name:?} is not a valid name"),
+                "use letters, digits, '-' and '_'",
+            );
         }
 
         let workers = match w.table("", &table, "workers") {
             Some(t) => {
                 w.unknown_keys("workers", t, &["threads"]);
                 WorkersConfig {
-                    threads: w.integer("workers", t, "threads", 1, 1024).map_or_else(default_threads, |n| n as usize),
+                    threads: w
+                        .integer("workers", t, "threads", 1, 1024)
+                        .map_or_else(default_threads, |n| n as usize),
                 }
             }
-            None => WorkersConfig { threads: default_threads() },
+            None => WorkersConfig {
+                threads: default_threads(),
+            },
         };
 
         let source = match w.table("", &table, "source") {
             Some(t) => source(&mut w, t, &base, workers.threads),
             None => {
-                w.problem("source", "missing", "add a [source] table, e.g. type = \"file\" and path = \"events.jsonl\"");
+                w.problem(
+                    "source",
+                    "missing",
+                    "add a [source] table, e.g. type = \"file\" and path = \"events.jsonl\"",
+                );
                 None
             }
         };
@@ -200,7 +223,11 @@ impl Pipeline {
         let sink = match w.table("", &table, "sink") {
             Some(t) => sink_config(&mut w, "sink", t, &base),
             None => {
-                w.problem("sink", "missing", "add a [sink] table, e.g. type = \"stdout\"");
+                w.problem(
+                    "sink",
+                    "missing",
+                    "add a [sink] table, e.g. type = \"stdout\"",
+                );
                 None
             }
         };
@@ -212,7 +239,13 @@ impl Pipeline {
         let metrics = match w.table("", &table, "metrics") {
             Some(t) => {
                 w.unknown_keys("metrics", t, &["listen"]);
-                w.parsed("metrics", t, "listen", |s| s.parse::<SocketAddr>().map_err(|e| format!("{s:?}: {e}")), "127.0.0.1:9464")
+                w.parsed(
+                    "metrics",
+                    t,
+                    "listen",
+                    |s| s.parse::<SocketAddr>().map_err(|e| format!("{s:?}: {e}")),
+                    "127.0.0.1:9464",
+                )
             }
             None => None,
         };
@@ -235,7 +268,9 @@ impl Pipeline {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -266,14 +301,25 @@ fn kind(w: &mut Walker, path: &str, t: &toml::Table, allowed: &[&str]) -> Option
 
 fn source(w: &mut Walker, t: &toml::Table, base: &Path, threads: usize) -> Option<SourceConfig> {
     let ty = kind(w, "source", t, SOURCE_TYPES);
-    let shards = w.integer("source", t, "shards", 1, 65_536).map_or(threads as u32, |n| n as u32);
+    let shards = w
+        .integer("source", t, "shards", 1, 65_536)
+        .map_or(threads as u32, |n| n as u32);
     match ty.as_deref()? {
         "file" => {
             w.unknown_keys("source", t, &["type", "path", "shards"]);
-            let path = w.required_string("source", t, "path", "the JSONL file to read: path = \"events.jsonl\"")?;
+            let path = w.required_string(
+                "source",
+                t,
+                "path",
+                "the JSONL file to read: path = \"events.jsonl\"",
+            )?;
             let path = resolve(base, &path);
             if !path.is_file() {
-                w.problem("source.path", format!("{} does not exist", path.display()), "relative paths are resolved against the pipeline file's directory");
+                w.problem(
+                    "source.path",
+                    format!("{} does not exist", path.display()),
+                    "relative paths are resolved against the pipeline file's directory",
+                );
             }
             Some(SourceConfig::File { path, shards })
         }
@@ -289,8 +335,15 @@ fn sink_config(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Opti
     match ty.as_deref()? {
         "file" => {
             w.unknown_keys(path, t, &["type", "path"]);
-            let p = w.required_string(path, t, "path", "the JSONL file to append to: path = \"out.jsonl\"")?;
-            Some(SinkConfig::File { path: resolve(base, &p) })
+            let p = w.required_string(
+                path,
+                t,
+                "path",
+                "the JSONL file to append to: path = \"out.jsonl\"",
+            )?;
+            Some(SinkConfig::File {
+                path: resolve(base, &p),
+            })
         }
         "stdout" => {
             w.unknown_keys(path, t, &["type"]);
@@ -307,20 +360,39 @@ fn batch(w: &mut Walker, t: &toml::Table) -> BatchConfig {
     w.unknown_keys("batch", t, &["max_events", "max_bytes", "linger"]);
     let d = BatchConfig::default();
     BatchConfig {
-        max_events: w.integer("batch", t, "max_events", 1, 1_000_000).map_or(d.max_events, |n| n as usize),
-        max_bytes: w.parsed("batch", t, "max_bytes", parse_size, "1MiB").map_or(d.max_bytes, |n| n as usize),
-        linger: w.parsed("batch", t, "linger", parse_duration, "20ms").unwrap_or(d.linger),
+        max_events: w
+            .integer("batch", t, "max_events", 1, 1_000_000)
+            .map_or(d.max_events, |n| n as usize),
+        max_bytes: w
+            .parsed("batch", t, "max_bytes", parse_size, "1MiB")
+            .map_or(d.max_bytes, |n| n as usize),
+        linger: w
+            .parsed("batch", t, "linger", parse_duration, "20ms")
+            .unwrap_or(d.linger),
     }
 }
 
-const STAGE_KEYS: &[&str] = &["name", "plugin", "fuel", "memory", "timeout", "config", "grants", "stateless"];
+const STAGE_KEYS: &[&str] = &[
+    "name",
+    "plugin",
+    "fuel",
+    "memory",
+    "timeout",
+    "config",
+    "grants",
+    "stateless",
+];
 
 fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> {
     let list = match table.get("stage") {
         None => return Vec::new(),
         Some(toml::Value::Array(a)) => a,
         Some(_) => {
-            w.problem("stage", "expected [[stage]] tables", "write each stage as [[stage]] with name and plugin");
+            w.problem(
+                "stage",
+                "expected [[stage]] tables",
+                "write each stage as [[stage]] with name and plugin",
+            );
             return Vec::new();
         }
     };
@@ -335,12 +407,25 @@ fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> 
         let name = w.required_string(&path, t, "name", "name the stage: name = \"parse\"");
         if let Some(n) = &name {
             if !valid_name(n) {
-                w.problem(&join(&path, "name"), format!("{n:?} is not a valid name"), "use letters, digits, '-' and '_'");
+                w.problem(
+                    &join(&path, "name"),
+                    format!("{n:?} is not a valid name"),
+                    "use letters, digits, '-' and '_'",
+                );
             } else if out.iter().any(|s| &s.name == n) {
-                w.problem(&join(&path, "name"), format!("a stage named {n:?} already exists"), "stage names must be unique");
+                w.problem(
+                    &join(&path, "name"),
+                    format!("a stage named {n:?} already exists"),
+                    "stage names must be unique",
+                );
             }
         }
-        let plugin = w.required_string(&path, t, "plugin", "the plugin artifact: plugin = \"../plugins/dist/filter.wasm\"");
+        let plugin = w.required_string(
+            &path,
+            t,
+            "plugin",
+            "the plugin artifact: plugin = \"../plugins/dist/filter.wasm\"",
+        );
         let plugin = plugin.map(|p| resolve(base, &p));
         if let Some(p) = &plugin {
             if !p.is_file() {
@@ -348,12 +433,22 @@ fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> 
             }
         }
         let limits = StageLimits {
-            fuel: w.integer(&path, t, "fuel", 1, i64::MAX).unwrap_or(DEFAULT_FUEL),
-            memory: w.parsed(&path, t, "memory", parse_size, "64MiB").unwrap_or(DEFAULT_MEMORY),
-            timeout: w.parsed(&path, t, "timeout", parse_duration, "200ms").unwrap_or(DEFAULT_TIMEOUT),
+            fuel: w
+                .integer(&path, t, "fuel", 1, i64::MAX)
+                .unwrap_or(DEFAULT_FUEL),
+            memory: w
+                .parsed(&path, t, "memory", parse_size, "64MiB")
+                .unwrap_or(DEFAULT_MEMORY),
+            timeout: w
+                .parsed(&path, t, "timeout", parse_duration, "200ms")
+                .unwrap_or(DEFAULT_TIMEOUT),
         };
         if limits.memory < 64 << 10 {
-            w.problem(&join(&path, "memory"), "less than one wasm page (64KiB)", "use at least \"1MiB\"");
+            w.problem(
+                &join(&path, "memory"),
+                "less than one wasm page (64KiB)",
+                "use at least \"1MiB\"",
+            );
         }
         let config = stage_config(w, &path, t);
         let grants = match w.table(&path, t, "grants") {
@@ -362,7 +457,14 @@ fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> 
         };
         let stateless = w.boolean(&path, t, "stateless").unwrap_or(false);
         if let (Some(name), Some(plugin)) = (name, plugin) {
-            out.push(StageConfig { name, plugin, limits, config, grants, stateless });
+            out.push(StageConfig {
+                name,
+                plugin,
+                limits,
+                config,
+                grants,
+                stateless,
+            });
         }
     }
     out
@@ -380,7 +482,14 @@ fn stage_config(w: &mut Walker, path: &str, t: &toml::Table) -> Vec<(String, Str
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
             other => {
-                w.problem(&format!("{path}.config.{k}"), format!("expected a string, number or boolean, found {}", other.type_str()), "plugins receive their config as string pairs");
+                w.problem(
+                    &format!("{path}.config.{k}"),
+                    format!(
+                        "expected a string, number or boolean, found {}",
+                        other.type_str()
+                    ),
+                    "plugins receive their config as string pairs",
+                );
                 continue;
             }
         };
@@ -397,15 +506,27 @@ fn grants(w: &mut Walker, path: &str, g: &toml::Table, base: &Path) -> Grants {
         for (guest, host) in dirs {
             let key = format!("{path}.read_dirs.\"{guest}\"");
             let Some(host) = host.as_str() else {
-                w.problem(&key, "expected a host directory path", "write it like read_dirs = { \"/ref\" = \"data/reference\" }");
+                w.problem(
+                    &key,
+                    "expected a host directory path",
+                    "write it like read_dirs = { \"/ref\" = \"data/reference\" }",
+                );
                 continue;
             };
             let host = resolve(base, host);
             if !host.is_dir() {
-                w.problem(&key, format!("{} is not a directory", host.display()), "relative paths are resolved against the pipeline file's directory");
+                w.problem(
+                    &key,
+                    format!("{} is not a directory", host.display()),
+                    "relative paths are resolved against the pipeline file's directory",
+                );
             }
             if !guest.starts_with('/') {
-                w.problem(&key, format!("guest path {guest:?} is not absolute"), "the plugin sees the directory at this absolute path, e.g. \"/ref\"");
+                w.problem(
+                    &key,
+                    format!("guest path {guest:?} is not absolute"),
+                    "the plugin sees the directory at this absolute path, e.g. \"/ref\"",
+                );
             }
             read_dirs.insert(guest.clone(), host);
         }

@@ -78,11 +78,20 @@ impl<'a> Walker<'a> {
     }
 
     /// A sub-table, if present and a table.
-    pub fn table<'t>(&mut self, path: &str, t: &'t toml::Table, key: &str) -> Option<&'t toml::Table> {
+    pub fn table<'t>(
+        &mut self,
+        path: &str,
+        t: &'t toml::Table,
+        key: &str,
+    ) -> Option<&'t toml::Table> {
         match t.get(key)? {
             toml::Value::Table(tab) => Some(tab),
             other => {
-                self.problem(&join(path, key), format!("expected a table, found {}", other.type_str()), "");
+                self.problem(
+                    &join(path, key),
+                    format!("expected a table, found {}", other.type_str()),
+                    "",
+                );
                 None
             }
         }
@@ -104,7 +113,13 @@ impl<'a> Walker<'a> {
     }
 
     /// A required string value.
-    pub fn required_string(&mut self, path: &str, t: &toml::Table, key: &str, hint: &str) -> Option<String> {
+    pub fn required_string(
+        &mut self,
+        path: &str,
+        t: &toml::Table,
+        key: &str,
+        hint: &str,
+    ) -> Option<String> {
         if !t.contains_key(key) {
             self.problem(&join(path, key), "missing", hint);
             return None;
@@ -113,15 +128,30 @@ impl<'a> Walker<'a> {
     }
 
     /// A non-negative integer within `range`, if present.
-    pub fn integer(&mut self, path: &str, t: &toml::Table, key: &str, min: i64, max: i64) -> Option<u64> {
+    pub fn integer(
+        &mut self,
+        path: &str,
+        t: &toml::Table,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<u64> {
         match t.get(key)? {
             toml::Value::Integer(i) if (min..=max).contains(i) => Some(*i as u64),
             toml::Value::Integer(i) => {
-                self.problem(&join(path, key), format!("{i} is out of range"), format!("use a value from {min} to {max}"));
+                self.problem(
+                    &join(path, key),
+                    format!("{i} is out of range"),
+                    format!("use a value from {min} to {max}"),
+                );
                 None
             }
             other => {
-                self.problem(&join(path, key), format!("expected an integer, found {}", other.type_str()), "");
+                self.problem(
+                    &join(path, key),
+                    format!("expected an integer, found {}", other.type_str()),
+                    "",
+                );
                 None
             }
         }
@@ -132,7 +162,11 @@ impl<'a> Walker<'a> {
         match t.get(key)? {
             toml::Value::Boolean(b) => Some(*b),
             other => {
-                self.problem(&join(path, key), format!("expected true or false, found {}", other.type_str()), "");
+                self.problem(
+                    &join(path, key),
+                    format!("expected true or false, found {}", other.type_str()),
+                    "",
+                );
                 None
             }
         }
@@ -152,7 +186,14 @@ impl<'a> Walker<'a> {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
             other => {
-                self.problem(&join(path, key), format!("expected a string such as {example:?}, found {}", other.type_str()), "");
+                self.problem(
+                    &join(path, key),
+                    format!(
+                        "expected a string such as {example:?}, found {}",
+                        other.type_str()
+                    ),
+                    "",
+                );
                 return None;
             }
         };
@@ -183,7 +224,11 @@ impl<'a> Walker<'a> {
                 Some(out)
             }
             other => {
-                self.problem(&join(path, key), format!("expected a list of strings, found {}", other.type_str()), format!("write it like {key} = [\"A\", \"B\"]"));
+                self.problem(
+                    &join(path, key),
+                    format!("expected a list of strings, found {}", other.type_str()),
+                    format!("write it like {key} = [\"A\", \"B\"]"),
+                );
                 None
             }
         }

@@ -9,7 +9,9 @@ use std::time::Duration;
 /// A message saying what the accepted forms are.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num: u64 = num
         .replace('_', "")
@@ -25,7 +27,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "GiB" => 1 << 30,
         other => return Err(format!("unknown size unit {other:?}")),
     };
-    num.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    num.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Parses a duration: an integer followed by `ms`, `s`, `m` or `us`.
@@ -34,7 +37,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// A message saying what the accepted forms are.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num: u64 = num
         .replace('_', "")

@@ -85,7 +85,12 @@ pub mod headers {
 /// A dead-letter record: the event as the failing stage received it (key,
 /// value, headers, timestamp and topic kept), with `weir-*` headers added.
 pub fn dead_letter(mut event: Event, f: &Failure<'_>) -> Event {
-    let mut add = |k: &str, v: String| event.headers.push(Header { key: k.into(), value: v.into_bytes() });
+    let mut add = |k: &str, v: String| {
+        event.headers.push(Header {
+            key: k.into(),
+            value: v.into_bytes(),
+        })
+    };
     add(headers::PIPELINE, f.pipeline.to_string());
     add(headers::STAGE, f.stage.to_string());
     add(headers::KIND, f.kind.to_string());

@@ -27,12 +27,22 @@ pub struct Batcher {
 impl Batcher {
     /// A batcher with these limits.
     pub fn new(config: BatchConfig) -> Self {
-        Batcher { config, open: BTreeMap::new(), next_seq: BTreeMap::new(), events_in: 0 }
+        Batcher {
+            config,
+            open: BTreeMap::new(),
+            next_seq: BTreeMap::new(),
+            events_in: 0,
+        }
     }
 
     /// Reads chunks until the source ends, sending batches to `out`. Waiting
     /// on a full `out` holds the source back.
-    pub async fn run(mut self, mut input: mpsc::Receiver<Chunk>, out: mpsc::Sender<Batch>, events_in: metrics::Counter) -> u64 {
+    pub async fn run(
+        mut self,
+        mut input: mpsc::Receiver<Chunk>,
+        out: mpsc::Sender<Batch>,
+        events_in: metrics::Counter,
+    ) -> u64 {
         loop {
             let deadline = self.open.values().map(|o| o.deadline).min();
             let chunk = tokio::select! {
@@ -67,7 +77,12 @@ impl Batcher {
 
     async fn flush_due(&mut self, out: &mpsc::Sender<Batch>) -> Result<(), ()> {
         let now = Instant::now();
-        let due: Vec<u32> = self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(p, _)| *p).collect();
+        let due: Vec<u32> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.deadline <= now)
+            .map(|(p, _)| *p)
+            .collect();
         for p in due {
             if let Some(o) = self.open.remove(&p) {
                 out.send(o.batch).await.map_err(|_| ())?;
@@ -89,7 +104,11 @@ impl Batcher {
         let next_seq = &mut self.next_seq;
         let o = self.open.entry(se.partition).or_insert_with(|| {
             let seq = next_seq.entry(se.partition).or_insert(0);
-            let ack = AckToken { partition: se.partition, seq: *seq, last_position: se.position };
+            let ack = AckToken {
+                partition: se.partition,
+                seq: *seq,
+                last_position: se.position,
+            };
             *seq += 1;
             let cap = max_events.min(1024);
             Open {
@@ -113,7 +132,9 @@ impl Batcher {
                 o.batch.positions.push(se.position);
             }
         }
-        if o.batch.events.len() + o.batch.malformed.len() >= max_events || o.bytes >= self.config.max_bytes {
+        if o.batch.events.len() + o.batch.malformed.len() >= max_events
+            || o.bytes >= self.config.max_bytes
+        {
             ready.extend(self.open.remove(&se.partition).map(|o| o.batch));
         }
     }

@@ -40,10 +40,18 @@ impl StageSpec {
             limits: config.limits,
             grants: config.grants.clone(),
             config: config.config.clone(),
-            tag: Arc::new(LogTag { pipeline: pipeline.to_string(), stage: config.name.clone() }),
+            tag: Arc::new(LogTag {
+                pipeline: pipeline.to_string(),
+                stage: config.name.clone(),
+            }),
         };
         let metrics = StageMetrics::new(pipeline, &config.name);
-        StageSpec { config, plugin, settings, metrics }
+        StageSpec {
+            config,
+            plugin,
+            settings,
+            metrics,
+        }
     }
 }
 
@@ -73,7 +81,12 @@ pub struct StageChain {
 
 impl StageChain {
     /// A chain over `stages`; instances are created on first use.
-    pub fn new(runtime: Arc<Runtime>, pipeline: &str, stages: &[Arc<StageSpec>], metrics: PipelineMetrics) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        pipeline: &str,
+        stages: &[Arc<StageSpec>],
+        metrics: PipelineMetrics,
+    ) -> Self {
         StageChain {
             runtime,
             pipeline: pipeline.to_string(),
@@ -84,9 +97,21 @@ impl StageChain {
 
     /// Runs a batch through every stage.
     pub fn process(&mut self, batch: Batch) -> Processed {
-        let Batch { ack, events, positions, malformed, created } = batch;
+        let Batch {
+            ack,
+            events,
+            positions,
+            malformed,
+            created,
+        } = batch;
         let range = (
-            positions.first().copied().into_iter().chain(malformed.iter().map(|m| m.1)).min().unwrap_or(ack.last_position),
+            positions
+                .first()
+                .copied()
+                .into_iter()
+                .chain(malformed.iter().map(|m| m.1))
+                .min()
+                .unwrap_or(ack.last_position),
             ack.last_position,
         );
         let mut dead = Vec::new();
@@ -115,10 +140,22 @@ impl StageChain {
             };
             events = self.run_stage(i, events, origin, &mut dead);
         }
-        Processed { ack, events, dead_letters: dead, created }
+        Processed {
+            ack,
+            events,
+            dead_letters: dead,
+            created,
+        }
     }
 
-    fn fail_all(&self, i: usize, events: Vec<Event>, origin: Origin<'_>, err: &CallError, dead: &mut Vec<Event>) {
+    fn fail_all(
+        &self,
+        i: usize,
+        events: Vec<Event>,
+        origin: Origin<'_>,
+        err: &CallError,
+        dead: &mut Vec<Event>,
+    ) {
         let stage = &self.stages[i].0.config.name;
         for (j, e) in events.into_iter().enumerate() {
             let f = Failure {
@@ -152,7 +189,13 @@ impl StageChain {
         Ok(slot.instance.as_mut().expect("just created"))
     }
 
-    fn run_stage(&mut self, i: usize, mut events: Vec<Event>, origin: Origin<'_>, dead: &mut Vec<Event>) -> Vec<Event> {
+    fn run_stage(
+        &mut self,
+        i: usize,
+        mut events: Vec<Event>,
+        origin: Origin<'_>,
+        dead: &mut Vec<Event>,
+    ) -> Vec<Event> {
         let spec = self.stages[i].0.clone();
         let stage = spec.config.name.as_str();
         let inst = match self.instance(i, origin.partition) {
@@ -168,16 +211,22 @@ impl StageChain {
         spec.metrics.events_in.increment(n as u64);
         let start = Instant::now();
         let result = inst.process(&mut events);
-        spec.metrics.call_duration.record(start.elapsed().as_secs_f64());
+        spec.metrics
+            .call_duration
+            .record(start.elapsed().as_secs_f64());
         spec.metrics.fuel.record(inst.last_fuel() as f64);
-        let result = result.and_then(|out| {
-            match out.errors.iter().find(|e| e.index as usize >= n) {
-                Some(e) => Err(CallError::BadOutput {
-                    message: format!("error index {} is out of range for a batch of {n}", e.index),
-                }),
-                None => Ok(out),
-            }
-        });
+        let result =
+            result.and_then(
+                |out| match out.errors.iter().find(|e| e.index as usize >= n) {
+                    Some(e) => Err(CallError::BadOutput {
+                        message: format!(
+                            "error index {} is out of range for a batch of {n}",
+                            e.index
+                        ),
+                    }),
+                    None => Ok(out),
+                },
+            );
         match result {
             Ok(out) => {
                 let mut seen = vec![false; n];
@@ -221,8 +270,24 @@ impl StageChain {
                     }
                     None => (None, None),
                 };
-                let mut out = self.run_stage(i, events, Origin { positions: lp, ..origin }, dead);
-                out.extend(self.run_stage(i, right, Origin { positions: rp, ..origin }, dead));
+                let mut out = self.run_stage(
+                    i,
+                    events,
+                    Origin {
+                        positions: lp,
+                        ..origin
+                    },
+                    dead,
+                );
+                out.extend(self.run_stage(
+                    i,
+                    right,
+                    Origin {
+                        positions: rp,
+                        ..origin
+                    },
+                    dead,
+                ));
                 out
             }
         }
@@ -244,7 +309,9 @@ impl StageChain {
         let pipeline = self.pipeline.clone();
         let stage = self.stages[i].0.config.name.clone();
         let slot = self.slot(i, partition);
-        let Some(inst) = slot.instance.as_mut() else { return };
+        let Some(inst) = slot.instance.as_mut() else {
+            return;
+        };
         match inst.checkpoint_export() {
             Ok(state) => slot.checkpoint = Some(state),
             Err(e) => {

@@ -84,7 +84,10 @@ pub struct RunReport {
 ///
 /// # Errors
 /// The first stage that cannot be loaded or started.
-pub fn prepare_stages(runtime: &Runtime, pipeline: &Pipeline) -> Result<Vec<Arc<StageSpec>>, PipelineError> {
+pub fn prepare_stages(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+) -> Result<Vec<Arc<StageSpec>>, PipelineError> {
     pipeline
         .stages
         .iter()
@@ -127,7 +130,11 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     counters: Arc<RunCounters>,
 ) -> Result<RunReport, PipelineError> {
-    let Endpoints { mut source, mut sink, dead_letter: mut dlq } = endpoints;
+    let Endpoints {
+        mut source,
+        mut sink,
+        dead_letter: mut dlq,
+    } = endpoints;
     let metrics = PipelineMetrics::new(&pipeline.name);
     let committer = source.committer();
 
@@ -139,8 +146,16 @@ pub async fn run(
     let batcher = super::batcher::Batcher::new(pipeline.batch);
     let events_in = metrics.events_in.clone();
     let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
-    let pool = WorkerPool::start(pipeline.workers.threads, runtime, &pipeline.name, stages, batch_rx, done_tx, metrics.clone())
-        .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
+    let pool = WorkerPool::start(
+        pipeline.workers.threads,
+        runtime,
+        &pipeline.name,
+        stages,
+        batch_rx,
+        done_tx,
+        metrics.clone(),
+    )
+    .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
 
     let mut tracker = CompletionTracker::default();
     let mut failure = None;
@@ -159,7 +174,9 @@ pub async fn run(
             }
         }
         metrics.events_out.increment(n_out);
-        metrics.batch_duration.record(done.created.elapsed().as_secs_f64());
+        metrics
+            .batch_duration
+            .record(done.created.elapsed().as_secs_f64());
         counters.events_out.fetch_add(n_out, Ordering::Relaxed);
         counters.dead_letters.fetch_add(n_dead, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +190,9 @@ pub async fn run(
     let events_in = batcher_task.await.unwrap_or(0);
     counters.events_in.store(events_in, Ordering::Relaxed);
     let source_result = source_task.await;
-    let pool_ok = tokio::task::spawn_blocking(move || pool.join()).await.unwrap_or(false);
+    let pool_ok = tokio::task::spawn_blocking(move || pool.join())
+        .await
+        .unwrap_or(false);
     if let Some(f) = failure {
         return Err(f);
     }

@@ -38,7 +38,11 @@ mod tests {
     use super::*;
 
     fn ack(partition: u32, seq: u64, last_position: u64) -> AckToken {
-        AckToken { partition, seq, last_position }
+        AckToken {
+            partition,
+            seq,
+            last_position,
+        }
     }
 
     #[test]
@@ -46,7 +50,11 @@ mod tests {
         let mut t = CompletionTracker::default();
         assert_eq!(t.complete(ack(0, 1, 20)), None, "batch 0 is still out");
         assert_eq!(t.complete(ack(1, 0, 5)), Some((1, 5)));
-        assert_eq!(t.complete(ack(0, 0, 10)), Some((0, 20)), "0 and 1 now both done");
+        assert_eq!(
+            t.complete(ack(0, 0, 10)),
+            Some((0, 20)),
+            "0 and 1 now both done"
+        );
         assert_eq!(t.complete(ack(0, 3, 40)), None);
         assert_eq!(t.complete(ack(0, 2, 30)), Some((0, 40)));
     }

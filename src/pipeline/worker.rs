@@ -70,6 +70,11 @@ impl WorkerPool {
 
     /// Waits for every thread; `false` if one panicked.
     pub fn join(self) -> bool {
-        self.threads.into_iter().map(|t| t.join().is_ok()).fold(true, |a, b| a && b)
+        // Join every thread, even after one that panicked.
+        let mut ok = true;
+        for t in self.threads {
+            ok &= t.join().is_ok();
+        }
+        ok
     }
 }

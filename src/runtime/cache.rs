@@ -29,7 +29,8 @@ impl ArtifactCache {
 
     /// Where the compiled form of the artifact with this digest lives.
     pub fn path_for(&self, sha256: &str) -> PathBuf {
-        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash))
+        self.dir
+            .join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
     /// Stores compiled bytes; a failure only costs a recompile next time.

@@ -94,7 +94,11 @@ pub fn prepare(
     if !exports.iter().any(|e| e == EXPORT) {
         return Err(abi(format!(
             "the component does not export `{EXPORT}` (it exports: {})",
-            if exports.is_empty() { "nothing".into() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            }
         )));
     }
     for (name, _) in ty.imports(engine) {
@@ -126,7 +130,10 @@ fn to_wit(e: Event) -> wit::Event {
         headers: e
             .headers
             .into_iter()
-            .map(|h| wit::Header { key: h.key, value: h.value })
+            .map(|h| wit::Header {
+                key: h.key,
+                value: h.value,
+            })
             .collect(),
         timestamp: e.timestamp,
         topic: e.topic,
@@ -140,7 +147,10 @@ fn from_wit(e: wit::Event) -> Event {
         headers: e
             .headers
             .into_iter()
-            .map(|h| Header { key: h.key, value: h.value })
+            .map(|h| Header {
+                key: h.key,
+                value: h.value,
+            })
             .collect(),
         timestamp: e.timestamp,
         topic: e.topic,
@@ -154,17 +164,29 @@ impl ComponentInstance {
         stdio: Stdio,
     ) -> Result<Self, (Store<ComponentState>, wasmtime::Error)> {
         match pre.instantiate(&mut store) {
-            Ok(stage) => Ok(ComponentInstance { store, stage, stdio }),
+            Ok(stage) => Ok(ComponentInstance {
+                store,
+                stage,
+                stdio,
+            }),
             Err(e) => Err((store, e)),
         }
     }
 
-    pub(crate) fn init(&mut self, config: &[(String, String)]) -> wasmtime::Result<Result<(), String>> {
-        self.stage.weir_plugin_transform().call_init(&mut self.store, config)
+    pub(crate) fn init(
+        &mut self,
+        config: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.stage
+            .weir_plugin_transform()
+            .call_init(&mut self.store, config)
     }
 
     /// Runs a batch; `batch` holds the same events again afterwards.
-    pub(crate) fn process(&mut self, batch: &mut Vec<Event>) -> wasmtime::Result<Result<Output, CallError>> {
+    pub(crate) fn process(
+        &mut self,
+        batch: &mut Vec<Event>,
+    ) -> wasmtime::Result<Result<Output, CallError>> {
         let wit_batch: Vec<wit::Event> = batch.drain(..).map(to_wit).collect();
         let result = self
             .stage
@@ -177,7 +199,10 @@ impl ComponentInstance {
             errors: out
                 .errors
                 .into_iter()
-                .map(|e| EventError { index: e.index, message: e.message })
+                .map(|e| EventError {
+                    index: e.index,
+                    message: e.message,
+                })
                 .collect(),
         }))
     }
@@ -188,7 +213,10 @@ impl ComponentInstance {
             .call_checkpoint_export(&mut self.store)
     }
 
-    pub(crate) fn checkpoint_import(&mut self, state: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    pub(crate) fn checkpoint_import(
+        &mut self,
+        state: &[u8],
+    ) -> wasmtime::Result<Result<(), String>> {
         self.stage
             .weir_plugin_transform()
             .call_checkpoint_import(&mut self.store, state)

@@ -48,7 +48,12 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ModuleState>> {
             let tag = caller.data().tag.clone();
             match text {
                 Some(t) => emit(&tag, PluginLevel::from_i32(level), "log", &t),
-                None => emit(&tag, PluginLevel::Warn, "log", "(log call with an out-of-bounds message)"),
+                None => emit(
+                    &tag,
+                    PluginLevel::Warn,
+                    "log",
+                    "(log call with an out-of-bounds message)",
+                ),
             }
         },
     )?;
@@ -72,7 +77,12 @@ const OPTIONAL: &[(&str, &[ValType], &[ValType])] = &[
 ];
 
 fn sig(params: &[ValType], results: &[ValType]) -> String {
-    let names = |v: &[ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    let names = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("({}) -> ({})", names(params), names(results))
 }
 
@@ -97,8 +107,12 @@ pub fn prepare(
                 Some(ExternType::Func(f)) => {
                     let ok = f.params().len() == params.len()
                         && f.results().len() == results.len()
-                        && f.params().zip(params.iter()).all(|(a, b)| ValType::eq(&a, b))
-                        && f.results().zip(results.iter()).all(|(a, b)| ValType::eq(&a, b));
+                        && f.params()
+                            .zip(params.iter())
+                            .all(|(a, b)| ValType::eq(&a, b))
+                        && f.results()
+                            .zip(results.iter())
+                            .all(|(a, b)| ValType::eq(&a, b));
                     if !ok {
                         problems.push(format!(
                             "export `{name}` has the wrong signature: expected {}",
@@ -107,10 +121,9 @@ pub fn prepare(
                     }
                 }
                 Some(_) => problems.push(format!("export `{name}` is not a function")),
-                None if required => problems.push(format!(
-                    "missing export `{name}` {}",
-                    sig(params, results)
-                )),
+                None if required => {
+                    problems.push(format!("missing export `{name}` {}", sig(params, results)))
+                }
                 None => {}
             }
         }
@@ -166,7 +179,12 @@ impl ModuleInstance {
         stdio: Stdio,
     ) -> Result<Result<Self, CallError>, (Store<ModuleState>, wasmtime::Error)> {
         match Self::start(pre, &mut store) {
-            Ok(Ok(funcs)) => Ok(Ok(ModuleInstance { store, f: funcs, buf: Vec::new(), stdio })),
+            Ok(Ok(funcs)) => Ok(Ok(ModuleInstance {
+                store,
+                f: funcs,
+                buf: Vec::new(),
+                stdio,
+            })),
             Ok(Err(e)) => Ok(Err(e)),
             Err(e) => Err((store, e)),
         }
@@ -203,8 +221,12 @@ impl ModuleInstance {
             alloc: instance.get_typed_func(&mut store, "weir_alloc")?,
             process: instance.get_typed_func(&mut store, "weir_process")?,
             init: instance.get_typed_func(&mut store, "weir_init").ok(),
-            export: instance.get_typed_func(&mut store, "weir_checkpoint_export").ok(),
-            import: instance.get_typed_func(&mut store, "weir_checkpoint_import").ok(),
+            export: instance
+                .get_typed_func(&mut store, "weir_checkpoint_export")
+                .ok(),
+            import: instance
+                .get_typed_func(&mut store, "weir_checkpoint_import")
+                .ok(),
         }))
     }
 
@@ -215,7 +237,12 @@ impl ModuleInstance {
             Err(_) => return Ok(Err(bad("batch larger than 2 GiB"))),
         };
         let ptr = self.f.alloc.call(&mut self.store, len)?;
-        if self.f.memory.write(&mut self.store, ptr as u32 as usize, &self.buf).is_err() {
+        if self
+            .f
+            .memory
+            .write(&mut self.store, ptr as u32 as usize, &self.buf)
+            .is_err()
+        {
             return Ok(Err(bad(format!(
                 "weir_alloc({len}) returned {ptr:#x}, outside the module's memory"
             ))));
@@ -227,10 +254,15 @@ impl ModuleInstance {
     fn receive(&self, packed: i64) -> Result<&[u8], CallError> {
         let packed = packed as u64;
         let (ptr, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
-        self.f.memory
+        self.f
+            .memory
             .data(&self.store)
             .get(ptr..ptr + len)
-            .ok_or_else(|| bad(format!("result at {ptr:#x}+{len} is outside the module's memory")))
+            .ok_or_else(|| {
+                bad(format!(
+                    "result at {ptr:#x}+{len} is outside the module's memory"
+                ))
+            })
     }
 
     /// A status return: 0 is success, anything else the packed message.
@@ -242,7 +274,10 @@ impl ModuleInstance {
         Err(CallError::Refused { operation, message })
     }
 
-    pub(crate) fn init(&mut self, config: &[(String, String)]) -> wasmtime::Result<Result<(), CallError>> {
+    pub(crate) fn init(
+        &mut self,
+        config: &[(String, String)],
+    ) -> wasmtime::Result<Result<(), CallError>> {
         let Some(init) = self.f.init.clone() else {
             return Ok(Ok(()));
         };
@@ -256,7 +291,10 @@ impl ModuleInstance {
         Ok(self.status(r, "init"))
     }
 
-    pub(crate) fn process(&mut self, batch: &[Event]) -> wasmtime::Result<Result<Output, CallError>> {
+    pub(crate) fn process(
+        &mut self,
+        batch: &[Event],
+    ) -> wasmtime::Result<Result<Output, CallError>> {
         self.buf.clear();
         cbor::encode_batch(&mut self.buf, batch);
         let (ptr, len) = match self.send()? {
@@ -264,9 +302,9 @@ impl ModuleInstance {
             Err(e) => return Ok(Err(e)),
         };
         let r = self.f.process.call(&mut self.store, (ptr, len))?;
-        Ok(self
-            .receive(r)
-            .and_then(|b| cbor::decode_output(b).map_err(|e| bad(format!("output is not the CBOR schema: {e}")))))
+        Ok(self.receive(r).and_then(|b| {
+            cbor::decode_output(b).map_err(|e| bad(format!("output is not the CBOR schema: {e}")))
+        }))
     }
 
     pub(crate) fn checkpoint_export(&mut self) -> wasmtime::Result<Result<Vec<u8>, CallError>> {
@@ -277,14 +315,18 @@ impl ModuleInstance {
         Ok(self.receive(r).map(<[u8]>::to_vec))
     }
 
-    pub(crate) fn checkpoint_import(&mut self, state: &[u8]) -> wasmtime::Result<Result<(), CallError>> {
+    pub(crate) fn checkpoint_import(
+        &mut self,
+        state: &[u8],
+    ) -> wasmtime::Result<Result<(), CallError>> {
         let Some(f) = self.f.import.clone() else {
             return Ok(if state.is_empty() {
                 Ok(())
             } else {
                 Err(CallError::Refused {
                     operation: "checkpoint-import",
-                    message: "the module has no weir_checkpoint_import but a checkpoint exists".into(),
+                    message: "the module has no weir_checkpoint_import but a checkpoint exists"
+                        .into(),
                 })
             });
         };
@@ -297,4 +339,30 @@ impl ModuleInstance {
         let r = f.call(&mut self.store, (ptr, len))?;
         Ok(self.status(r, "checkpoint-import"))
     }
+}
+
+/// Instantiates the module in a default sandbox and asks for its ABI
+/// version (after `_initialize`, as always).
+pub(crate) fn abi_version(
+    engine: &Engine,
+    pre: &InstancePre<ModuleState>,
+) -> wasmtime::Result<i32> {
+    use super::limits::StageLimits;
+    let tag = Arc::new(LogTag::default());
+    let (mut wasi, _stdio) = super::grants::sandbox(&super::grants::Grants::default(), &tag)?;
+    let limits = StageLimits::default();
+    let mut store = Store::new(
+        engine,
+        ModuleState::new(wasi.build_p1(), Limiter::new(limits.memory), tag),
+    );
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(limits.fuel)?;
+    store.set_epoch_deadline((limits.timeout.as_millis() as u64).max(1000));
+    let instance = pre.instantiate(&mut store)?;
+    if let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        start.call(&mut store, ())?;
+    }
+    instance
+        .get_typed_func::<(), i32>(&mut store, "weir_abi_version")?
+        .call(&mut store, ())
 }

@@ -41,12 +41,13 @@ pub fn sandbox(grants: &Grants, tag: &Arc<LogTag>) -> std::io::Result<(WasiCtxBu
         }
     }
     for (guest, host) in &grants.read_dirs {
-        b.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| {
-            std::io::Error::other(format!(
-                "cannot open granted directory {}: {e}",
-                host.display()
-            ))
-        })?;
+        b.preopened_dir(host, guest, FsPerms::ReadOnly)
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "cannot open granted directory {}: {e}",
+                    host.display()
+                ))
+            })?;
     }
     Ok((b, Stdio { stderr }))
 }

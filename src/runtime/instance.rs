@@ -28,7 +28,7 @@ pub struct InstanceSettings {
 
 enum Inner {
     Component(ComponentInstance),
-    Module(ModuleInstance),
+    Module(Box<ModuleInstance>),
 }
 
 /// A live, initialised plugin instance.
@@ -115,7 +115,8 @@ impl StageInstance {
         let instantiate_err = |e: std::io::Error| CallError::Instantiate {
             message: e.to_string(),
         };
-        let (mut wasi, stdio) = sandbox(&settings.grants, &settings.tag).map_err(instantiate_err)?;
+        let (mut wasi, stdio) =
+            sandbox(&settings.grants, &settings.tag).map_err(instantiate_err)?;
         let limiter = Limiter::new(limits.memory);
         let tag = settings.tag.clone();
         let setup = CallKind::Setup;
@@ -138,7 +139,7 @@ impl StageInstance {
                 store.limiter(|s| &mut s.limiter);
                 arm(&mut store, &limits, setup);
                 match ModuleInstance::instantiate(pre, store, stdio.clone()) {
-                    Ok(Ok(i)) => Inner::Module(i),
+                    Ok(Ok(i)) => Inner::Module(Box::new(i)),
                     Ok(Err(e)) => return Err(e),
                     Err((mut store, e)) => {
                         return Err(failure(&mut store, &stdio, &limits, setup, e))
@@ -146,11 +147,18 @@ impl StageInstance {
                 }
             }
         };
-        let mut this = StageInstance { inner, limits, last_fuel: 0 };
+        let mut this = StageInstance {
+            inner,
+            limits,
+            last_fuel: 0,
+        };
         let config = settings.config.clone();
         this.call(CallKind::Setup, move |inner| match inner {
             Inner::Component(c) => c.init(&config).map(|r| {
-                r.map_err(|message| CallError::Refused { operation: "init", message })
+                r.map_err(|message| CallError::Refused {
+                    operation: "init",
+                    message,
+                })
             }),
             Inner::Module(m) => m.init(&config),
         })?;
@@ -208,7 +216,10 @@ impl StageInstance {
     pub fn checkpoint_import(&mut self, state: &[u8]) -> Result<(), CallError> {
         self.call(CallKind::Setup, |inner| match inner {
             Inner::Component(c) => c.checkpoint_import(state).map(|r| {
-                r.map_err(|message| CallError::Refused { operation: "checkpoint-import", message })
+                r.map_err(|message| CallError::Refused {
+                    operation: "checkpoint-import",
+                    message,
+                })
             }),
             Inner::Module(m) => m.checkpoint_import(state),
         })

@@ -1,7 +1,7 @@
 //! The artifact tier: a plugin file verified, compiled (or loaded from the
 //! cache) and prepared for instantiation. Shared by every worker thread.
 
-use super::component::{self, ComponentPre, ComponentState};
+use super::component::{self, ComponentPre};
 use super::core_module::{self, ModuleState};
 use super::engine::Runtime;
 use super::error::LoadError;
@@ -75,25 +75,35 @@ impl Runtime {
         };
         let (prepared, from_cache) = match form {
             Form::Component => {
-                let (c, cached) = self.compile(&sha256, bytes, |b| {
-                    self.engine.precompile_component(b)
-                }, |p| {
-                    // SAFETY: the cache only holds files this engine wrote,
-                    // in a directory only weir's user can write.
-                    unsafe { Component::deserialize_file(&self.engine, p) }
-                }, |b| unsafe { Component::deserialize(&self.engine, b) })
-                .map_err(compile_err)?;
+                let (c, cached) = self
+                    .compile(
+                        &sha256,
+                        bytes,
+                        |b| self.engine.precompile_component(b),
+                        |p| {
+                            // SAFETY: the cache only holds files this engine wrote,
+                            // in a directory only weir's user can write.
+                            unsafe { Component::deserialize_file(&self.engine, p) }
+                        },
+                        |b| unsafe { Component::deserialize(&self.engine, b) },
+                    )
+                    .map_err(compile_err)?;
                 let pre = component::prepare(&self.engine, &self.component_linker, &c, path)?;
                 (Prepared::Component(pre), cached)
             }
             Form::CoreModule => {
-                let (m, cached) = self.compile(&sha256, bytes, |b| {
-                    self.engine.precompile_module(b)
-                }, |p| {
-                    // SAFETY: as above.
-                    unsafe { Module::deserialize_file(&self.engine, p) }
-                }, |b| unsafe { Module::deserialize(&self.engine, b) })
-                .map_err(compile_err)?;
+                let (m, cached) = self
+                    .compile(
+                        &sha256,
+                        bytes,
+                        |b| self.engine.precompile_module(b),
+                        |p| {
+                            // SAFETY: as above.
+                            unsafe { Module::deserialize_file(&self.engine, p) }
+                        },
+                        |b| unsafe { Module::deserialize(&self.engine, b) },
+                    )
+                    .map_err(compile_err)?;
                 let pre = core_module::prepare(&self.module_linker, &m, path)?;
                 (Prepared::Module(pre), cached)
             }
@@ -133,9 +143,23 @@ impl Runtime {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<CompiledPlugin>();
-    let _ = std::marker::PhantomData::<ComponentState>;
+impl CompiledPlugin {
+    /// The ABI version the plugin speaks: the WIT package version for a
+    /// component, what `weir_abi_version` returns for a core module.
+    ///
+    /// # Errors
+    /// When the core module traps before answering.
+    pub fn abi_version(&self, runtime: &Runtime) -> Result<String, super::CallError> {
+        match &self.prepared {
+            Prepared::Component(_) => Ok(component::EXPORT
+                .rsplit_once('@')
+                .map_or("?", |(_, v)| v)
+                .to_string()),
+            Prepared::Module(pre) => core_module::abi_version(&runtime.engine, pre)
+                .map(|v| v.to_string())
+                .map_err(|e| super::CallError::Trap {
+                    message: format!("{e:#}"),
+                }),
+        }
+    }
 }

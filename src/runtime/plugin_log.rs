@@ -63,11 +63,21 @@ pub fn emit(tag: &LogTag, level: PluginLevel, source: &str, line: &str) {
     };
     let (p, s) = (tag.pipeline.as_str(), tag.stage.as_str());
     match level {
-        PluginLevel::Trace => tracing::trace!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}"),
-        PluginLevel::Debug => tracing::debug!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}"),
-        PluginLevel::Info => tracing::info!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}"),
-        PluginLevel::Warn => tracing::warn!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}"),
-        PluginLevel::Error => tracing::error!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}"),
+        PluginLevel::Trace => {
+            tracing::trace!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}")
+        }
+        PluginLevel::Debug => {
+            tracing::debug!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}")
+        }
+        PluginLevel::Info => {
+            tracing::info!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}")
+        }
+        PluginLevel::Warn => {
+            tracing::warn!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}")
+        }
+        PluginLevel::Error => {
+            tracing::error!(target: "weir::plugin", pipeline = p, stage = s, source, "{line}")
+        }
     }
 }
 
@@ -137,7 +147,9 @@ impl LogStream {
     pub fn take_recent(&self) -> Option<String> {
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if !lines.partial.is_empty() {
-            let text = String::from_utf8_lossy(&lines.partial).trim_end().to_string();
+            let text = String::from_utf8_lossy(&lines.partial)
+                .trim_end()
+                .to_string();
             lines.partial.clear();
             if !text.is_empty() {
                 emit(&self.tag, self.level, self.source, &text);
@@ -197,7 +209,11 @@ impl Pollable for LogStream {
 }
 
 impl AsyncWrite for LogStream {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.write_bytes(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -47,26 +47,42 @@ impl Sink for FileSink {
     }
 }
 
-/// Standard output or standard error.
+/// Standard output or standard error. Writes go through the locked
+/// standard handle, so lines from different sinks and log lines never mix.
 pub struct StdioSink {
-    out: Box<dyn AsyncWrite + Send + Unpin>,
+    stderr: bool,
 }
 
 impl StdioSink {
     /// JSONL on standard output.
     pub fn stdout() -> Self {
-        StdioSink { out: Box::new(tokio::io::stdout()) }
+        StdioSink { stderr: false }
     }
 
     /// JSONL on standard error.
     pub fn stderr() -> Self {
-        StdioSink { out: Box::new(tokio::io::stderr()) }
+        StdioSink { stderr: true }
     }
 }
 
 #[async_trait]
 impl Sink for StdioSink {
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
-        write_lines(&mut self.out, &events).await
+        use std::io::Write;
+        let mut buf = String::new();
+        for e in &events {
+            buf.push_str(&write_event(e));
+            buf.push('\n');
+        }
+        if self.stderr {
+            let mut w = std::io::stderr().lock();
+            w.write_all(buf.as_bytes())?;
+            w.flush()?;
+        } else {
+            let mut w = std::io::stdout().lock();
+            w.write_all(buf.as_bytes())?;
+            w.flush()?;
+        }
+        Ok(())
     }
 }

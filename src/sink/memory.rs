@@ -21,12 +21,18 @@ impl MemorySink {
 
     /// A sink that only counts (for benchmarks).
     pub fn counting() -> Self {
-        MemorySink { count_only: true, ..MemorySink::default() }
+        MemorySink {
+            count_only: true,
+            ..MemorySink::default()
+        }
     }
 
     /// The events received so far.
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many events were received.
@@ -38,9 +44,13 @@ impl MemorySink {
 #[async_trait]
 impl Sink for MemorySink {
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
-        self.count.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if !self.count_only {
-            self.events.lock().unwrap_or_else(|p| p.into_inner()).extend(events);
+            self.events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(events);
         }
         Ok(())
     }

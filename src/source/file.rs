@@ -12,6 +12,9 @@ use weir_abi::Event;
 
 /// Events per chunk sent to the batcher.
 const CHUNK: usize = 256;
+/// A partial chunk goes out when no new line came for this long, so a slow
+/// trickle (stdin) is not held back.
+const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Remembers the highest delivered line per shard.
 #[derive(Debug, Default)]
@@ -35,11 +38,24 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     let mut lines = reader.lines();
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut n = 0u64;
+    let mut flush_at = None;
     loop {
+        // `next_line` is cancel-safe: losing the race to the timer or to
+        // `stop` loses no input.
+        let idle = flush_at.unwrap_or_else(tokio::time::Instant::now);
         let line = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => break,
-            line = lines.next_line() => line?,
+            line = lines.next_line() => Some(line?),
+            _ = tokio::time::sleep_until(idle), if flush_at.is_some() => None,
+        };
+        let Some(line) = line else {
+            flush_at = None;
+            let partial = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if out.send(partial).await.is_err() {
+                return Ok(());
+            }
+            continue;
         };
         let Some(line) = line else { break };
         n += 1;
@@ -48,11 +64,23 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
         }
         let (event, malformed) = match parse_event(&line) {
             Ok(e) => (e, None),
-            Err(e) => (Event::from_value(line.into_bytes()), Some(format!("line {n}: {e}"))),
+            Err(e) => (
+                Event::from_value(line.into_bytes()),
+                Some(format!("line {n}: {e}")),
+            ),
         };
         let partition = shard_of(&event, n, shards);
-        chunk.push(SourceEvent { partition, position: n, event, malformed });
+        chunk.push(SourceEvent {
+            partition,
+            position: n,
+            event,
+            malformed,
+        });
+        if chunk.len() == 1 {
+            flush_at = Some(tokio::time::Instant::now() + CHUNK_IDLE);
+        }
         if chunk.len() == CHUNK {
+            flush_at = None;
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             if out.send(full).await.is_err() {
                 return Ok(());
@@ -78,18 +106,28 @@ impl FileSource {
     /// # Errors
     /// When it cannot be opened.
     pub async fn open(path: &Path, shards: u32) -> Result<Self, SourceError> {
-        let file = tokio::fs::File::open(path).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-        })?;
-        Ok(FileSource { file: Some(file), shards, commits: Arc::default() })
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(FileSource {
+            file: Some(file),
+            shards,
+            commits: Arc::default(),
+        })
     }
 }
 
 #[async_trait]
 impl Source for FileSource {
-    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError> {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
         match self.file.take() {
-            Some(f) => read_lines(BufReader::with_capacity(1 << 16, f), self.shards, out, stop).await,
+            Some(f) => {
+                read_lines(BufReader::with_capacity(1 << 16, f), self.shards, out, stop).await
+            }
             None => Ok(()),
         }
     }
@@ -108,13 +146,20 @@ pub struct StdinSource {
 impl StdinSource {
     /// Standard input, split into `shards`.
     pub fn new(shards: u32) -> Self {
-        StdinSource { shards, commits: Arc::default() }
+        StdinSource {
+            shards,
+            commits: Arc::default(),
+        }
     }
 }
 
 #[async_trait]
 impl Source for StdinSource {
-    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError> {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
         read_lines(BufReader::new(tokio::io::stdin()), self.shards, out, stop).await
     }
 

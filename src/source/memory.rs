@@ -23,7 +23,10 @@ impl Committer for MemoryCommits {
     fn commit(&self, partition: u32, position: u64) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let prev = m.insert(partition, position);
-        assert!(prev.is_none_or(|p| p < position), "commits must move forward");
+        assert!(
+            prev.is_none_or(|p| p < position),
+            "commits must move forward"
+        );
     }
 }
 
@@ -53,7 +56,13 @@ impl MemorySource {
     /// A source fed through the returned [`MemoryFeed`].
     pub fn channel(capacity: usize) -> (MemoryFeed, MemorySource) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (MemoryFeed { tx }, MemorySource { rx, commits: Arc::default() })
+        (
+            MemoryFeed { tx },
+            MemorySource {
+                rx,
+                commits: Arc::default(),
+            },
+        )
     }
 
     /// A source that yields exactly these events, then ends.
@@ -73,7 +82,11 @@ impl MemorySource {
 
 #[async_trait]
 impl Source for MemorySource {
-    async fn run(&mut self, out: mpsc::Sender<Chunk>, mut stop: watch::Receiver<bool>) -> Result<(), SourceError> {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
         let mut positions: BTreeMap<u32, u64> = BTreeMap::new();
         let mut buf = Vec::with_capacity(256);
         loop {
@@ -90,7 +103,12 @@ impl Source for MemorySource {
                 .map(|(partition, event)| {
                     let p = positions.entry(partition).or_insert(0);
                     *p += 1;
-                    SourceEvent { partition, position: *p, event, malformed: None }
+                    SourceEvent {
+                        partition,
+                        position: *p,
+                        event,
+                        malformed: None,
+                    }
                 })
                 .collect();
             if out.send(chunk).await.is_err() {

@@ -55,7 +55,11 @@ pub trait Source: Send {
     ///
     /// # Errors
     /// A [`SourceError`] when reading fails.
-    async fn run(&mut self, out: mpsc::Sender<Chunk>, stop: watch::Receiver<bool>) -> Result<(), SourceError>;
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError>;
 
     /// The handle that learns about delivered positions.
     fn committer(&self) -> Arc<dyn Committer>;
@@ -85,5 +89,7 @@ pub fn shard_of(event: &Event, position: u64, shards: u32) -> u32 {
 
 /// FNV-1a: a stable hash, the same on every machine and version.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -8,7 +8,10 @@ fn rich_batch() -> Vec<Event> {
         Event {
             key: Some(b"k1".to_vec()),
             value: br#"{"amount": 12.5, "type": "order"}"#.to_vec(),
-            headers: vec![Header { key: "h".into(), value: vec![0, 255] }],
+            headers: vec![Header {
+                key: "h".into(),
+                value: vec![0, 255],
+            }],
             timestamp: Some(1_700_000_000_000),
             topic: Some("orders".into()),
         },
@@ -49,7 +52,11 @@ fn enrich_adds_fields_and_reports_bad_events() {
     assert_eq!(out.events[0].timestamp, Some(1_700_000_000_000));
     assert_eq!(out.errors.len(), 1);
     assert_eq!(out.errors[0].index, 2);
-    assert!(out.errors[0].message.contains("not JSON"), "{}", out.errors[0].message);
+    assert!(
+        out.errors[0].message.contains("not JSON"),
+        "{}",
+        out.errors[0].message
+    );
     assert!(s.last_fuel() > 0, "fuel use is recorded");
 }
 
@@ -58,15 +65,26 @@ fn counter_state_survives_checkpoint_export_and_import() {
     for file in ["counter.wasm", "counter.core.wasm"] {
         let plugin = load(file);
         let mut first = instance(&plugin, &settings(&[]));
-        let keyed = |k: &str| Event { key: Some(k.as_bytes().to_vec()), ..Event::from_value(b"x".to_vec()) };
-        first.process(&mut vec![keyed("a"), keyed("a"), keyed("b")]).unwrap();
+        let keyed = |k: &str| Event {
+            key: Some(k.as_bytes().to_vec()),
+            ..Event::from_value(b"x".to_vec())
+        };
+        first
+            .process(&mut vec![keyed("a"), keyed("a"), keyed("b")])
+            .unwrap();
         let state = first.checkpoint_export().unwrap();
         drop(first);
 
         let mut second = instance(&plugin, &settings(&[]));
         second.checkpoint_import(&state).unwrap();
-        let out = second.process(&mut vec![keyed("a"), keyed("b"), keyed("c")]).unwrap();
-        let counts: Vec<_> = out.events.iter().map(|e| String::from_utf8_lossy(e.header("count").unwrap()).into_owned()).collect();
+        let out = second
+            .process(&mut vec![keyed("a"), keyed("b"), keyed("c")])
+            .unwrap();
+        let counts: Vec<_> = out
+            .events
+            .iter()
+            .map(|e| String::from_utf8_lossy(e.header("count").unwrap()).into_owned())
+            .collect();
         assert_eq!(counts, ["3", "2", "1"], "{file}");
 
         let err = second.checkpoint_import(b"\x05\x00\x00\x00ab").unwrap_err();
@@ -77,10 +95,17 @@ fn counter_state_survives_checkpoint_export_and_import() {
 #[test]
 fn init_receives_the_config_and_may_refuse() {
     for file in ["poison.wasm", "poison.core.wasm"] {
-        let err = weir::runtime::StageInstance::new(&runtime(), &load(file), &settings(&[("fail_init", "1")]))
-            .err()
-            .expect("init must fail");
+        let err = weir::runtime::StageInstance::new(
+            &runtime(),
+            &load(file),
+            &settings(&[("fail_init", "1")]),
+        )
+        .err()
+        .expect("init must fail");
         assert_eq!(err.kind(), "refused", "{file}");
-        assert!(err.to_string().contains("fail_init is set"), "{file}: {err}");
+        assert!(
+            err.to_string().contains("fail_init is set"),
+            "{file}: {err}"
+        );
     }
 }

@@ -15,13 +15,22 @@ fn big(bytes: usize) -> Vec<Event> {
 }
 
 fn with_limits(limits: StageLimits) -> weir::runtime::InstanceSettings {
-    weir::runtime::InstanceSettings { limits, ..settings(&[]) }
+    weir::runtime::InstanceSettings {
+        limits,
+        ..settings(&[])
+    }
 }
 
 #[test]
 fn fuel_obeyed_and_violated() {
     let plugin = load_wat("spin");
-    let mut s = instance(&plugin, &with_limits(StageLimits { fuel: 1_000_000, ..StageLimits::default() }));
+    let mut s = instance(
+        &plugin,
+        &with_limits(StageLimits {
+            fuel: 1_000_000,
+            ..StageLimits::default()
+        }),
+    );
     assert!(s.process(&mut small()).is_ok());
     assert!(s.last_fuel() > 18_000, "used {}", s.last_fuel());
     let err = s.process(&mut big(2_000)).unwrap_err();
@@ -31,11 +40,20 @@ fn fuel_obeyed_and_violated() {
 #[test]
 fn timeout_obeyed_and_violated() {
     let plugin = load_wat("spin");
-    let limits = StageLimits { fuel: u64::MAX / 1000, timeout: Duration::from_millis(50), ..StageLimits::default() };
+    let limits = StageLimits {
+        fuel: u64::MAX / 1000,
+        timeout: Duration::from_millis(50),
+        ..StageLimits::default()
+    };
     let mut s = instance(&plugin, &with_limits(limits));
     assert!(s.process(&mut small()).is_ok());
     let err = s.process(&mut big(1_000_000)).unwrap_err();
-    assert_eq!(err, CallError::Deadline { timeout: Duration::from_millis(50) });
+    assert_eq!(
+        err,
+        CallError::Deadline {
+            timeout: Duration::from_millis(50)
+        }
+    );
 }
 
 #[test]
@@ -58,7 +76,9 @@ fn stack_obeyed_and_violated() {
 
 #[test]
 fn trap_in_init_is_a_typed_error() {
-    let err = StageInstance::new(&runtime(), &load_wat("init_trap"), &settings(&[])).err().unwrap();
+    let err = StageInstance::new(&runtime(), &load_wat("init_trap"), &settings(&[]))
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), "trap", "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
 }
@@ -67,16 +87,26 @@ fn trap_in_init_is_a_typed_error() {
 fn output_that_is_not_cbor_or_not_the_schema_is_refused() {
     let plugin = load_wat("bad_output");
     let mut s = instance(&plugin, &settings(&[]));
-    assert!(s.process(&mut small()).unwrap().events.is_empty(), "valid empty output");
+    assert!(
+        s.process(&mut small()).unwrap().events.is_empty(),
+        "valid empty output"
+    );
     let err = s.process(&mut big(100)).unwrap_err();
     assert_eq!(err.kind(), "bad_output");
     assert!(err.to_string().contains("at byte 0"), "{err}");
     let err = s.process(&mut big(1_000)).unwrap_err();
-    assert!(err.to_string().contains("expected an output map, found an unsigned integer"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected an output map, found an unsigned integer"),
+        "{err}"
+    );
 
     let mut s = instance(&load_wat("out_of_bounds"), &settings(&[]));
     let err = s.process(&mut small()).unwrap_err();
-    assert!(err.to_string().contains("outside the module's memory"), "{err}");
+    assert!(
+        err.to_string().contains("outside the module's memory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,11 +114,20 @@ fn a_module_without_the_abi_is_refused_at_load_naming_what_is_missing() {
     let path = root().join("tests/fixtures/no_process.wat");
     let wasm = wat::parse_file(&path).unwrap();
     let err = runtime().load_bytes(&path, &wasm).unwrap_err().to_string();
-    assert!(err.contains("missing export `weir_process` (i32, i32) -> (i64)"), "{err}");
+    assert!(
+        err.contains("missing export `weir_process` (i32, i32) -> (i64)"),
+        "{err}"
+    );
     assert!(err.contains("imports `env.abort`"), "{err}");
 
-    let err = runtime().load_bytes(&path, b"not wasm at all").unwrap_err().to_string();
-    assert!(err.contains("is not a WebAssembly module or component"), "{err}");
+    let err = runtime()
+        .load_bytes(&path, b"not wasm at all")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is not a WebAssembly module or component"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -97,6 +136,9 @@ fn a_panicking_rust_plugin_traps_with_its_panic_message() {
         let mut s = instance(&load(file), &settings(&[]));
         let err = s.process(&mut events(&["fine", "poison"])).unwrap_err();
         assert_eq!(err.kind(), "trap", "{file}");
-        assert!(err.to_string().contains("poisoned event at index 1"), "{file}: {err}");
+        assert!(
+            err.to_string().contains("poisoned event at index 1"),
+            "{file}: {err}"
+        );
     }
 }

@@ -3,5 +3,8 @@
 mod support;
 
 mod abi_forms;
+mod cli;
+mod config;
 mod limits;
 mod pipeline;
+mod sandbox;

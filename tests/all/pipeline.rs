@@ -5,7 +5,13 @@ use weir::Event;
 
 fn keyed(partition: u32, i: usize) -> (u32, Event) {
     let value = format!("{{\"p\":{partition},\"i\":{i}}}");
-    (partition, Event { key: Some(format!("k{partition}").into_bytes()), ..Event::from_value(value) })
+    (
+        partition,
+        Event {
+            key: Some(format!("k{partition}").into_bytes()),
+            ..Event::from_value(value)
+        },
+    )
 }
 
 #[test]
@@ -42,12 +48,23 @@ fn partitions_keep_their_order_across_worker_threads() {
             .filter(|e| e.key.as_deref() == Some(format!("k{partition}").as_bytes()))
             .map(|e| {
                 let v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
-                assert_eq!(header(e, "count"), (v["i"].as_u64().unwrap() + 1).to_string(), "state is per partition, counted once");
+                assert_eq!(
+                    header(e, "count"),
+                    (v["i"].as_u64().unwrap() + 1).to_string(),
+                    "state is per partition, counted once"
+                );
                 v["i"].as_u64().unwrap()
             })
             .collect();
-        assert_eq!(seq, (0..300).collect::<Vec<u64>>(), "partition {partition} in order");
-        assert_eq!(ran.commits[&partition], 300, "partition {partition} committed to its last position");
+        assert_eq!(
+            seq,
+            (0..300).collect::<Vec<u64>>(),
+            "partition {partition} in order"
+        );
+        assert_eq!(
+            ran.commits[&partition], 300,
+            "partition {partition} committed to its last position"
+        );
     }
 }
 
@@ -75,10 +92,20 @@ fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
                 i => format!("ok-{i}"),
             })
             .collect();
-        let ran = run_memory(&p, input.iter().map(|v| (0, Event::from_value(v.clone()))).collect());
+        let ran = run_memory(
+            &p,
+            input
+                .iter()
+                .map(|v| (0, Event::from_value(v.clone())))
+                .collect(),
+        );
 
         let out = values(&ran.out);
-        let expected: Vec<String> = input.iter().filter(|v| v.starts_with("ok")).cloned().collect();
+        let expected: Vec<String> = input
+            .iter()
+            .filter(|v| v.starts_with("ok"))
+            .cloned()
+            .collect();
         assert_eq!(out, expected, "{plugin}: every good event once, in order");
         // The trap restored the last checkpoint: the count of events seen
         // continues without gaps or repeats.
@@ -89,17 +116,33 @@ fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
         let dead: Vec<(String, String, String)> = ran
             .dead
             .iter()
-            .map(|e| (String::from_utf8_lossy(&e.value).into_owned(), header(e, "weir-error-kind"), header(e, "weir-source-position")))
+            .map(|e| {
+                (
+                    String::from_utf8_lossy(&e.value).into_owned(),
+                    header(e, "weir-error-kind"),
+                    header(e, "weir-source-position"),
+                )
+            })
             .collect();
         assert_eq!(
             dead,
-            [("poison".into(), "trap".into(), "6".into()), ("reject".into(), "rejected".into(), "18".into()), ("spin".into(), "out_of_fuel".into(), "31".into())],
+            [
+                ("poison".into(), "trap".into(), "6".into()),
+                ("reject".into(), "rejected".into(), "18".into()),
+                ("spin".into(), "out_of_fuel".into(), "31".into())
+            ],
             "{plugin}"
         );
-        assert!(header(&ran.dead[0], "weir-reason").contains("poisoned event at index"), "{plugin}");
+        assert!(
+            header(&ran.dead[0], "weir-reason").contains("poisoned event at index"),
+            "{plugin}"
+        );
         assert_eq!(header(&ran.dead[1], "weir-reason"), "rejected by poison");
         assert_eq!(header(&ran.dead[0], "weir-stage"), "poison");
         assert_eq!(header(&ran.dead[0], "weir-pipeline"), "poison");
-        assert_eq!(ran.commits[&0], 40, "{plugin}: committed past the dead letters");
+        assert_eq!(
+            ran.commits[&0], 40,
+            "{plugin}: committed past the dead letters"
+        );
     }
 }

@@ -3,14 +3,19 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use weir::runtime::{CompiledPlugin, InstanceSettings, LogTag, Runtime, RuntimeOptions, StageInstance};
+use weir::runtime::{
+    CompiledPlugin, InstanceSettings, LogTag, Runtime, RuntimeOptions, StageInstance,
+};
 use weir::Event;
 
 /// The process-wide runtime (one engine, as in production).
 pub fn runtime() -> Arc<Runtime> {
     static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
-        Runtime::new(RuntimeOptions { cache_dir: Runtime::default_cache_dir() }).expect("runtime")
+        Runtime::new(RuntimeOptions {
+            cache_dir: Runtime::default_cache_dir(),
+        })
+        .expect("runtime")
     })
     .clone()
 }
@@ -28,27 +33,41 @@ pub fn plugin_path(name: &str) -> PathBuf {
     let p = [dist.join(name), dist.join("fixtures").join(name)]
         .into_iter()
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("plugin {name} is not built: run plugins/build.sh (the README's test command does)"));
+        .unwrap_or_else(|| {
+            panic!(
+                "plugin {name} is not built: run plugins/build.sh (the README's test command does)"
+            )
+        });
     p
 }
 
 /// Loads a built plugin.
 pub fn load(name: &str) -> CompiledPlugin {
-    runtime().load(&plugin_path(name)).unwrap_or_else(|e| panic!("{e}"))
+    runtime()
+        .load(&plugin_path(name))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Loads a WAT fixture from `tests/fixtures/<name>.wat`.
 pub fn load_wat(name: &str) -> CompiledPlugin {
     let path = root().join("tests/fixtures").join(format!("{name}.wat"));
     let wasm = wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    runtime().load_bytes(&path, &wasm).unwrap_or_else(|e| panic!("{e}"))
+    runtime()
+        .load_bytes(&path, &wasm)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Settings with defaults and the given config pairs.
 pub fn settings(config: &[(&str, &str)]) -> InstanceSettings {
     InstanceSettings {
-        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        tag: Arc::new(LogTag { pipeline: "test".into(), stage: "stage".into() }),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        tag: Arc::new(LogTag {
+            pipeline: "test".into(),
+            stage: "stage".into(),
+        }),
         ..InstanceSettings::default()
     }
 }
@@ -60,12 +79,18 @@ pub fn instance(plugin: &CompiledPlugin, settings: &InstanceSettings) -> StageIn
 
 /// Events with these values.
 pub fn events(values: &[&str]) -> Vec<Event> {
-    values.iter().map(|v| Event::from_value(v.as_bytes().to_vec())).collect()
+    values
+        .iter()
+        .map(|v| Event::from_value(v.as_bytes().to_vec()))
+        .collect()
 }
 
 /// The values of events, as strings.
 pub fn values(events: &[Event]) -> Vec<String> {
-    events.iter().map(|e| String::from_utf8_lossy(&e.value).into_owned()).collect()
+    events
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.value).into_owned())
+        .collect()
 }
 
 /// What a pipeline run through memory endpoints produced.
@@ -80,7 +105,8 @@ pub struct Ran {
 pub fn pipeline(toml: &str) -> weir::config::Pipeline {
     let dist = root().join("plugins/dist");
     let text = toml.replace("{dist}", &dist.display().to_string());
-    weir::config::Pipeline::parse(&root().join("tests/inline.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+    weir::config::Pipeline::parse(&root().join("tests/inline.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs `pipeline` over `events` (partition, event) with memory endpoints.
@@ -93,16 +119,40 @@ pub fn run_memory(pipeline: &weir::config::Pipeline, events: Vec<(u32, Event)>) 
     let source = MemorySource::from_events(events);
     let commits = source.commits();
     let (out, dead) = (MemorySink::new(), MemorySink::new());
-    let endpoints = Endpoints { source: Box::new(source), sink: Box::new(out.clone()), dead_letter: Box::new(dead.clone()) };
+    let endpoints = Endpoints {
+        source: Box::new(source),
+        sink: Box::new(out.clone()),
+        dead_letter: Box::new(dead.clone()),
+    };
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let report = tokio
-        .block_on(run(rt, pipeline, stages, endpoints, stop, Arc::new(RunCounters::default())))
+        .block_on(run(
+            rt,
+            pipeline,
+            stages,
+            endpoints,
+            stop,
+            Arc::new(RunCounters::default()),
+        ))
         .unwrap_or_else(|e| panic!("{e}"));
-    Ran { out: out.events(), dead: dead.events(), commits: commits.snapshot(), report }
+    Ran {
+        out: out.events(),
+        dead: dead.events(),
+        commits: commits.snapshot(),
+        report,
+    }
 }
 
 /// A header's value as a string.
 pub fn header(e: &Event, name: &str) -> String {
-    String::from_utf8_lossy(e.header(name).unwrap_or_else(|| panic!("no header {name} on {e:?}"))).into_owned()
+    String::from_utf8_lossy(
+        e.header(name)
+            .unwrap_or_else(|| panic!("no header {name} on {e:?}")),
+    )
+    .into_owned()
 }

@@ -278,7 +278,13 @@ impl<'a> Reader<'a> {
         for _ in 0..n {
             let key_at = self.pos;
             match self.text()? {
-                "key" => e.key = if self.is_null()? { None } else { Some(self.bytes()?) },
+                "key" => {
+                    e.key = if self.is_null()? {
+                        None
+                    } else {
+                        Some(self.bytes()?)
+                    }
+                }
                 "value" => {
                     e.value = self.bytes()?;
                     has_value = true;
@@ -296,7 +302,11 @@ impl<'a> Reader<'a> {
                     }
                 }
                 "timestamp" => {
-                    e.timestamp = if self.is_null()? { None } else { Some(self.int()?) }
+                    e.timestamp = if self.is_null()? {
+                        None
+                    } else {
+                        Some(self.int()?)
+                    }
                 }
                 "topic" => {
                     e.topic = if self.is_null()? {
@@ -489,16 +499,33 @@ mod tests {
     #[test]
     fn rejects_what_the_schema_does_not_allow() {
         // An integer, not a map.
-        assert!(decode_output(&[0x01]).unwrap_err().message.contains("expected an output map"));
+        assert!(decode_output(&[0x01])
+            .unwrap_err()
+            .message
+            .contains("expected an output map"));
         // A byte string announcing more than there is.
-        let e = decode_output(&[0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x81, 0xa1, 0x65, b'v', b'a', b'l', b'u', b'e', 0x45, 1]).unwrap_err();
+        let e = decode_output(&[
+            0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x81, 0xa1, 0x65, b'v', b'a', b'l',
+            b'u', b'e', 0x45, 1,
+        ])
+        .unwrap_err();
         assert!(e.message.contains("input ends"), "{e}");
         // Trailing garbage.
-        assert!(decode_output(&[0xa0, 0x00]).unwrap_err().message.contains("trailing"));
+        assert!(decode_output(&[0xa0, 0x00])
+            .unwrap_err()
+            .message
+            .contains("trailing"));
         // Indefinite length.
-        assert!(decode_output(&[0xbf]).unwrap_err().message.contains("indefinite"));
+        assert!(decode_output(&[0xbf])
+            .unwrap_err()
+            .message
+            .contains("indefinite"));
         // A huge count must not allocate.
-        assert!(decode_batch(&[0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(decode_batch(&[
+            0xa1, 0x66, b'e', b'v', b'e', b'n', b't', b's', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff
+        ])
+        .is_err());
         // An unknown field.
         let mut buf = Vec::new();
         encode_config(&mut buf, &[("events".into(), "x".into())]);

@@ -44,7 +44,10 @@ pub mod component {
             headers: e
                 .headers
                 .into_iter()
-                .map(|h| Header { key: h.key, value: h.value })
+                .map(|h| Header {
+                    key: h.key,
+                    value: h.value,
+                })
                 .collect(),
             timestamp: e.timestamp,
             topic: e.topic,
@@ -58,7 +61,10 @@ pub mod component {
             headers: e
                 .headers
                 .into_iter()
-                .map(|h| wit::Header { key: h.key, value: h.value })
+                .map(|h| wit::Header {
+                    key: h.key,
+                    value: h.value,
+                })
                 .collect(),
             timestamp: e.timestamp,
             topic: e.topic,
@@ -72,7 +78,10 @@ pub mod component {
             events: events.into_iter().map(to_wit).collect(),
             errors: errors
                 .into_iter()
-                .map(|e| wit::EventError { index: e.index, message: e.message })
+                .map(|e| wit::EventError {
+                    index: e.index,
+                    message: e.message,
+                })
                 .collect(),
         }
     }

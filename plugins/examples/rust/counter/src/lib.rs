@@ -20,13 +20,22 @@ impl Stage for Counter {
         let events = batch
             .into_iter()
             .map(|mut e| {
-                let n = self.counts.entry(e.key.clone().unwrap_or_default()).or_insert(0);
+                let n = self
+                    .counts
+                    .entry(e.key.clone().unwrap_or_default())
+                    .or_insert(0);
                 *n += 1;
-                e.headers.push(Header { key: "count".into(), value: n.to_string().into_bytes() });
+                e.headers.push(Header {
+                    key: "count".into(),
+                    value: n.to_string().into_bytes(),
+                });
                 e
             })
             .collect();
-        Output { events, errors: vec![] }
+        Output {
+            events,
+            errors: vec![],
+        }
     }
 
     /// Format: for each key, u32 key length (LE), key bytes, u64 count (LE).
@@ -44,9 +53,16 @@ impl Stage for Counter {
         let mut counts = BTreeMap::new();
         while !state.is_empty() {
             let bad = || "checkpoint is truncated".to_string();
-            let len = u32::from_le_bytes(state.get(..4).ok_or_else(bad)?.try_into().unwrap()) as usize;
+            let len =
+                u32::from_le_bytes(state.get(..4).ok_or_else(bad)?.try_into().unwrap()) as usize;
             let key = state.get(4..4 + len).ok_or_else(bad)?.to_vec();
-            let n = u64::from_le_bytes(state.get(4 + len..12 + len).ok_or_else(bad)?.try_into().unwrap());
+            let n = u64::from_le_bytes(
+                state
+                    .get(4 + len..12 + len)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .unwrap(),
+            );
             counts.insert(key, n);
             state = &state[12 + len..];
         }

@@ -12,10 +12,15 @@ struct Filter {
 impl Stage for Filter {
     fn init(config: &Config) -> Result<Self, String> {
         let min = match config.get("min") {
-            Some(m) => m.parse().map_err(|_| format!("min must be a number, got {m:?}"))?,
+            Some(m) => m
+                .parse()
+                .map_err(|_| format!("min must be a number, got {m:?}"))?,
             None => 0.0,
         };
-        Ok(Filter { field: config.get("field").unwrap_or("amount").to_owned(), min })
+        Ok(Filter {
+            field: config.get("field").unwrap_or("amount").to_owned(),
+            min,
+        })
     }
 
     fn process(&mut self, batch: Vec<Event>) -> Output {
@@ -25,7 +30,10 @@ impl Stage for Filter {
             let amount = match &parsed {
                 Ok(serde_json::Value::Object(o)) => o.get(&self.field).and_then(|v| v.as_f64()),
                 _ => {
-                    out.errors.push(EventError { index: i as u32, message: "value is not a JSON object".into() });
+                    out.errors.push(EventError {
+                        index: i as u32,
+                        message: "value is not a JSON object".into(),
+                    });
                     continue;
                 }
             };

@@ -10,7 +10,10 @@ impl Stage for Identity {
     }
 
     fn process(&mut self, batch: Vec<Event>) -> Output {
-        Output { events: batch, errors: vec![] }
+        Output {
+            events: batch,
+            errors: vec![],
+        }
     }
 }
 

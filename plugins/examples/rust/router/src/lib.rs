@@ -25,7 +25,11 @@ impl Stage for Router {
             .map(|mut e| {
                 let route = serde_json::from_slice::<serde_json::Value>(&e.value)
                     .ok()
-                    .and_then(|v| v.get(&self.field).and_then(|f| f.as_str()).map(str::to_owned));
+                    .and_then(|v| {
+                        v.get(&self.field)
+                            .and_then(|f| f.as_str())
+                            .map(str::to_owned)
+                    });
                 e.topic = match route {
                     Some(r) => Some(format!("{}{}", self.prefix, r)),
                     None => self.fallback.clone(),
@@ -33,7 +37,10 @@ impl Stage for Router {
                 e
             })
             .collect();
-        Output { events, errors: vec![] }
+        Output {
+            events,
+            errors: vec![],
+        }
     }
 }
 

@@ -1,0 +1,63 @@
+//! `weir check`: every problem of every pipeline file, at once.
+
+use super::Outcome;
+use crate::config::Pipeline;
+use crate::pipeline::StageSpec;
+use crate::runtime::StageInstance;
+use std::path::PathBuf;
+
+/// Validates config, loads every plugin (ABI check, compile) and starts one
+/// instance per stage (its `init` must accept the config).
+pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let runtime = super::runtime()?;
+    let mut bad = 0usize;
+    for file in files {
+        let pipeline = match Pipeline::load(file) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                bad += 1;
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        for stage in &pipeline.stages {
+            match runtime.load(&stage.plugin) {
+                Ok(plugin) => {
+                    let spec = StageSpec::new(&pipeline.name, stage.clone(), plugin.into());
+                    if let Err(e) = StageInstance::new(&runtime, &spec.plugin, &spec.settings) {
+                        problems.push(format!(
+                            "stage {}: the plugin does not start: {e}",
+                            stage.name
+                        ));
+                    }
+                }
+                Err(e) => problems.push(format!("stage {}: {e}", stage.name)),
+            }
+        }
+        if problems.is_empty() {
+            println!(
+                "ok: {} (pipeline {}, {} stages)",
+                file.display(),
+                pipeline.name,
+                pipeline.stages.len()
+            );
+        } else {
+            bad += 1;
+            eprintln!(
+                "{}: {} problem{}",
+                file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            for p in problems {
+                eprintln!("  {}: {p}", file.display());
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Problems
+    })
+}

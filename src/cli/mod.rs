@@ -1,0 +1,109 @@
+//! The `weir` subcommands.
+
+mod check;
+mod inspect;
+mod logging;
+mod replay;
+mod run;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub use logging::LogFormat;
+
+/// weir: run batches of events through sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `weir=debug` (or set WEIR_LOG).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run pipelines until their sources end or SIGINT/SIGTERM.
+    Run {
+        /// Pipeline files.
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+    },
+    /// Validate pipeline files and their plugins; report every problem.
+    Check {
+        /// Pipeline files.
+        #[arg(required = true)]
+        pipelines: Vec<PathBuf>,
+    },
+    /// Run a JSONL file through a pipeline locally, without any broker.
+    Replay {
+        /// The pipeline file (its source and sinks are replaced).
+        pipeline: PathBuf,
+        /// Events to replay, one JSON object per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Expected output (events and dead letters, in order); a mismatch
+        /// exits non-zero.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Serve Prometheus metrics on this address while replaying.
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
+    /// Show a plugin's form, imports, exports, ABI version and size.
+    Inspect {
+        /// The plugin artifact.
+        plugin: PathBuf,
+    },
+}
+
+/// How the process should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: problems were found (check, replay mismatch).
+    Problems,
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever stopped the command; printed by `main`.
+pub fn main(cli: Cli) -> anyhow::Result<Outcome> {
+    logging::init(cli.log_format, cli.log.as_deref());
+    match cli.command {
+        Command::Run { pipelines } => run::run(&pipelines),
+        Command::Check { pipelines } => check::check(&pipelines),
+        Command::Replay {
+            pipeline,
+            input,
+            expect,
+            metrics,
+        } => replay::replay(&pipeline, &input, expect.as_deref(), metrics),
+        Command::Inspect { plugin } => inspect::inspect(&plugin),
+    }
+}
+
+/// The runtime every subcommand shares, with the default cache.
+fn runtime() -> anyhow::Result<std::sync::Arc<crate::runtime::Runtime>> {
+    Ok(crate::runtime::Runtime::new(
+        crate::runtime::RuntimeOptions {
+            cache_dir: crate::runtime::Runtime::default_cache_dir(),
+        },
+    )?)
+}
+
+/// A multi-threaded tokio runtime for the async side (sources, sinks).
+fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,179 @@
+//! `weir replay`: a JSONL file through a pipeline, locally. The pipeline's
+//! source and sinks are replaced: input from `--input` as one shard (so the
+//! output order is the input order), results and dead letters to stdout in
+//! the order they are confirmed, batch by batch.
+
+use super::Outcome;
+use crate::config::{Pipeline, SourceConfig};
+use crate::jsonl::write_event;
+use crate::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use crate::sink::{Sink, SinkError};
+use crate::source::FileSource;
+use async_trait::async_trait;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use weir_abi::Event;
+
+/// Batches close by size only, so that batch boundaries, and so the
+/// interleaving of results and dead letters, do not depend on timing.
+const REPLAY_LINGER: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Default)]
+struct Collected {
+    /// Lines kept for comparison, when `--expect` is given.
+    lines: Option<Vec<String>>,
+}
+
+/// Both sinks of a replay: lines to stdout, kept when comparing.
+#[derive(Clone)]
+struct ReplaySink(Arc<Mutex<Collected>>);
+
+#[async_trait]
+impl Sink for ReplaySink {
+    async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = std::io::stdout().lock();
+        for e in &events {
+            let line = write_event(e);
+            writeln!(out, "{line}")?;
+            if let Some(lines) = c.lines.as_mut() {
+                lines.push(line);
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Replays `input` through `file`'s stages; compares with `expect` if given.
+pub fn replay(
+    file: &Path,
+    input: &Path,
+    expect: Option<&Path>,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Outcome> {
+    let mut pipeline = Pipeline::load(file)?;
+    pipeline.source = SourceConfig::File {
+        path: input.to_owned(),
+        shards: 1,
+    };
+    pipeline.batch.linger = REPLAY_LINGER;
+    let expected = match expect {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let collected = Arc::new(Mutex::new(Collected {
+        lines: expected.as_ref().map(|_| Vec::new()),
+    }));
+    let runtime = super::runtime()?;
+    let started = Instant::now();
+    let report = super::tokio()?.block_on(async {
+        if let Some(addr) = metrics {
+            crate::metrics::install_exporter(addr)?;
+        }
+        let rt = runtime.clone();
+        let p = pipeline.clone();
+        let stages = tokio::task::spawn_blocking(move || prepare_stages(&rt, &p)).await??;
+        let sink = ReplaySink(collected.clone());
+        let endpoints = Endpoints {
+            source: Box::new(FileSource::open(input, 1).await?),
+            sink: Box::new(sink.clone()),
+            dead_letter: Box::new(sink),
+        };
+        let counters = Arc::new(RunCounters::default());
+        let progress = std::io::stderr()
+            .is_terminal()
+            .then(|| tokio::spawn(show_progress(counters.clone())));
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let r = run(runtime, &pipeline, stages, endpoints, stop, counters).await;
+        if let Some(p) = progress {
+            p.abort();
+            eprint!("\r\x1b[2K");
+        }
+        anyhow::Ok(r?)
+    })?;
+    eprintln!(
+        "replayed {} events in {:.2?}: {} out, {} dead letters",
+        report.events_in,
+        started.elapsed(),
+        report.events_out,
+        report.dead_letters
+    );
+    let Some(expected) = expected else {
+        return Ok(Outcome::Success);
+    };
+    let got = collected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lines
+        .take()
+        .unwrap_or_default();
+    let diffs = compare(&expected, &got);
+    if diffs.is_empty() {
+        eprintln!(
+            "output matches {}",
+            expect.map_or_else(String::new, |p| p.display().to_string())
+        );
+        return Ok(Outcome::Success);
+    }
+    eprintln!(
+        "output differs from {}:",
+        expect.map_or_else(String::new, |p| p.display().to_string())
+    );
+    for d in diffs.iter().take(10) {
+        eprintln!("{d}");
+    }
+    if diffs.len() > 10 {
+        eprintln!("… and {} more differences", diffs.len() - 10);
+    }
+    Ok(Outcome::Problems)
+}
+
+/// Line-by-line differences, comparing lines as JSON values (so key order
+/// and spacing do not matter).
+fn compare(expected: &str, got: &[String]) -> Vec<String> {
+    let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+    let as_json = |s: &str| serde_json::from_str::<serde_json::Value>(s).ok();
+    let mut diffs = Vec::new();
+    for i in 0..expected.len().max(got.len()) {
+        match (expected.get(i), got.get(i)) {
+            (Some(e), Some(g)) if as_json(e).is_some() && as_json(e) == as_json(g) => {}
+            (Some(e), Some(g)) => diffs.push(format!(
+                "  line {}:\n    expected {e}\n    got      {g}",
+                i + 1
+            )),
+            (Some(e), None) => diffs.push(format!("  line {}: expected {e}, got nothing", i + 1)),
+            (None, Some(g)) => diffs.push(format!("  line {}: got {g}, expected nothing", i + 1)),
+            (None, None) => {}
+        }
+    }
+    diffs
+}
+
+/// Events/s and dead letters so far, on one refreshed stderr line.
+async fn show_progress(c: Arc<RunCounters>) {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let out = c.events_out.load(Ordering::Relaxed);
+        let dead = c.dead_letters.load(Ordering::Relaxed);
+        let rate = (out + dead) as f64 / start.elapsed().as_secs_f64().max(1e-3);
+        eprint!("\r\x1b[2K{out} out, {dead} dead letters, {rate:.0} events/s");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compare_ignores_key_order_and_reports_lines() {
+        assert!(super::compare("{\"a\":1,\"b\":2}\n", &["{\"b\":2,\"a\":1}".into()]).is_empty());
+        let d = super::compare("{\"a\":1}\n{\"a\":2}\n", &["{\"a\":1}".into()]);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].contains("line 2"));
+    }
+}

@@ -1,0 +1,97 @@
+//! `weir run`: run pipelines until their sources end or a signal asks to
+//! stop; in-flight batches are finished and delivered first.
+
+use super::Outcome;
+use crate::config::{ConfigError, Pipeline};
+use crate::pipeline::{prepare_stages, run as run_pipeline, Endpoints, RunCounters};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Loads every file first (all problems reported together), then runs the
+/// pipelines side by side on one shared runtime.
+pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let (pipelines, errors): (Vec<_>, Vec<_>) = files
+        .iter()
+        .map(|f| Pipeline::load(f))
+        .partition(Result::is_ok);
+    let errors: Vec<ConfigError> = errors.into_iter().filter_map(Result::err).collect();
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        anyhow::bail!(
+            "{} invalid pipeline file(s); nothing was started",
+            errors.len()
+        );
+    }
+    let pipelines: Vec<Pipeline> = pipelines.into_iter().filter_map(Result::ok).collect();
+    let runtime = super::runtime()?;
+    let tokio = super::tokio()?;
+    let result = tokio.block_on(async move {
+        if let Some(addr) = pipelines.iter().find_map(|p| p.metrics) {
+            crate::metrics::install_exporter(addr).with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(stop_on_signal(stop_tx.clone()));
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in pipelines {
+            let rt = runtime.clone();
+            let p2 = p.clone();
+            let stages = tokio::task::spawn_blocking(move || prepare_stages(&rt, &p2))
+                .await?
+                .with_context(|| format!("pipeline {} ({})", p.name, p.file.display()))?;
+            let endpoints = Endpoints {
+                source: crate::source::build(&p.source).await.with_context(|| format!("pipeline {}: source", p.name))?,
+                sink: crate::sink::build(&p.sink).await.with_context(|| format!("pipeline {}: sink", p.name))?,
+                dead_letter: crate::sink::build(&p.dead_letter).await.with_context(|| format!("pipeline {}: dead-letter sink", p.name))?,
+            };
+            tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, "running");
+            let (rt, stop) = (runtime.clone(), stop.clone());
+            tasks.spawn(async move {
+                let r = run_pipeline(rt, &p, stages, endpoints, stop, Arc::new(RunCounters::default())).await;
+                (p.name, r)
+            });
+        }
+        let mut failed = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined? {
+                (name, Ok(r)) => tracing::info!(pipeline = %name, events_in = r.events_in, events_out = r.events_out, dead_letters = r.dead_letters, "finished"),
+                (name, Err(e)) => {
+                    tracing::error!(pipeline = %name, "stopped: {e}");
+                    failed += 1;
+                    let _ = stop_tx.send(true);
+                }
+            }
+        }
+        if failed > 0 {
+            anyhow::bail!("{failed} pipeline(s) failed");
+        }
+        Ok(Outcome::Success)
+    });
+    // A blocking read of stdin cannot be interrupted: do not wait for it.
+    tokio.shutdown_background();
+    result
+}
+
+/// The first SIGINT or SIGTERM asks every pipeline to stop after its
+/// in-flight batches; a second one exits at once.
+async fn stop_on_signal(stop: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    tracing::info!("stopping: finishing in-flight batches (signal again to exit at once)");
+    let _ = stop.send(true);
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    tracing::warn!("exiting without finishing in-flight batches; they will be re-read");
+    std::process::exit(130);
+}

@@ -1,0 +1,115 @@
+//! Malformed pipeline files: every problem reported at once, with file, key
+//! path and a hint; never a panic.
+
+use crate::support::root;
+use weir::config::Pipeline;
+
+fn problems(name: &str) -> (String, Vec<(String, String, String)>) {
+    let file = root().join("tests/fixtures/pipelines").join(name);
+    let err = Pipeline::load(&file).expect_err("the file is malformed");
+    assert_eq!(err.file, file);
+    let text = err.to_string();
+    (
+        text,
+        err.problems
+            .into_iter()
+            .map(|p| (p.key, p.message, p.hint))
+            .collect(),
+    )
+}
+
+fn has(problems: &[(String, String, String)], key: &str, message: &str) -> bool {
+    problems
+        .iter()
+        .any(|(k, m, _)| k == key && m.contains(message))
+}
+
+#[test]
+fn every_problem_is_reported_together() {
+    let (text, p) = problems("many_problems.toml");
+    for (key, message) in [
+        ("name", "is not a valid name"),
+        ("colour", "unknown key"),
+        ("source.type", "unknown type \"kafak\""),
+        ("batch.max_events", "0 is out of range"),
+        ("batch.linger", "not a duration"),
+        ("stage[1].plugin", "does not exist"),
+        ("stage[1].memory", "unknown size unit"),
+        ("stage[1].fule", "unknown key"),
+        ("stage[2].name", "already exists"),
+        (
+            "stage[2].config.nested",
+            "expected a string, number or boolean",
+        ),
+        ("stage[2].grants.env", "expected a list of strings"),
+        ("sink", "missing"),
+    ] {
+        assert!(
+            has(&p, key, message),
+            "missing problem {key}: {message} in\n{text}"
+        );
+    }
+    assert!(
+        p.iter()
+            .any(|(k, _, _)| k.starts_with("stage[2].grants.read_dirs")),
+        "{text}"
+    );
+    // Hints say how to fix it.
+    let fule = p.iter().find(|(k, _, _)| k == "stage[1].fule").unwrap();
+    assert!(fule.2.contains("did you mean `fuel`?"), "{}", fule.2);
+    let source = p.iter().find(|(k, _, _)| k == "source.type").unwrap();
+    assert!(source.2.contains("file, stdin"), "{}", source.2);
+    // The report names the file on every line.
+    assert!(
+        text.lines()
+            .skip(1)
+            .filter(|l| !l.trim_start().starts_with("hint:"))
+            .all(|l| l.contains("many_problems.toml")),
+        "{text}"
+    );
+}
+
+#[test]
+fn invalid_toml_names_line_and_column() {
+    let (_, p) = problems("not_toml.toml");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].0.contains("line 2"), "{:?}", p[0]);
+    assert!(p[0].1.starts_with("not valid TOML"), "{:?}", p[0]);
+}
+
+#[test]
+fn missing_tables_and_wrong_types() {
+    let (_, p) = problems("no_source.toml");
+    assert!(has(&p, "source", "missing"), "{p:?}");
+    let (text, p) = problems("wrong_types.toml");
+    assert!(
+        has(&p, "source", "expected a table, found string"),
+        "{text}"
+    );
+    assert!(
+        has(&p, "sink.type", "expected a string, found integer"),
+        "{text}"
+    );
+    assert!(
+        has(&p, "workers.threads", "expected an integer, found string"),
+        "{text}"
+    );
+    assert!(
+        has(&p, "metrics.listen", "invalid socket address"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_demo_pipeline_is_valid() {
+    let p = Pipeline::load(&root().join("pipelines/demo.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.stages.len(), 4);
+    assert_eq!(
+        p.stages[0].config,
+        [
+            ("field".to_string(), "amount".to_string()),
+            ("min".to_string(), "10".to_string())
+        ]
+    );
+    assert_eq!(p.stages[0].limits.memory, 16 << 20);
+}
