@@ -1,1 +1,289 @@
-fn main() {}
+//! Stage throughput: the same transform as native Rust compiled into the
+//! host, as a component and as a core module, measured in one run.
+//!
+//! `cargo bench --bench stage_throughput` (needs `plugins/build.sh` first).
+//! Prints markdown tables; BENCHMARKS.md records a run and how to read it.
+
+#[path = "../plugins/examples/rust/enrich/src/transform.rs"]
+mod transform;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::config::Pipeline;
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::runtime::{InstanceSettings, Runtime, RuntimeOptions, StageInstance};
+use weir::sink::MemorySink;
+use weir::source::MemorySource;
+use weir::{Event, EventError, Output};
+
+const BATCH: usize = 512;
+
+/// A transform compiled into the host.
+type Native = fn(Vec<Event>) -> Output;
+/// Each measurement runs at least this long; the best of `ROUNDS` counts.
+const MEASURE: Duration = Duration::from_millis(1500);
+const ROUNDS: usize = 3;
+
+fn dist(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins/dist")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run plugins/build.sh first",
+        p.display()
+    );
+    p
+}
+
+fn identity_batch() -> Vec<Event> {
+    (0..BATCH)
+        .map(|i| Event {
+            key: Some(format!("key-{i}").into_bytes()),
+            value: vec![b'a' + (i % 26) as u8; 256],
+            ..Event::default()
+        })
+        .collect()
+}
+
+fn enrich_batch() -> Vec<Event> {
+    (0..BATCH)
+        .map(|i| {
+            let mut v = format!(
+                r#"{{"id":{i},"amount":{}.{:02},"customer":"customer-{}","items":[{{"sku":"A-1","qty":2}},{{"sku":"B-7","qty":1}}],"note":""#,
+                i * 7 % 1000,
+                i % 100,
+                i % 97
+            );
+            while v.len() < 1024 - 2 {
+                v.push('x');
+            }
+            v.push_str("\"}");
+            Event::from_value(v.into_bytes())
+        })
+        .collect()
+}
+
+fn native_identity(batch: Vec<Event>) -> Output {
+    Output {
+        events: batch,
+        errors: vec![],
+    }
+}
+
+fn native_enrich(batch: Vec<Event>) -> Output {
+    let mut out = Output {
+        events: Vec::with_capacity(batch.len()),
+        errors: vec![],
+    };
+    for (i, mut e) in batch.into_iter().enumerate() {
+        match transform::enrich(&e.value, "EUR") {
+            Ok(v) => {
+                e.value = v;
+                out.events.push(e);
+            }
+            Err(message) => out.errors.push(EventError {
+                index: i as u32,
+                message,
+            }),
+        }
+    }
+    out
+}
+
+/// Best-of-rounds nanoseconds per event for `f` over copies of `template`.
+fn per_event(template: &[Event], mut f: impl FnMut(Vec<Event>) -> usize) -> f64 {
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(300) {
+        f(template.to_vec());
+    }
+    let mut best = f64::MAX;
+    for _ in 0..ROUNDS {
+        let (start, mut events) = (Instant::now(), 0usize);
+        while start.elapsed() < MEASURE {
+            let n = f(template.to_vec());
+            assert_eq!(n, template.len(), "every event comes out");
+            events += n;
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / events as f64);
+    }
+    best
+}
+
+fn wasm(rt: &Runtime, file: &str, template: &[Event]) -> f64 {
+    let plugin = rt.load(&dist(file)).unwrap();
+    let settings = InstanceSettings {
+        config: vec![("currency".into(), "EUR".into())],
+        limits: weir::runtime::StageLimits {
+            fuel: u64::MAX / 1000,
+            ..Default::default()
+        },
+        ..InstanceSettings::default()
+    };
+    let mut inst = StageInstance::new(rt, &plugin, &settings).unwrap();
+    per_event(template, |mut b| inst.process(&mut b).unwrap().events.len())
+}
+
+fn stage_level(rt: &Runtime) {
+    println!("\n### Stage calls: one batch of {BATCH} events per call, one thread\n");
+    println!("| workload | native ns/event | component ns/event | core module ns/event | component overhead | core overhead | component events/s | core events/s | component / native | core / native |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let cases: [(&str, Vec<Event>, Native, &str); 2] = [
+        (
+            "identity, 256 B",
+            identity_batch(),
+            native_identity,
+            "identity",
+        ),
+        (
+            "JSON enrich, 1 KiB",
+            enrich_batch(),
+            native_enrich,
+            "enrich",
+        ),
+    ];
+    for (label, template, native, plugin) in cases {
+        let n = per_event(&template, |b| native(b).events.len());
+        let c = wasm(rt, &format!("{plugin}.wasm"), &template);
+        let m = wasm(rt, &format!("{plugin}.core.wasm"), &template);
+        println!(
+            "| {label} | {n:.0} | {c:.0} | {m:.0} | +{:.0} ns | +{:.0} ns | {:.2} M | {:.2} M | {:.0}% | {:.0}% |",
+            c - n,
+            m - n,
+            1e3 / c,
+            1e3 / m,
+            100.0 * n / c,
+            100.0 * n / m
+        );
+    }
+}
+
+fn pipeline_level(rt: &Arc<Runtime>) {
+    const EVENTS: usize = 400_000;
+    println!("\n### Whole engine: memory source → batcher → 1 worker thread → memory sink, {EVENTS} events of 256 B\n");
+    println!("| stages | events/s | vs. no stage |");
+    println!("|---|---|---|");
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut baseline = None;
+    for (label, stage) in [
+        ("none (passthrough)", None),
+        ("identity component", Some("identity.wasm")),
+        ("identity core module", Some("identity.core.wasm")),
+    ] {
+        let stage_toml = stage.map_or(String::new(), |s| {
+            format!(
+                "[[stage]]\nname = \"s\"\nplugin = \"{}\"\nstateless = true\n",
+                dist(s).display()
+            )
+        });
+        let toml = format!("name = \"bench\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\nbatch = {{ max_events = {BATCH}, linger = \"1s\" }}\nworkers = {{ threads = 1 }}\n{stage_toml}");
+        let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
+        let mut best = 0f64;
+        for _ in 0..ROUNDS {
+            let stages = prepare_stages(rt, &p).unwrap();
+            let template = identity_batch();
+            let events: Vec<(u32, Event)> = (0..EVENTS)
+                .map(|i| (0, template[i % BATCH].clone()))
+                .collect();
+            let sink = MemorySink::counting();
+            let endpoints = Endpoints {
+                source: Box::new(MemorySource::from_events(events)),
+                sink: Box::new(sink.clone()),
+                dead_letter: Box::new(MemorySink::counting()),
+            };
+            let (_tx, stop) = tokio::sync::watch::channel(false);
+            let start = Instant::now();
+            tokio
+                .block_on(run(
+                    rt.clone(),
+                    &p,
+                    stages,
+                    endpoints,
+                    stop,
+                    Arc::new(RunCounters::default()),
+                ))
+                .unwrap();
+            let rate = EVENTS as f64 / start.elapsed().as_secs_f64();
+            assert_eq!(sink.count(), EVENTS as u64);
+            best = best.max(rate);
+        }
+        let base = *baseline.get_or_insert(best);
+        println!(
+            "| {label} | {:.2} M | {:.0}% |",
+            best / 1e6,
+            100.0 * best / base
+        );
+    }
+}
+
+fn load_times() {
+    println!("\n### Loading and starting (enrich example)\n");
+    println!("| form | size | cold compile | cached .cwasm load | instantiate + init | first call (1 event) | later call (1 event) |");
+    println!("|---|---|---|---|---|---|---|");
+    let cache = tempfile::tempdir().unwrap();
+    for file in ["enrich.wasm", "enrich.core.wasm"] {
+        // A fresh cache directory: the first load compiles, the second loads.
+        let rt = Runtime::new(RuntimeOptions {
+            cache_dir: Some(cache.path().join(file)),
+        })
+        .unwrap();
+        let cold = rt.load(&dist(file)).unwrap();
+        assert!(!cold.from_cache);
+        let warm = rt.load(&dist(file)).unwrap();
+        assert!(warm.from_cache);
+        let settings = InstanceSettings {
+            config: vec![("currency".into(), "EUR".into())],
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let mut inst = StageInstance::new(&rt, &warm, &settings).unwrap();
+        let instantiate = t.elapsed();
+        let (mut a, mut b) = (
+            vec![enrich_batch().remove(0)],
+            vec![enrich_batch().remove(0)],
+        );
+        let t = Instant::now();
+        inst.process(&mut a).unwrap();
+        let first = t.elapsed();
+        let t = Instant::now();
+        inst.process(&mut b).unwrap();
+        let later = t.elapsed();
+        println!(
+            "| {} | {} KiB | {:.1?} | {:.2?} | {:.0?} | {:.0?} | {:.0?} |",
+            if file.ends_with(".core.wasm") {
+                "core module"
+            } else {
+                "component"
+            },
+            cold.size / 1024,
+            cold.load_time,
+            warm.load_time,
+            instantiate,
+            first,
+            later
+        );
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        // `cargo test --benches` only checks that the benchmark builds.
+        return;
+    }
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Runtime::default_cache_dir(),
+    })
+    .unwrap();
+    println!(
+        "## stage_throughput ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    stage_level(&rt);
+    pipeline_level(&rt);
+    load_times();
+}

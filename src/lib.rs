@@ -6,8 +6,13 @@
 //! - [`runtime`]: the wasm runtime (the only module that knows wasmtime).
 //! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker.
 //! - [`source`] and [`sink`]: where events come from and go to.
+//! - [`jsonl`]: the JSON Lines shape of an event (files, stdin, stdout).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`cli`]: the `weir` subcommands.
+//!
+//! The plugin contract lives beside the plugins: `plugins/wit/stage.wit`
+//! (component form) and `plugins/abi/CORE-MODULE.md` (core-module form);
+//! `docs/decisions.md` records the choices made along the way.
 
 pub mod cli;
 pub mod config;

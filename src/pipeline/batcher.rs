@@ -143,3 +143,96 @@ impl Batcher {
 fn far_future() -> Instant {
     Instant::now() + std::time::Duration::from_secs(86_400)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use weir_abi::Event;
+
+    fn ev(partition: u32, position: u64, size: usize) -> SourceEvent {
+        SourceEvent {
+            partition,
+            position,
+            event: Event::from_value(vec![b'x'; size]),
+            malformed: None,
+        }
+    }
+
+    async fn batches(
+        config: BatchConfig,
+        chunks: Vec<Chunk>,
+        hold_open: Duration,
+    ) -> Vec<(u32, u64, Vec<u64>)> {
+        let (in_tx, in_rx) = mpsc::channel(16);
+        let (out_tx, mut out_rx) = mpsc::channel(16);
+        let task = tokio::spawn(Batcher::new(config).run(in_rx, out_tx, metrics::Counter::noop()));
+        for c in chunks {
+            in_tx.send(c).await.unwrap();
+        }
+        tokio::time::sleep(hold_open).await;
+        drop(in_tx);
+        task.await.unwrap();
+        let mut got = Vec::new();
+        while let Some(b) = out_rx.recv().await {
+            got.push((b.ack.partition, b.ack.seq, b.positions));
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn closes_by_count_and_keeps_partitions_apart() {
+        let config = BatchConfig {
+            max_events: 2,
+            max_bytes: 1 << 20,
+            linger: Duration::from_secs(60),
+        };
+        let got = batches(
+            config,
+            vec![vec![ev(0, 1, 1), ev(1, 1, 1), ev(0, 2, 1), ev(0, 3, 1)]],
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(got, [(0, 0, vec![1, 2]), (0, 1, vec![3]), (1, 0, vec![1])]);
+    }
+
+    #[tokio::test]
+    async fn closes_by_bytes() {
+        let config = BatchConfig {
+            max_events: 100,
+            max_bytes: 250,
+            linger: Duration::from_secs(60),
+        };
+        let got = batches(
+            config,
+            vec![vec![
+                ev(0, 1, 100),
+                ev(0, 2, 100),
+                ev(0, 3, 100),
+                ev(0, 4, 10),
+            ]],
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(got, [(0, 0, vec![1, 2]), (0, 1, vec![3, 4])]);
+    }
+
+    #[tokio::test]
+    async fn closes_by_linger_while_the_source_is_still_open() {
+        let config = BatchConfig {
+            max_events: 100,
+            max_bytes: 1 << 20,
+            linger: Duration::from_millis(10),
+        };
+        let (in_tx, in_rx) = mpsc::channel(16);
+        let (out_tx, mut out_rx) = mpsc::channel(16);
+        tokio::spawn(Batcher::new(config).run(in_rx, out_tx, metrics::Counter::noop()));
+        in_tx.send(vec![ev(0, 1, 1)]).await.unwrap();
+        let b = tokio::time::timeout(Duration::from_secs(5), out_rx.recv())
+            .await
+            .expect("linger closed the batch")
+            .unwrap();
+        assert_eq!(b.positions, [1]);
+        drop(in_tx);
+    }
+}
