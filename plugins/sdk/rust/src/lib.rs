@@ -37,6 +37,17 @@ pub mod __private;
 
 pub use config::Config;
 
+pub mod small_alloc;
+
+#[cfg(all(
+    feature = "small-alloc",
+    target_family = "wasm",
+    target_env = "p1",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: small_alloc::SmallAlloc = small_alloc::SmallAlloc::new();
+
 #[cfg(target_env = "p2")]
 #[doc(hidden)]
 pub mod bindings {
