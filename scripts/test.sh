@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/brokers.sh
 
 echo "== format" >&2
 cargo fmt --all -- --check

@@ -1,11 +1,13 @@
 //! Pipeline files: TOML → a typed, validated [`Pipeline`], with every
 //! problem reported at once (file, key path, hint) before anything starts.
 
+mod endpoints;
+mod kafka;
 mod pipeline;
 mod problems;
 pub mod units;
 
-pub use pipeline::{
-    default_threads, BatchConfig, Pipeline, SinkConfig, SourceConfig, StageConfig, WorkersConfig,
-};
+pub use endpoints::{SinkConfig, SourceConfig};
+pub use kafka::{KafkaSink, KafkaSource, Properties};
+pub use pipeline::{default_threads, BatchConfig, Pipeline, StageConfig, WorkersConfig};
 pub use problems::{ConfigError, Problem};

@@ -31,37 +31,6 @@ pub struct Pipeline {
     pub metrics: Option<SocketAddr>,
 }
 
-/// Where events come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceConfig {
-    /// A JSONL file, one event per line.
-    File {
-        /// The file (relative paths are resolved against the pipeline file).
-        path: PathBuf,
-        /// Key-hash shards standing in for partitions.
-        shards: u32,
-    },
-    /// JSONL on standard input.
-    Stdin {
-        /// Key-hash shards standing in for partitions.
-        shards: u32,
-    },
-}
-
-/// Where events go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SinkConfig {
-    /// A JSONL file, appended to.
-    File {
-        /// The file (relative paths are resolved against the pipeline file).
-        path: PathBuf,
-    },
-    /// JSONL on standard output.
-    Stdout,
-    /// JSONL on standard error.
-    Stderr,
-}
-
 /// How the batcher groups events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
@@ -112,6 +81,8 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+use super::endpoints::{sink_config, source, SinkConfig, SourceConfig};
+
 const TOP_KEYS: &[&str] = &[
     "name",
     "source",
@@ -122,8 +93,6 @@ const TOP_KEYS: &[&str] = &[
     "workers",
     "metrics",
 ];
-const SOURCE_TYPES: &[&str] = &["file", "stdin"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "stderr"];
 
 impl Pipeline {
     /// Reads and validates a pipeline file.
@@ -280,79 +249,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_owned()
     } else {
         base.join(p)
-    }
-}
-
-fn kind(w: &mut Walker, path: &str, t: &toml::Table, allowed: &[&str]) -> Option<String> {
-    let hint = format!("one of: {}", allowed.join(", "));
-    let ty = w.required_string(path, t, "type", &hint)?;
-    if !allowed.contains(&ty.as_str()) {
-        w.problem(&join(path, "type"), format!("unknown type {ty:?}"), hint);
-        return None;
-    }
-    Some(ty)
-}
-
-fn source(w: &mut Walker, t: &toml::Table, base: &Path, threads: usize) -> Option<SourceConfig> {
-    let ty = kind(w, "source", t, SOURCE_TYPES);
-    let shards = w
-        .integer("source", t, "shards", 1, 65_536)
-        .map_or(threads as u32, |n| n as u32);
-    match ty.as_deref()? {
-        "file" => {
-            w.unknown_keys("source", t, &["type", "path", "shards"]);
-            let path = w.required_string(
-                "source",
-                t,
-                "path",
-                "the JSONL file to read: path = \"events.jsonl\"",
-            )?;
-            let path = resolve(base, &path);
-            if !path.is_file() {
-                w.problem(
-                    "source.path",
-                    format!("{} does not exist", path.display()),
-                    "relative paths are resolved against the pipeline file's directory",
-                );
-            }
-            Some(SourceConfig::File { path, shards })
-        }
-        _ => {
-            w.unknown_keys("source", t, &["type", "shards"]);
-            Some(SourceConfig::Stdin { shards })
-        }
-    }
-}
-
-fn sink_config(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Option<SinkConfig> {
-    let ty = kind(w, path, t, SINK_TYPES);
-    match ty.as_deref()? {
-        "file" => {
-            w.unknown_keys(path, t, &["type", "path"]);
-            let p = w.required_string(
-                path,
-                t,
-                "path",
-                "the JSONL file to append to: path = \"out.jsonl\"",
-            )?;
-            Some(SinkConfig::File {
-                path: resolve(base, &p),
-            })
-        }
-        "stdout" => {
-            w.unknown_keys(path, t, &["type"]);
-            Some(SinkConfig::Stdout)
-        }
-        _ => {
-            w.unknown_keys(path, t, &["type"]);
-            Some(SinkConfig::Stderr)
-        }
     }
 }
 

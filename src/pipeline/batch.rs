@@ -80,11 +80,15 @@ pub mod headers {
     pub const POSITION: &str = "weir-source-position";
     /// The batch's source positions, `first-last`.
     pub const RANGE: &str = "weir-source-range";
+    /// The topic or subject the event came from (or was routed to).
+    pub const TOPIC: &str = "weir-source-topic";
 }
 
 /// A dead-letter record: the event as the failing stage received it (key,
 /// value, headers, timestamp and topic kept), with `weir-*` headers added.
 pub fn dead_letter(mut event: Event, f: &Failure<'_>) -> Event {
+    // A dead letter always goes to the dead-letter sink's own topic.
+    let topic = event.topic.take();
     let mut add = |k: &str, v: String| {
         event.headers.push(Header {
             key: k.into(),
@@ -100,5 +104,8 @@ pub fn dead_letter(mut event: Event, f: &Failure<'_>) -> Event {
         add(headers::POSITION, p.to_string());
     }
     add(headers::RANGE, format!("{}-{}", f.range.0, f.range.1));
+    if let Some(t) = topic {
+        add(headers::TOPIC, t);
+    }
     event
 }

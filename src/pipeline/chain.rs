@@ -128,6 +128,16 @@ impl StageChain {
             self.metrics.dead_letter(f.stage, f.kind);
             dead.push(dead_letter(event, &f));
         }
+        // An output topic equal to the one the batch was read from is the
+        // input's topic passed through, not a routing decision.
+        let mut source_topics: Vec<String> = Vec::new();
+        for e in &events {
+            if let Some(t) = &e.topic {
+                if !source_topics.contains(t) {
+                    source_topics.push(t.clone());
+                }
+            }
+        }
         let mut events = events;
         for i in 0..self.stages.len() {
             if events.is_empty() {
@@ -139,6 +149,13 @@ impl StageChain {
                 range,
             };
             events = self.run_stage(i, events, origin, &mut dead);
+        }
+        if !source_topics.is_empty() {
+            for e in &mut events {
+                if e.topic.as_ref().is_some_and(|t| source_topics.contains(t)) {
+                    e.topic = None;
+                }
+            }
         }
         Processed {
             ack,

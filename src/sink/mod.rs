@@ -3,9 +3,11 @@
 //! confirmed: the completion tracker commits source positions after that.
 
 mod file;
+mod kafka;
 mod memory;
 
 pub use file::{FileSink, StdioSink};
+pub use kafka::KafkaSink;
 pub use memory::MemorySink;
 
 use crate::config::SinkConfig;
@@ -18,6 +20,9 @@ pub enum SinkError {
     /// Writing failed.
     #[error("sink I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The broker refused or lost events.
+    #[error("{0}")]
+    Broker(String),
 }
 
 /// A destination of events.
@@ -39,5 +44,6 @@ pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
         SinkConfig::File { path } => Box::new(FileSink::open(path).await?),
         SinkConfig::Stdout => Box::new(StdioSink::stdout()),
         SinkConfig::Stderr => Box::new(StdioSink::stderr()),
+        SinkConfig::Kafka(k) => Box::new(KafkaSink::new(k)?),
     })
 }

@@ -3,9 +3,11 @@
 //! told, through its [`Committer`], which positions were delivered.
 
 mod file;
+mod kafka;
 mod memory;
 
 pub use file::{FileSource, StdinSource};
+pub use kafka::KafkaSource;
 pub use memory::{MemoryCommits, MemoryFeed, MemorySource};
 
 use crate::config::SourceConfig;
@@ -38,6 +40,9 @@ pub enum SourceError {
     /// Reading failed.
     #[error("source I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The broker client failed or refused its configuration.
+    #[error("{0}")]
+    Broker(String),
 }
 
 /// Told which positions were delivered.
@@ -73,6 +78,7 @@ pub async fn build(config: &SourceConfig) -> Result<Box<dyn Source>, SourceError
     Ok(match config {
         SourceConfig::File { path, shards } => Box::new(FileSource::open(path, *shards).await?),
         SourceConfig::Stdin { shards } => Box::new(StdinSource::new(*shards)),
+        SourceConfig::Kafka(k) => Box::new(KafkaSource::new(k)?),
     })
 }
 

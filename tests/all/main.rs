@@ -1,10 +1,12 @@
 //! weir's integration tests, one binary with a module per topic.
 
+mod brokers;
 mod support;
 
 mod abi_forms;
 mod cli;
 mod config;
+mod kafka;
 mod limits;
 mod pipeline;
 mod sandbox;

@@ -12,6 +12,13 @@ use weir::Event;
 pub fn runtime() -> Arc<Runtime> {
     static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
+        // WEIR_TEST_LOG=debug shows weir's logs while debugging a test.
+        if let Ok(filter) = std::env::var("WEIR_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         Runtime::new(RuntimeOptions {
             cache_dir: Runtime::default_cache_dir(),
         })

@@ -1,0 +1,123 @@
+//! Sources and sinks in pipeline files.
+
+use super::kafka::{kafka_sink, kafka_source, KafkaSink, KafkaSource};
+use super::pipeline::resolve;
+use super::problems::{join, Walker};
+use std::path::{Path, PathBuf};
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    /// A JSONL file, one event per line.
+    File {
+        /// The file (relative paths are resolved against the pipeline file).
+        path: PathBuf,
+        /// Key-hash shards standing in for partitions.
+        shards: u32,
+    },
+    /// JSONL on standard input.
+    Stdin {
+        /// Key-hash shards standing in for partitions.
+        shards: u32,
+    },
+    /// A Kafka consumer group.
+    Kafka(KafkaSource),
+}
+
+/// Where events go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkConfig {
+    /// A JSONL file, appended to.
+    File {
+        /// The file (relative paths are resolved against the pipeline file).
+        path: PathBuf,
+    },
+    /// JSONL on standard output.
+    Stdout,
+    /// JSONL on standard error.
+    Stderr,
+    /// A Kafka topic.
+    Kafka(KafkaSink),
+}
+
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "kafka"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "stderr", "kafka"];
+
+fn kind(w: &mut Walker, path: &str, t: &toml::Table, allowed: &[&str]) -> Option<String> {
+    let hint = format!("one of: {}", allowed.join(", "));
+    let ty = w.required_string(path, t, "type", &hint)?;
+    if !allowed.contains(&ty.as_str()) {
+        w.problem(&join(path, "type"), format!("unknown type {ty:?}"), hint);
+        return None;
+    }
+    Some(ty)
+}
+
+pub(super) fn source(
+    w: &mut Walker,
+    t: &toml::Table,
+    base: &Path,
+    threads: usize,
+) -> Option<SourceConfig> {
+    let ty = kind(w, "source", t, SOURCE_TYPES);
+    let shards = w
+        .integer("source", t, "shards", 1, 65_536)
+        .map_or(threads as u32, |n| n as u32);
+    match ty.as_deref()? {
+        "file" => {
+            w.unknown_keys("source", t, &["type", "path", "shards"]);
+            let path = w.required_string(
+                "source",
+                t,
+                "path",
+                "the JSONL file to read: path = \"events.jsonl\"",
+            )?;
+            let path = resolve(base, &path);
+            if !path.is_file() {
+                w.problem(
+                    "source.path",
+                    format!("{} does not exist", path.display()),
+                    "relative paths are resolved against the pipeline file's directory",
+                );
+            }
+            Some(SourceConfig::File { path, shards })
+        }
+        "kafka" => kafka_source(w, t).map(SourceConfig::Kafka),
+        _ => {
+            w.unknown_keys("source", t, &["type", "shards"]);
+            Some(SourceConfig::Stdin { shards })
+        }
+    }
+}
+
+pub(super) fn sink_config(
+    w: &mut Walker,
+    path: &str,
+    t: &toml::Table,
+    base: &Path,
+) -> Option<SinkConfig> {
+    let ty = kind(w, path, t, SINK_TYPES);
+    match ty.as_deref()? {
+        "file" => {
+            w.unknown_keys(path, t, &["type", "path"]);
+            let p = w.required_string(
+                path,
+                t,
+                "path",
+                "the JSONL file to append to: path = \"out.jsonl\"",
+            )?;
+            Some(SinkConfig::File {
+                path: resolve(base, &p),
+            })
+        }
+        "kafka" => kafka_sink(w, path, t).map(SinkConfig::Kafka),
+        "stdout" => {
+            w.unknown_keys(path, t, &["type"]);
+            Some(SinkConfig::Stdout)
+        }
+        _ => {
+            w.unknown_keys(path, t, &["type"]);
+            Some(SinkConfig::Stderr)
+        }
+    }
+}

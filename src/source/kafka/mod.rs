@@ -1,0 +1,8 @@
+//! The Kafka source: a consumer group member (cooperative-sticky
+//! assignment, auto-commit off) that commits an offset only after every event
+//! before it was confirmed by both sinks.
+
+mod assignments;
+mod source;
+
+pub use source::KafkaSource;

@@ -1,0 +1,214 @@
+//! Consuming, converting and committing.
+
+use super::assignments::Assignments;
+use crate::config::KafkaSource as Config;
+use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
+use async_trait::async_trait;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, Instant};
+use weir_abi::{Event, Header};
+
+/// Events per chunk, and how long a partial chunk may wait.
+const CHUNK: usize = 256;
+const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
+
+type Shared = Arc<Mutex<Assignments>>;
+
+fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
+    a.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Commits what was confirmed of revoked partitions before they go.
+pub struct Ctx {
+    assignments: Shared,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let mut commit = TopicPartitionList::new();
+        {
+            let mut a = lock(&self.assignments);
+            for e in tpl.elements() {
+                if let Some(next) = a.revoke(e.topic(), e.partition()) {
+                    let _ =
+                        commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next));
+                }
+            }
+        }
+        tracing::info!(
+            partitions = tpl.count(),
+            "kafka: partitions revoked; committing what was confirmed"
+        );
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+                tracing::warn!("kafka: commit on revoke failed: {e}");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = tpl.count(), "kafka: partitions assigned");
+        }
+    }
+}
+
+type Kafka = StreamConsumer<Ctx>;
+
+/// A Kafka consumer-group member.
+pub struct KafkaSource {
+    consumer: Arc<Kafka>,
+    topics: Vec<String>,
+    assignments: Shared,
+}
+
+impl KafkaSource {
+    /// Creates the consumer (it joins the group when `run` subscribes).
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration.
+    pub fn new(config: &Config) -> Result<Self, SourceError> {
+        let assignments = Shared::default();
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // Brokers that answer fetches with more than asked would make
+            // librdkafka back off for a second at a time.
+            .set("fetch.queue.backoff.ms", "0");
+        for (k, v) in &config.properties.0 {
+            c.set(k, v);
+        }
+        let consumer: Kafka = c
+            .create_with_context(Ctx {
+                assignments: assignments.clone(),
+            })
+            .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
+        Ok(KafkaSource {
+            consumer: Arc::new(consumer),
+            topics: config.topics.clone(),
+            assignments,
+        })
+    }
+}
+
+fn to_event(m: &impl Message) -> Event {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Event {
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+        timestamp: m.timestamp().to_millis(),
+        topic: Some(m.topic().to_string()),
+    }
+}
+
+#[async_trait]
+impl Source for KafkaSource {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|e| SourceError::Broker(format!("kafka subscribe: {e}")))?;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut flush_at: Option<Instant> = None;
+        loop {
+            let idle = flush_at.unwrap_or_else(Instant::now);
+            let item = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                m = self.consumer.recv() => Some(m.map(|m| {
+                    let id = lock(&self.assignments).id(m.topic(), m.partition());
+                    SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), malformed: None }
+                })),
+                _ = sleep_until(idle), if flush_at.is_some() => None,
+            };
+            match item {
+                Some(Ok(e)) => {
+                    chunk.push(e);
+                    if chunk.len() == 1 {
+                        flush_at = Some(Instant::now() + CHUNK_IDLE);
+                    }
+                    if chunk.len() < CHUNK {
+                        continue;
+                    }
+                }
+                Some(Err(e)) => {
+                    // librdkafka retries and reconnects by itself.
+                    tracing::warn!("kafka: {e}");
+                    continue;
+                }
+                None => {}
+            }
+            flush_at = None;
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            tracing::trace!(events = full.len(), first = ?full.first().map(|e| (e.partition, e.position)), last = ?full.last().map(|e| (e.partition, e.position)), "kafka: chunk read");
+            if !full.is_empty() && out.send(full).await.is_err() {
+                return Ok(());
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = out.send(chunk).await;
+        }
+        Ok(())
+    }
+
+    fn committer(&self) -> Arc<dyn Committer> {
+        Arc::new(KafkaCommitter {
+            consumer: self.consumer.clone(),
+            assignments: self.assignments.clone(),
+        })
+    }
+}
+
+/// Commits confirmed offsets (asynchronously; the commit on revoke and the
+/// next commit make up for one that is lost).
+struct KafkaCommitter {
+    consumer: Arc<Kafka>,
+    assignments: Shared,
+}
+
+impl Committer for KafkaCommitter {
+    fn commit(&self, partition: u32, position: u64) {
+        let Some((topic, p, next)) = lock(&self.assignments).confirm(partition, position) else {
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&topic, p, Offset::Offset(next))
+            .is_ok()
+        {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(topic, partition = p, "kafka: commit failed: {e}");
+            }
+        }
+    }
+}

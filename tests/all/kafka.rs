@@ -1,0 +1,299 @@
+//! Kafka source and sink: librdkafka's mock cluster for the fast path, a
+//! Tansu broker process for commits and restarts.
+
+use crate::brokers::Tansu;
+use crate::support::*;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
+
+fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]) {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for (partition, value) in events {
+        let key = format!("k{partition}");
+        p.send(
+            FutureRecord::to(topic)
+                .partition(*partition)
+                .key(&key)
+                .payload(value),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Reads `n` messages from every partition of `topic` (value, headers).
+fn consume(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> Vec<(String, BTreeMap<String, String>)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "verifier")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    drop(tpl);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} messages arrived on {topic}",
+            got.len()
+        );
+        let polled = c.poll(Duration::from_millis(100));
+        if let Some(Err(e)) = &polled {
+            eprintln!("verifier poll on {topic}: {e}");
+        }
+        if let Some(Ok(m)) = polled {
+            let headers = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            got.push((
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                headers,
+            ));
+        }
+    }
+    got
+}
+
+fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    let offsets = got
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => -1,
+        })
+        .collect();
+    drop(got);
+    offsets
+}
+
+fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipeline {
+    pipeline(&format!(
+        r#"
+        name = "k"
+        [source]
+        type = "kafka"
+        brokers = "{brokers}"
+        group = "weir"
+        topics = ["in"]
+        properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500" }}
+        [batch]
+        max_events = 50
+        linger = "5ms"
+        [[stage]]
+        name = "s"
+        plugin = "{{dist}}/{stage}"
+        [sink]
+        type = "kafka"
+        brokers = "{brokers}"
+        topic = "out"
+        [dead_letter]
+        type = "kafka"
+        brokers = "{brokers}"
+        topic = "dlq"
+        {extra}
+        "#
+    ))
+}
+
+/// Runs the pipeline until `done` says so, then stops it gracefully.
+fn run_until(p: &weir::config::Pipeline, done: impl FnOnce() + Send + 'static) -> RunReport {
+    let rt = runtime();
+    let stages = prepare_stages(&rt, p).unwrap();
+    let tokio = tokio();
+    tokio.block_on(async {
+        let endpoints = Endpoints {
+            source: weir::source::build(&p.source).await.unwrap(),
+            sink: weir::sink::build(&p.sink).await.unwrap(),
+            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let waiter = tokio::task::spawn_blocking(move || {
+            done();
+            let _ = stop_tx.send(true);
+        });
+        let report = run(
+            rt,
+            p,
+            stages,
+            endpoints,
+            stop,
+            Arc::new(RunCounters::default()),
+        )
+        .await
+        .unwrap();
+        waiter.await.unwrap();
+        report
+    })
+}
+
+#[test]
+fn mock_cluster_kafka_to_kafka_with_dead_letters_and_commits() {
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = mock.bootstrap_servers();
+    for (t, n) in [("in", 3), ("out", 3), ("dlq", 1)] {
+        mock.create_topic(t, n, 1).unwrap();
+    }
+    let mut input = Vec::new();
+    for i in 0..60 {
+        for p in 0..3 {
+            let v = match (p, i) {
+                (1, 10) => "poison".to_string(),
+                (2, 20) => "reject".to_string(),
+                _ => format!("p{p}-{i}"),
+            };
+            input.push((p, v));
+        }
+    }
+    tokio().block_on(produce(&brokers, "in", &input));
+    let p = kafka_pipeline(&brokers, "fixtures/poison.core.wasm", "");
+    let b = brokers.clone();
+    let report = run_until(&p, move || {
+        consume(&b, "out", 3, 178);
+        consume(&b, "dlq", 1, 2);
+    });
+    assert_eq!(report.events_out, 178);
+    assert_eq!(report.dead_letters, 2);
+
+    let mut out: Vec<String> = consume(&brokers, "out", 3, 178)
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    out.sort();
+    let mut expected: Vec<String> = input
+        .iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| v != "poison" && v != "reject")
+        .collect();
+    expected.sort();
+    assert_eq!(out, expected, "every good event once");
+
+    let dlq = consume(&brokers, "dlq", 1, 2);
+    let poison = dlq
+        .iter()
+        .find(|(v, _)| v == "poison")
+        .expect("poison dead-lettered");
+    assert_eq!(poison.1["weir-error-kind"], "trap");
+    assert_eq!(poison.1["weir-stage"], "s");
+    assert_eq!(
+        poison.1["weir-source-position"], "10",
+        "the Kafka offset of the poison event"
+    );
+    assert!(poison.1["weir-reason"].contains("poisoned event"));
+    let reject = dlq
+        .iter()
+        .find(|(v, _)| v == "reject")
+        .expect("reject dead-lettered");
+    assert_eq!(reject.1["weir-error-kind"], "rejected");
+
+    assert_eq!(
+        committed(&brokers, "weir", "in", 3),
+        [60, 60, 60],
+        "offsets committed past the dead letters"
+    );
+}
+
+#[test]
+fn tansu_commits_survive_a_restart_and_nothing_is_read_twice() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.clone();
+    tokio().block_on(create_topics(
+        &brokers,
+        &[("in", 3), ("out", 3), ("dlq", 1)],
+    ));
+    let first: Vec<(i32, String)> = (0..90).map(|i| (i % 3, format!("first-{i}"))).collect();
+    tokio().block_on(produce(&brokers, "in", &first));
+
+    let p = kafka_pipeline(&brokers, "identity.wasm", "");
+    let b = brokers.clone();
+    let report = run_until(&p, move || {
+        consume(&b, "out", 3, 90);
+    });
+    assert_eq!(report.events_out, 90);
+    assert_eq!(committed(&brokers, "weir", "in", 3), [30, 30, 30]);
+
+    // A restarted worker of the same group resumes after the commits.
+    let second: Vec<(i32, String)> = (0..30).map(|i| (i % 3, format!("second-{i}"))).collect();
+    tokio().block_on(produce(&brokers, "in", &second));
+    let b = brokers.clone();
+    let report = run_until(&p, move || {
+        consume(&b, "out", 3, 120);
+    });
+    assert_eq!(report.events_in, 30, "only the new events are read");
+    let mut out: Vec<String> = consume(&brokers, "out", 3, 120)
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    out.sort();
+    out.dedup();
+    assert_eq!(out.len(), 120, "no duplicates");
+    assert_eq!(committed(&brokers, "weir", "in", 3), [40, 40, 40]);
+}
