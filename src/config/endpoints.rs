@@ -1,6 +1,9 @@
 //! Sources and sinks in pipeline files.
 
 use super::kafka::{kafka_sink, kafka_source, KafkaSink, KafkaSource};
+use super::nats::{
+    jetstream_source, nats_sink, nats_source, JetStreamSource, NatsSink, NatsSource,
+};
 use super::pipeline::resolve;
 use super::problems::{join, Walker};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,10 @@ pub enum SourceConfig {
     },
     /// A Kafka consumer group.
     Kafka(KafkaSource),
+    /// A core NATS subject in a queue group (at-most-once).
+    Nats(NatsSource),
+    /// A JetStream durable pull consumer.
+    JetStream(JetStreamSource),
 }
 
 /// Where events go.
@@ -38,10 +45,14 @@ pub enum SinkConfig {
     Stderr,
     /// A Kafka topic.
     Kafka(KafkaSink),
+    /// A core NATS subject.
+    Nats(NatsSink),
+    /// A JetStream subject; waits for the publish acknowledgement.
+    JetStream(NatsSink),
 }
 
-const SOURCE_TYPES: &[&str] = &["file", "stdin", "kafka"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "stderr", "kafka"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "kafka", "nats", "jetstream"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "stderr", "kafka", "nats", "jetstream"];
 
 fn kind(w: &mut Walker, path: &str, t: &toml::Table, allowed: &[&str]) -> Option<String> {
     let hint = format!("one of: {}", allowed.join(", "));
@@ -58,6 +69,7 @@ pub(super) fn source(
     t: &toml::Table,
     base: &Path,
     threads: usize,
+    pipeline: &str,
 ) -> Option<SourceConfig> {
     let ty = kind(w, "source", t, SOURCE_TYPES);
     let shards = w
@@ -83,6 +95,8 @@ pub(super) fn source(
             Some(SourceConfig::File { path, shards })
         }
         "kafka" => kafka_source(w, t).map(SourceConfig::Kafka),
+        "nats" => nats_source(w, t, base, pipeline, shards).map(SourceConfig::Nats),
+        "jetstream" => jetstream_source(w, t, base, pipeline, shards).map(SourceConfig::JetStream),
         _ => {
             w.unknown_keys("source", t, &["type", "shards"]);
             Some(SourceConfig::Stdin { shards })
@@ -111,6 +125,8 @@ pub(super) fn sink_config(
             })
         }
         "kafka" => kafka_sink(w, path, t).map(SinkConfig::Kafka),
+        "nats" => nats_sink(w, path, t, base).map(SinkConfig::Nats),
+        "jetstream" => nats_sink(w, path, t, base).map(SinkConfig::JetStream),
         "stdout" => {
             w.unknown_keys(path, t, &["type"]);
             Some(SinkConfig::Stdout)

@@ -171,7 +171,7 @@ impl Pipeline {
         };
 
         let source = match w.table("", &table, "source") {
-            Some(t) => source(&mut w, t, &base, workers.threads),
+            Some(t) => source(&mut w, t, &base, workers.threads, &name),
             None => {
                 w.problem(
                     "source",

@@ -5,10 +5,12 @@
 mod file;
 mod kafka;
 mod memory;
+mod nats;
 
 pub use file::{FileSink, StdioSink};
 pub use kafka::KafkaSink;
 pub use memory::MemorySink;
+pub use nats::{JetStreamSink, NatsSink};
 
 use crate::config::SinkConfig;
 use async_trait::async_trait;
@@ -45,5 +47,7 @@ pub async fn build(config: &SinkConfig) -> Result<Box<dyn Sink>, SinkError> {
         SinkConfig::Stdout => Box::new(StdioSink::stdout()),
         SinkConfig::Stderr => Box::new(StdioSink::stderr()),
         SinkConfig::Kafka(k) => Box::new(KafkaSink::new(k)?),
+        SinkConfig::Nats(n) => Box::new(NatsSink::connect(n).await?),
+        SinkConfig::JetStream(n) => Box::new(JetStreamSink::connect(n).await?),
     })
 }

@@ -5,10 +5,12 @@
 mod file;
 mod kafka;
 mod memory;
+pub mod nats;
 
 pub use file::{FileSource, StdinSource};
 pub use kafka::KafkaSource;
 pub use memory::{MemoryCommits, MemoryFeed, MemorySource};
+pub use nats::{JetStreamSource, NatsSource};
 
 use crate::config::SourceConfig;
 use async_trait::async_trait;
@@ -79,6 +81,8 @@ pub async fn build(config: &SourceConfig) -> Result<Box<dyn Source>, SourceError
         SourceConfig::File { path, shards } => Box::new(FileSource::open(path, *shards).await?),
         SourceConfig::Stdin { shards } => Box::new(StdinSource::new(*shards)),
         SourceConfig::Kafka(k) => Box::new(KafkaSource::new(k)?),
+        SourceConfig::Nats(n) => Box::new(NatsSource::new(n)),
+        SourceConfig::JetStream(j) => Box::new(JetStreamSource::new(j)),
     })
 }
 

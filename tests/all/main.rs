@@ -8,5 +8,6 @@ mod cli;
 mod config;
 mod kafka;
 mod limits;
+mod nats;
 mod pipeline;
 mod sandbox;

@@ -1,0 +1,347 @@
+//! NATS sources: core subjects in a queue group (at-most-once: a message is
+//! gone once delivered), and JetStream durable pull consumers, acknowledged
+//! only after both sinks confirmed.
+
+use super::{Chunk, Committer, Source, SourceError, SourceEvent};
+use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
+use async_nats::jetstream::{self, consumer::pull};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, Instant};
+use weir_abi::{Event, Header};
+
+const CHUNK: usize = 256;
+const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The header carrying JetStream's deduplication id.
+pub const MSG_ID: &str = "Nats-Msg-Id";
+
+/// Connects with the configured credentials.
+///
+/// # Errors
+/// When the server cannot be reached or refuses the credentials.
+pub async fn connect(c: &NatsConnection) -> Result<async_nats::Client, String> {
+    let mut o = async_nats::ConnectOptions::new().name("weir");
+    if let Some(t) = &c.auth.token {
+        o = o.token(t.clone());
+    }
+    if let Some((u, p)) = &c.auth.user_password {
+        o = o.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(path) = &c.auth.credentials {
+        o = o
+            .credentials_file(path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    o.connect(c.url.as_str())
+        .await
+        .map_err(|e| format!("nats {}: {e}", c.url))
+}
+
+fn shard(subject: &str, shards: u32) -> u32 {
+    let h = subject.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    (h % shards.max(1) as u64) as u32
+}
+
+fn headers(h: Option<&async_nats::HeaderMap>) -> Vec<Header> {
+    let Some(h) = h else { return Vec::new() };
+    let mut out = Vec::new();
+    for (k, values) in h.iter() {
+        for v in values {
+            out.push(Header {
+                key: k.to_string(),
+                value: v.as_str().as_bytes().to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// Sends `chunk` when full, or when nothing came for a moment.
+struct Chunker {
+    chunk: Chunk,
+    flush_at: Option<Instant>,
+}
+
+impl Chunker {
+    fn new() -> Self {
+        Chunker {
+            chunk: Vec::with_capacity(CHUNK),
+            flush_at: None,
+        }
+    }
+
+    fn idle(&self) -> Option<Instant> {
+        self.flush_at
+    }
+
+    /// Adds an event; returns a chunk to send when full.
+    fn push(&mut self, e: SourceEvent) -> Option<Chunk> {
+        self.chunk.push(e);
+        if self.chunk.len() == 1 {
+            self.flush_at = Some(Instant::now() + CHUNK_IDLE);
+        }
+        (self.chunk.len() == CHUNK).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Chunk {
+        self.flush_at = None;
+        std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK))
+    }
+}
+
+/// Core NATS: subscribe in a queue group.
+pub struct NatsSource {
+    config: CoreConfig,
+}
+
+impl NatsSource {
+    /// A source for `config`; connects when run.
+    pub fn new(config: &CoreConfig) -> Self {
+        NatsSource {
+            config: config.clone(),
+        }
+    }
+}
+
+/// Core NATS has nothing to acknowledge.
+struct NoCommits;
+
+impl Committer for NoCommits {
+    fn commit(&self, _: u32, _: u64) {}
+}
+
+#[async_trait]
+impl Source for NatsSource {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
+        let client = connect(&self.config.connection)
+            .await
+            .map_err(SourceError::Broker)?;
+        let mut sub = client
+            .queue_subscribe(self.config.subject.clone(), self.config.queue.clone())
+            .await
+            .map_err(|e| SourceError::Broker(format!("nats subscribe: {e}")))?;
+        let mut positions: HashMap<u32, u64> = HashMap::new();
+        let mut chunker = Chunker::new();
+        loop {
+            let idle = chunker.idle();
+            let msg = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                m = sub.next() => match m { Some(m) => Some(m), None => break },
+                _ = sleep_until(idle.unwrap_or_else(Instant::now)), if idle.is_some() => None,
+            };
+            let full = match msg {
+                Some(m) => {
+                    let partition = shard(m.subject.as_str(), self.config.shards);
+                    let pos = positions.entry(partition).or_insert(0);
+                    *pos += 1;
+                    let event = Event {
+                        key: None,
+                        value: m.payload.to_vec(),
+                        headers: headers(m.headers.as_ref()),
+                        timestamp: None,
+                        topic: Some(m.subject.to_string()),
+                    };
+                    chunker.push(SourceEvent {
+                        partition,
+                        position: *pos,
+                        event,
+                        malformed: None,
+                    })
+                }
+                None => Some(chunker.take()),
+            };
+            if let Some(c) = full.filter(|c| !c.is_empty()) {
+                if out.send(c).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let rest = chunker.take();
+        if !rest.is_empty() {
+            let _ = out.send(rest).await;
+        }
+        let _ = sub.unsubscribe().await;
+        Ok(())
+    }
+
+    fn committer(&self) -> Arc<dyn Committer> {
+        Arc::new(NoCommits)
+    }
+}
+
+/// A JetStream durable pull consumer.
+pub struct JetStreamSource {
+    config: JsConfig,
+    pending: Arc<Pending>,
+}
+
+impl JetStreamSource {
+    /// A source for `config`; connects when run.
+    pub fn new(config: &JsConfig) -> Self {
+        JetStreamSource {
+            config: config.clone(),
+            pending: Arc::default(),
+        }
+    }
+}
+
+/// Delivered, not yet acknowledged messages, per shard, in delivery order.
+#[derive(Default)]
+struct Pending(Mutex<HashMap<u32, VecDeque<(u64, jetstream::message::Acker)>>>);
+
+impl Committer for Pending {
+    fn commit(&self, partition: u32, position: u64) {
+        let mut done = Vec::new();
+        {
+            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(q) = m.get_mut(&partition) else {
+                return;
+            };
+            while q.front().is_some_and(|(seq, _)| *seq <= position) {
+                done.extend(q.pop_front().map(|(_, a)| a));
+            }
+        }
+        if done.is_empty() {
+            return;
+        }
+        // Acks are sent from the runtime; one lost is redelivered after
+        // ack_wait (at-least-once).
+        tokio::spawn(async move {
+            for a in done {
+                if let Err(e) = a.ack().await {
+                    tracing::warn!("jetstream: ack failed: {e}");
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Source for JetStreamSource {
+    async fn run(
+        &mut self,
+        out: mpsc::Sender<Chunk>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
+        let c = &self.config;
+        let client = connect(&c.connection).await.map_err(SourceError::Broker)?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_stream(&c.stream)
+            .await
+            .map_err(|e| SourceError::Broker(format!("jetstream stream {}: {e}", c.stream)))?;
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &c.consumer,
+                pull::Config {
+                    durable_name: Some(c.consumer.clone()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: c.ack_wait,
+                    max_deliver: c.max_deliver,
+                    filter_subject: c.subject.clone().unwrap_or_default(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| SourceError::Broker(format!("jetstream consumer {}: {e}", c.consumer)))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
+        let mut chunker = Chunker::new();
+        let mut delivered_count: HashMap<u32, u64> = HashMap::new();
+        loop {
+            let idle = chunker.idle();
+            let msg = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => break,
+                m = messages.next() => match m { Some(m) => Some(m), None => break },
+                _ = sleep_until(idle.unwrap_or_else(Instant::now)), if idle.is_some() => None,
+            };
+            let full = match msg {
+                Some(Err(e)) => {
+                    tracing::warn!("jetstream: {e}");
+                    continue;
+                }
+                Some(Ok(m)) => {
+                    let Ok(info) = m.info() else { continue };
+                    let (seq, delivered, stream_name) = (
+                        info.stream_sequence,
+                        info.delivered,
+                        info.stream.to_string(),
+                    );
+                    let timestamp =
+                        Some((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
+                    let partition = shard(m.subject.as_str(), c.shards);
+                    let (msg, acker) = m.split();
+                    let mut headers = headers(msg.headers.as_ref());
+                    headers.retain(|h| h.key != MSG_ID);
+                    headers.push(Header {
+                        key: MSG_ID.into(),
+                        value: format!("{stream_name}:{seq}").into_bytes(),
+                    });
+                    let event = Event {
+                        key: None,
+                        value: msg.payload.to_vec(),
+                        headers,
+                        timestamp,
+                        topic: Some(msg.subject.to_string()),
+                    };
+                    // The server will not deliver it again: this is its
+                    // last chance, so it goes to the dead-letter sink.
+                    let malformed = (delivered >= c.max_deliver)
+                        .then(|| format!("delivered {delivered} times without an acknowledgement (max_deliver {})", c.max_deliver));
+                    // Positions count deliveries per shard. Stream sequences
+                    // would not do: a redelivered message arrives after newer
+                    // ones, and acknowledging "everything up to" a newer
+                    // sequence would acknowledge it before it is processed.
+                    let position = {
+                        let n = delivered_count.entry(partition).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    self.pending
+                        .0
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(partition)
+                        .or_default()
+                        .push_back((position, acker));
+                    chunker.push(SourceEvent {
+                        partition,
+                        position,
+                        event,
+                        malformed,
+                    })
+                }
+                None => Some(chunker.take()),
+            };
+            if let Some(ch) = full.filter(|c| !c.is_empty()) {
+                if out.send(ch).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let rest = chunker.take();
+        if !rest.is_empty() {
+            let _ = out.send(rest).await;
+        }
+        Ok(())
+    }
+
+    fn committer(&self) -> Arc<dyn Committer> {
+        self.pending.clone()
+    }
+}

@@ -1,0 +1,452 @@
+//! NATS and JetStream against a real nats-server 2.15 per test.
+
+use crate::brokers::NatsServer;
+use crate::support::*;
+use async_nats::jetstream::{self, stream};
+use futures_util::StreamExt;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+
+fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn js(url: &str) -> jetstream::Context {
+    jetstream::new(async_nats::connect(url).await.unwrap())
+}
+
+async fn create_streams(url: &str, streams: &[(&str, &str)]) {
+    let js = js(url).await;
+    for (name, subject) in streams {
+        js.create_stream(stream::Config {
+            name: name.to_string(),
+            subjects: vec![subject.to_string()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+}
+
+async fn publish(url: &str, values: impl IntoIterator<Item = (String, String)>) {
+    let js = js(url).await;
+    for (subject, value) in values {
+        js.publish(subject, value.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+/// Every message currently in `stream`: (value, headers as text).
+async fn read_stream(url: &str, name: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let js = js(url).await;
+    let mut s = js.get_stream(name).await.unwrap();
+    let n = s.info().await.unwrap().state.messages;
+    let mut out = Vec::new();
+    for seq in 1..=n {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            let headers = m
+                .headers
+                .iter()
+                .flat_map(|(k, vs)| {
+                    vs.iter()
+                        .map(move |v| (k.to_string(), v.as_str().to_string()))
+                })
+                .collect();
+            out.push((String::from_utf8_lossy(&m.payload).into_owned(), headers));
+        }
+    }
+    out
+}
+
+async fn count(url: &str, name: &str) -> u64 {
+    js(url)
+        .await
+        .get_stream(name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn js_pipeline_toml(url: &str, stage: &str) -> String {
+    format!(
+        r#"
+        name = "js"
+        [source]
+        type = "jetstream"
+        url = "{url}"
+        stream = "IN"
+        consumer = "weir"
+        ack_wait = "2s"
+        max_deliver = 3
+        [batch]
+        max_events = 20
+        linger = "5ms"
+        [[stage]]
+        name = "s"
+        plugin = "{{dist}}/{stage}"
+        [sink]
+        type = "jetstream"
+        url = "{url}"
+        subject = "out.all"
+        [dead_letter]
+        type = "jetstream"
+        url = "{url}"
+        subject = "dlq"
+        "#
+    )
+}
+
+#[test]
+fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let rt = tokio();
+    rt.block_on(create_streams(
+        &url,
+        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
+    ));
+    let values: Vec<(String, String)> = (0..100)
+        .map(|i| {
+            (
+                format!("in.{}", i % 4),
+                if i == 42 {
+                    "poison".into()
+                } else {
+                    format!("v{i}")
+                },
+            )
+        })
+        .collect();
+    rt.block_on(publish(&url, values.clone()));
+
+    let p = pipeline(&js_pipeline_toml(&url, "fixtures/poison.wasm"));
+    let stages = prepare_stages(&runtime(), &p).unwrap();
+    let report = rt.block_on(async {
+        let endpoints = Endpoints {
+            source: weir::source::build(&p.source).await.unwrap(),
+            sink: weir::sink::build(&p.sink).await.unwrap(),
+            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let u = url.clone();
+        tokio::spawn(async move {
+            while count(&u, "OUT").await < 99 || count(&u, "DLQ").await < 1 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Let the acks of the last batch go out, then stop.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop_tx.send(true);
+        });
+        run(
+            runtime(),
+            &p,
+            stages,
+            endpoints,
+            stop,
+            Arc::new(RunCounters::default()),
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!((report.events_out, report.dead_letters), (99, 1));
+    let out: BTreeSet<String> = rt
+        .block_on(read_stream(&url, "OUT"))
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let expected: BTreeSet<String> = values
+        .iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| v != "poison")
+        .collect();
+    assert_eq!(out, expected);
+    let dlq = rt.block_on(read_stream(&url, "DLQ"));
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].0, "poison");
+    let header = |k: &str| {
+        dlq[0]
+            .1
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("weir-error-kind"), "trap");
+    assert_eq!(
+        header("Nats-Msg-Id"),
+        "IN:43",
+        "the stream and sequence of the poison event"
+    );
+    assert_eq!(header("weir-source-topic"), "in.2");
+
+    let info = rt.block_on(async {
+        js(&url)
+            .await
+            .get_stream("IN")
+            .await
+            .unwrap()
+            .get_consumer::<jetstream::consumer::pull::Config>("weir")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone()
+    });
+    assert_eq!(
+        (info.num_ack_pending, info.num_pending),
+        (0, 0),
+        "every message acknowledged"
+    );
+}
+
+struct Weir(Child);
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
+    Weir(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", pipeline_file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let rt = tokio();
+    rt.block_on(create_streams(
+        &url,
+        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
+    ));
+    const N: usize = 3000;
+    rt.block_on(publish(
+        &url,
+        (0..N).map(|i| (format!("in.{}", i % 3), format!("e{i}"))),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("js.toml");
+    let dist = root().join("plugins/dist");
+    // Two kills can interrupt a delivery twice: allow more than that, so
+    // nothing reaches max_deliver and goes to the dead-letter stream.
+    let toml =
+        js_pipeline_toml(&url, "identity.wasm").replace("max_deliver = 3", "max_deliver = 10");
+    std::fs::write(&file, toml.replace("{dist}", &dist.display().to_string())).unwrap();
+
+    // Kill it twice mid-stream, at different points.
+    for kill_at in [600, 1800] {
+        let mut w = spawn_weir(&file);
+        wait_until("output to reach the kill point", 60, || {
+            rt.block_on(count(&url, "OUT")) >= kill_at
+        });
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(w.0.id() as i32, libc::SIGKILL) };
+        let _ = w.0.wait();
+    }
+    let mut w = spawn_weir(&file);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rt.block_on(count(&url, "OUT")) < N as u64 {
+        if Instant::now() > deadline {
+            let info = rt.block_on(async {
+                js(&url)
+                    .await
+                    .get_stream("IN")
+                    .await
+                    .unwrap()
+                    .get_consumer::<jetstream::consumer::pull::Config>("weir")
+                    .await
+                    .unwrap()
+                    .info()
+                    .await
+                    .unwrap()
+                    .clone()
+            });
+            let _ = w.0.kill();
+            let mut log = String::new();
+            w.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+            panic!(
+                "OUT has {} of {N}, DLQ {}; consumer: ack pending {}, pending {}, redelivered {}\n{}",
+                rt.block_on(count(&url, "OUT")),
+                rt.block_on(count(&url, "DLQ")),
+                info.num_ack_pending,
+                info.num_pending,
+                info.num_redelivered,
+                log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3)); // redeliveries after ack_wait
+                                                // SAFETY: signalling our own child.
+    unsafe { libc::kill(w.0.id() as i32, libc::SIGTERM) };
+    let status = w.0.wait().unwrap();
+    let mut log = String::new();
+    w.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(status.success(), "{log}");
+
+    let out: Vec<String> = rt
+        .block_on(read_stream(&url, "OUT"))
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let distinct: BTreeSet<&String> = out.iter().collect();
+    assert_eq!(distinct.len(), N, "every input event is in OUT");
+    assert_eq!(
+        out.len(),
+        N,
+        "no duplicates: Nats-Msg-Id deduplicated the replays"
+    );
+    assert_eq!(rt.block_on(count(&url, "DLQ")), 0);
+}
+
+#[test]
+fn jetstream_source_survives_a_broker_restart() {
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let rt = tokio();
+    rt.block_on(create_streams(
+        &url,
+        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
+    ));
+    rt.block_on(publish(
+        &url,
+        (0..500).map(|i| ("in.a".to_string(), format!("a{i}"))),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("js.toml");
+    let dist = root().join("plugins/dist");
+    std::fs::write(
+        &file,
+        js_pipeline_toml(&url, "identity.wasm").replace("{dist}", &dist.display().to_string()),
+    )
+    .unwrap();
+    let mut w = spawn_weir(&file);
+    wait_until("the first events", 60, || {
+        rt.block_on(count(&url, "OUT")) >= 500
+    });
+
+    nats.restart();
+    rt.block_on(publish(
+        &url,
+        (0..500).map(|i| ("in.b".to_string(), format!("b{i}"))),
+    ));
+    wait_until("events after the restart", 90, || {
+        rt.block_on(count(&url, "OUT")) >= 1000
+    });
+    assert!(
+        w.0.try_wait().unwrap().is_none(),
+        "weir kept running through the restart"
+    );
+    let out: BTreeSet<String> = rt
+        .block_on(read_stream(&url, "OUT"))
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(out.len(), 1000);
+}
+
+#[test]
+fn core_nats_queue_group_to_nats() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let p = pipeline(&format!(
+        r#"
+        name = "core"
+        source = {{ type = "nats", url = "{url}", subject = "orders.>", shards = 2 }}
+        sink = {{ type = "nats", url = "{url}", subject = "enriched" }}
+        batch = {{ max_events = 10, linger = "2ms" }}
+        [[stage]]
+        name = "enrich"
+        plugin = "{{dist}}/enrich.core.wasm"
+        "#
+    ));
+    let stages = prepare_stages(&runtime(), &p).unwrap();
+    let rt = tokio();
+    let got = rt.block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let mut sub = client.subscribe("enriched").await.unwrap();
+        let endpoints = Endpoints {
+            source: weir::source::build(&p.source).await.unwrap(),
+            sink: weir::sink::build(&p.sink).await.unwrap(),
+            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let p = p.clone();
+            async move {
+                run(
+                    runtime(),
+                    &p,
+                    stages,
+                    endpoints,
+                    stop,
+                    Arc::new(RunCounters::default()),
+                )
+                .await
+            }
+        });
+        // Core NATS delivers only to current subscribers: wait for weir's.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for i in 0..20 {
+            client
+                .publish(
+                    format!("orders.{}", i % 2),
+                    format!("{{\"amount\": {i}}}").into(),
+                )
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            let m = tokio::time::timeout(Duration::from_secs(20), sub.next())
+                .await
+                .expect("output arrives")
+                .unwrap();
+            got.push(serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap());
+        }
+        let _ = stop_tx.send(true);
+        running.await.unwrap().unwrap();
+        got
+    });
+    let mut cents: Vec<i64> = got
+        .iter()
+        .map(|v| v["amount_cents"].as_i64().unwrap())
+        .collect();
+    cents.sort();
+    assert_eq!(cents, (0..20).map(|i| i * 100).collect::<Vec<_>>());
+    assert!(got.iter().all(|v| v["currency"] == "EUR"));
+}
