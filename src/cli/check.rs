@@ -42,6 +42,7 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
                 pipeline.name,
                 pipeline.stages.len()
             );
+            println!("  delivery: {}", delivery(&pipeline));
         } else {
             bad += 1;
             eprintln!(
@@ -60,4 +61,18 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Problems
     })
+}
+
+/// What the pipeline's source promises, in one line.
+fn delivery(p: &Pipeline) -> &'static str {
+    use crate::config::{SinkConfig, SourceConfig};
+    match (&p.source, &p.sink) {
+        (SourceConfig::Nats(_), _) => "at-most-once: core NATS drops what is in flight when a worker stops or crashes",
+        (SourceConfig::JetStream(_), SinkConfig::JetStream(_)) => {
+            "effectively once: acks after the sinks confirm, and Nats-Msg-Id lets the stream drop replays"
+        }
+        (SourceConfig::JetStream(_), _) => "at-least-once: acks after the sinks confirm; a crash may publish some events twice",
+        (SourceConfig::Kafka(_), _) => "at-least-once: offsets are committed after the sinks confirm; a crash may publish some events twice",
+        (SourceConfig::File { .. } | SourceConfig::Stdin { .. }, _) => "at-least-once within a run; file and stdin positions are not stored",
+    }
 }

@@ -99,6 +99,20 @@ fn check_accepts_the_demo_and_reports_every_problem_of_a_bad_file() {
 }
 
 #[test]
+fn check_says_core_nats_is_at_most_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("core.toml");
+    std::fs::write(&p, "name = \"c\"\nsource = { type = \"nats\", url = \"nats://127.0.0.1:4222\", subject = \"a.>\" }\nsink = { type = \"stdout\" }\n").unwrap();
+    let out = run(&["check", p.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("delivery: at-most-once"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn check_refuses_a_plugin_without_the_abi_and_one_whose_init_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = wat::parse_file(root().join("tests/fixtures/no_process.wat")).unwrap();

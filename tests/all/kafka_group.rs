@@ -1,0 +1,235 @@
+//! Kafka consumer groups on a real broker process (Tansu): two `weir`
+//! processes split the partitions, take over from each other, and survive
+//! SIGKILL without losing an event.
+
+use crate::brokers::Tansu;
+use crate::support::root;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn setup(brokers: &str) {
+    block_on(async {
+        let admin: AdminClient<_> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .unwrap();
+        let topics = [
+            NewTopic::new("in", PARTITIONS, TopicReplication::Fixed(1)),
+            NewTopic::new("out", PARTITIONS, TopicReplication::Fixed(1)),
+        ];
+        for r in admin
+            .create_topics(&topics, &AdminOptions::new())
+            .await
+            .unwrap()
+        {
+            r.unwrap();
+        }
+    });
+}
+
+fn produce(brokers: &str, from: usize, to: usize) {
+    block_on(async {
+        let p: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .unwrap();
+        for i in from..to {
+            let (key, value) = (format!("k{}", i % 16), format!("e{i}"));
+            p.send(
+                FutureRecord::to("in")
+                    .partition((i % PARTITIONS as usize) as i32)
+                    .key(&key)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        }
+    });
+}
+
+/// Reads `out` until `n` distinct values arrived (then a little longer, for
+/// trailing duplicates); returns value → how many times it was seen.
+fn read_out(brokers: &str, n: usize) -> BTreeMap<String, usize> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "verifier")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset("out", p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    drop(tpl);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut settle: Option<Instant> = None;
+    loop {
+        if seen.len() >= n && settle.is_none() {
+            settle = Some(Instant::now() + Duration::from_secs(1));
+        }
+        if settle.is_some_and(|s| Instant::now() > s) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} distinct events arrived",
+            seen.len()
+        );
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            *seen
+                .entry(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+                .or_default() += 1;
+        }
+    }
+}
+
+struct Worker {
+    child: Child,
+}
+
+impl Worker {
+    fn start(file: &std::path::Path) -> Worker {
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Worker { child }
+    }
+
+    fn signal(&mut self, sig: i32) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut log);
+        }
+        log
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+    let file = dir.join("group.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "group"
+[source]
+type = "kafka"
+brokers = "{brokers}"
+group = "weir-group"
+topics = ["in"]
+properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500" }}
+[batch]
+max_events = 20
+linger = "5ms"
+[[stage]]
+name = "count"
+plugin = "{}"
+[sink]
+type = "kafka"
+brokers = "{brokers}"
+topic = "out"
+[workers]
+threads = 2
+"#,
+            root().join("plugins/dist/counter.wasm").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn assigned(log: &str) -> bool {
+    log.contains("partitions assigned")
+}
+
+#[test]
+fn two_workers_split_the_partitions_and_one_takes_over_from_the_other() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_file(dir.path(), &tansu.brokers);
+    let mut a = Worker::start(&file);
+    let mut b = Worker::start(&file);
+    produce(&tansu.brokers, 0, 400);
+    let seen = read_out(&tansu.brokers, 400);
+    assert_eq!(seen.len(), 400, "every event of the first half");
+
+    // Stop one worker: its partitions move to the other.
+    let log_a = a.signal(libc::SIGTERM);
+    produce(&tansu.brokers, 400, 800);
+    let seen = read_out(&tansu.brokers, 800);
+    let log_b = b.signal(libc::SIGTERM);
+    assert!(
+        assigned(&log_a) && assigned(&log_b),
+        "both workers took part:\nA:\n{log_a}\nB:\n{log_b}"
+    );
+    assert!(
+        log_a.contains("finished"),
+        "the stopped worker drained and left cleanly:\n{log_a}"
+    );
+    assert_eq!(seen.len(), 800, "every input event is in the output");
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!("two workers, one stopped: {duplicates} duplicates of 800 events");
+}
+
+#[test]
+fn sigkill_mid_stream_loses_nothing_and_duplicates_are_counted() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_file(dir.path(), &tansu.brokers);
+    const N: usize = 2000;
+    // Events keep arriving while the workers are killed, so each kill lands
+    // with batches in flight and offsets not yet committed.
+    let brokers = tansu.brokers.clone();
+    let producer = std::thread::spawn(move || {
+        for from in (0..N).step_by(50) {
+            produce(&brokers, from, from + 50);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    });
+    for kill_after in [300, 1200] {
+        let mut w = Worker::start(&file);
+        read_out(&tansu.brokers, kill_after);
+        w.signal(libc::SIGKILL);
+    }
+    let mut w = Worker::start(&file);
+    producer.join().unwrap();
+    let seen = read_out(&tansu.brokers, N);
+    w.signal(libc::SIGTERM);
+    assert_eq!(seen.len(), N, "every input event is in the output");
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!("at-least-once after two SIGKILLs: {duplicates} duplicates of {N} events");
+}
