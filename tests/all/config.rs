@@ -113,3 +113,16 @@ fn the_demo_pipeline_is_valid() {
     );
     assert_eq!(p.stages[0].limits.memory, 16 << 20);
 }
+
+#[test]
+fn every_pipeline_in_the_repository_is_valid() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("pipelines")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Pipeline::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "the demo and the deployment pipeline");
+}
