@@ -146,3 +146,76 @@ fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn a_slow_stage_holds_a_fast_producer_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+    use weir::sink::MemorySink;
+    use weir::source::MemorySource;
+
+    let spin = root().join("tests/fixtures/spin.wat");
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("spin.wasm");
+    std::fs::write(&wasm, wat::parse_file(&spin).unwrap()).unwrap();
+    // One event per batch; each costs the stage about a million iterations.
+    let p = pipeline(&format!(
+        "name = \"slow\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+         batch = {{ max_events = 1, linger = \"1ms\" }}\nworkers = {{ threads = 1 }}\n\
+         [[stage]]\nname = \"spin\"\nplugin = \"{}\"\n",
+        wasm.display()
+    ));
+    const N: usize = 3000;
+    let stages = prepare_stages(&runtime(), &p).unwrap();
+    let (feed, source) = MemorySource::channel(64);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counters = Arc::new(RunCounters::default());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = tokio.block_on(async {
+        let producer = {
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                for _ in 0..N {
+                    feed.send(0, weir::Event::from_value(vec![b'x'; 1000]))
+                        .await
+                        .unwrap();
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let endpoints = Endpoints {
+            source: Box::new(source),
+            sink: Box::new(MemorySink::new()),
+            dead_letter: Box::new(MemorySink::new()),
+        };
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let (p, counters) = (p.clone(), counters.clone());
+            async move { run(runtime(), &p, stages, endpoints, stop, counters).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (taken, done) = (
+            accepted.load(Ordering::Relaxed),
+            counters.batches.load(Ordering::Relaxed) as usize,
+        );
+        // Bounded: the source's channel (64), four chunks of at most 256
+        // events, and a few batches in the queues; far fewer than N.
+        assert!(
+            taken < done + 64 + 4 * 256 + 16,
+            "the producer was not held back: {taken} accepted, {done} processed"
+        );
+        assert!(
+            taken < N,
+            "all {N} accepted while the stage had processed only {done}"
+        );
+        producer.await.unwrap();
+        running.await.unwrap().unwrap()
+    });
+    assert_eq!(report.events_in, N as u64, "then every event is processed");
+    assert_eq!(report.batches, N as u64);
+}
