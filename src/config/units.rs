@@ -2,22 +2,28 @@
 
 use std::time::Duration;
 
+/// Splits `"64MiB"` into `64` and `"MiB"`; `_` may group digits.
+fn number_and_unit<'a>(s: &'a str, what: &str) -> Result<(u64, &'a str), String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num = num
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("{s:?} is not a {what}"))?;
+    Ok((num, unit.trim()))
+}
+
 /// Parses a size: a bare integer is bytes; suffixes `B`, `KB`, `MB`, `GB`
 /// (powers of 1000) and `KiB`, `MiB`, `GiB` (powers of 1024).
 ///
 /// # Errors
 /// A message saying what the accepted forms are.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: u64 = num
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size"))?;
-    let mult: u64 = match unit.trim() {
+    let (num, unit) = number_and_unit(s, "size")?;
+    let mult: u64 = match unit {
         "" | "B" => 1,
         "KB" | "kB" => 1000,
         "MB" => 1000 * 1000,
@@ -36,16 +42,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// # Errors
 /// A message saying what the accepted forms are.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: u64 = num
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration"))?;
-    Ok(match unit.trim() {
+    let (num, unit) = number_and_unit(s, "duration")?;
+    Ok(match unit {
         "us" => Duration::from_micros(num),
         "ms" => Duration::from_millis(num),
         "s" => Duration::from_secs(num),

@@ -1,5 +1,6 @@
 //! JSONL from a file or standard input, split into key-hash shards.
 
+use super::chunker::Chunker;
 use super::{shard_of, Chunk, Committer, Source, SourceError, SourceEvent};
 use crate::jsonl::parse_event;
 use async_trait::async_trait;
@@ -9,12 +10,6 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use weir_abi::Event;
-
-/// Events per chunk sent to the batcher.
-const CHUNK: usize = 256;
-/// A partial chunk goes out when no new line came for this long, so a slow
-/// trickle (stdin) is not held back.
-const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Remembers the highest delivered line per shard.
 #[derive(Debug, Default)]
@@ -36,59 +31,50 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SourceError> {
     let mut lines = reader.lines();
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunker = Chunker::default();
     let mut n = 0u64;
-    let mut flush_at = None;
     loop {
-        // `next_line` is cancel-safe: losing the race to the timer or to
-        // `stop` loses no input.
-        let idle = flush_at.unwrap_or_else(tokio::time::Instant::now);
+        // `next_line` is cancel-safe: losing the race to the idle timer or
+        // to `stop` loses no input.
         let line = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => break,
             line = lines.next_line() => Some(line?),
-            _ = tokio::time::sleep_until(idle), if flush_at.is_some() => None,
+            _ = chunker.idle() => None,
         };
-        let Some(line) = line else {
-            flush_at = None;
-            let partial = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            if out.send(partial).await.is_err() {
-                return Ok(());
+        let ready = match line {
+            Some(None) => break,
+            Some(Some(line)) => {
+                n += 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (event, malformed) = match parse_event(&line) {
+                    Ok(e) => (e, None),
+                    Err(e) => (
+                        Event::from_value(line.into_bytes()),
+                        Some(format!("line {n}: {e}")),
+                    ),
+                };
+                let partition = shard_of(&event, n, shards);
+                chunker.push(SourceEvent {
+                    partition,
+                    position: n,
+                    event,
+                    malformed,
+                })
             }
-            continue;
+            None => Some(chunker.take()),
         };
-        let Some(line) = line else { break };
-        n += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (event, malformed) = match parse_event(&line) {
-            Ok(e) => (e, None),
-            Err(e) => (
-                Event::from_value(line.into_bytes()),
-                Some(format!("line {n}: {e}")),
-            ),
-        };
-        let partition = shard_of(&event, n, shards);
-        chunk.push(SourceEvent {
-            partition,
-            position: n,
-            event,
-            malformed,
-        });
-        if chunk.len() == 1 {
-            flush_at = Some(tokio::time::Instant::now() + CHUNK_IDLE);
-        }
-        if chunk.len() == CHUNK {
-            flush_at = None;
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            if out.send(full).await.is_err() {
+        if let Some(c) = ready.filter(|c| !c.is_empty()) {
+            if out.send(c).await.is_err() {
                 return Ok(());
             }
         }
     }
-    if !chunk.is_empty() {
-        let _ = out.send(chunk).await;
+    let rest = chunker.take();
+    if !rest.is_empty() {
+        let _ = out.send(rest).await;
     }
     Ok(())
 }

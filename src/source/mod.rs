@@ -2,6 +2,7 @@
 //! implementation of [`Source`]: it sends [`SourceEvent`]s in chunks and is
 //! told, through its [`Committer`], which positions were delivered.
 
+mod chunker;
 mod file;
 mod kafka;
 mod memory;

@@ -2,6 +2,7 @@
 //! gone once delivered), and JetStream durable pull consumers, acknowledged
 //! only after both sinks confirmed.
 
+use super::chunker::Chunker;
 use super::{Chunk, Committer, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
 use async_nats::jetstream::{self, consumer::pull};
@@ -10,11 +11,7 @@ use futures_util::StreamExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{sleep_until, Instant};
 use weir_abi::{Event, Header};
-
-const CHUNK: usize = 256;
-const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The header carrying JetStream's deduplication id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
@@ -63,39 +60,6 @@ fn headers(h: Option<&async_nats::HeaderMap>) -> Vec<Header> {
     out
 }
 
-/// Sends `chunk` when full, or when nothing came for a moment.
-struct Chunker {
-    chunk: Chunk,
-    flush_at: Option<Instant>,
-}
-
-impl Chunker {
-    fn new() -> Self {
-        Chunker {
-            chunk: Vec::with_capacity(CHUNK),
-            flush_at: None,
-        }
-    }
-
-    fn idle(&self) -> Option<Instant> {
-        self.flush_at
-    }
-
-    /// Adds an event; returns a chunk to send when full.
-    fn push(&mut self, e: SourceEvent) -> Option<Chunk> {
-        self.chunk.push(e);
-        if self.chunk.len() == 1 {
-            self.flush_at = Some(Instant::now() + CHUNK_IDLE);
-        }
-        (self.chunk.len() == CHUNK).then(|| self.take())
-    }
-
-    fn take(&mut self) -> Chunk {
-        self.flush_at = None;
-        std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK))
-    }
-}
-
 /// Core NATS: subscribe in a queue group.
 pub struct NatsSource {
     config: CoreConfig,
@@ -132,14 +96,13 @@ impl Source for NatsSource {
             .await
             .map_err(|e| SourceError::Broker(format!("nats subscribe: {e}")))?;
         let mut positions: HashMap<u32, u64> = HashMap::new();
-        let mut chunker = Chunker::new();
+        let mut chunker = Chunker::default();
         loop {
-            let idle = chunker.idle();
             let msg = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
                 m = sub.next() => match m { Some(m) => Some(m), None => break },
-                _ = sleep_until(idle.unwrap_or_else(Instant::now)), if idle.is_some() => None,
+                _ = chunker.idle() => None,
             };
             let full = match msg {
                 Some(m) => {
@@ -260,15 +223,14 @@ impl Source for JetStreamSource {
             .messages()
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
-        let mut chunker = Chunker::new();
+        let mut chunker = Chunker::default();
         let mut delivered_count: HashMap<u32, u64> = HashMap::new();
         loop {
-            let idle = chunker.idle();
             let msg = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
                 m = messages.next() => match m { Some(m) => Some(m), None => break },
-                _ = sleep_until(idle.unwrap_or_else(Instant::now)), if idle.is_some() => None,
+                _ = chunker.idle() => None,
             };
             let full = match msg {
                 Some(Err(e)) => {

@@ -13,14 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 
-fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     let admin: AdminClient<_> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -168,7 +160,7 @@ fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipe
 fn run_until(p: &weir::config::Pipeline, done: impl FnOnce() + Send + 'static) -> RunReport {
     let rt = runtime();
     let stages = prepare_stages(&rt, p).unwrap();
-    let tokio = tokio();
+    let tokio = tokio_rt();
     tokio.block_on(async {
         let endpoints = Endpoints {
             source: weir::source::build(&p.source).await.unwrap(),
@@ -213,7 +205,7 @@ fn mock_cluster_kafka_to_kafka_with_dead_letters_and_commits() {
             input.push((p, v));
         }
     }
-    tokio().block_on(produce(&brokers, "in", &input));
+    tokio_rt().block_on(produce(&brokers, "in", &input));
     let p = kafka_pipeline(&brokers, "fixtures/poison.core.wasm", "");
     let b = brokers.clone();
     let report = run_until(&p, move || {
@@ -265,12 +257,12 @@ fn mock_cluster_kafka_to_kafka_with_dead_letters_and_commits() {
 fn tansu_commits_survive_a_restart_and_nothing_is_read_twice() {
     let tansu = Tansu::start();
     let brokers = tansu.brokers.clone();
-    tokio().block_on(create_topics(
+    tokio_rt().block_on(create_topics(
         &brokers,
         &[("in", 3), ("out", 3), ("dlq", 1)],
     ));
     let first: Vec<(i32, String)> = (0..90).map(|i| (i % 3, format!("first-{i}"))).collect();
-    tokio().block_on(produce(&brokers, "in", &first));
+    tokio_rt().block_on(produce(&brokers, "in", &first));
 
     let p = kafka_pipeline(&brokers, "identity.wasm", "");
     let b = brokers.clone();
@@ -282,7 +274,7 @@ fn tansu_commits_survive_a_restart_and_nothing_is_read_twice() {
 
     // A restarted worker of the same group resumes after the commits.
     let second: Vec<(i32, String)> = (0..30).map(|i| (i % 3, format!("second-{i}"))).collect();
-    tokio().block_on(produce(&brokers, "in", &second));
+    tokio_rt().block_on(produce(&brokers, "in", &second));
     let b = brokers.clone();
     let report = run_until(&p, move || {
         consume(&b, "out", 3, 120);

@@ -11,14 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 
-fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 async fn js(url: &str) -> jetstream::Context {
     jetstream::new(async_nats::connect(url).await.unwrap())
 }
@@ -123,7 +115,7 @@ fn js_pipeline_toml(url: &str, stage: &str) -> String {
 fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let rt = tokio();
+    let rt = tokio_rt();
     rt.block_on(create_streams(
         &url,
         &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
@@ -247,7 +239,7 @@ fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
 fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let rt = tokio();
+    let rt = tokio_rt();
     rt.block_on(create_streams(
         &url,
         &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
@@ -336,7 +328,7 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
 fn jetstream_source_survives_a_broker_restart() {
     let mut nats = NatsServer::start();
     let url = nats.url();
-    let rt = tokio();
+    let rt = tokio_rt();
     rt.block_on(create_streams(
         &url,
         &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
@@ -394,7 +386,7 @@ fn core_nats_queue_group_to_nats() {
         "#
     ));
     let stages = prepare_stages(&runtime(), &p).unwrap();
-    let rt = tokio();
+    let rt = tokio_rt();
     let got = rt.block_on(async {
         let client = async_nats::connect(url.as_str()).await.unwrap();
         let mut sub = client.subscribe("enriched").await.unwrap();

@@ -132,11 +132,7 @@ pub fn run_memory(pipeline: &weir::config::Pipeline, events: Vec<(u32, Event)>) 
         dead_letter: Box::new(dead.clone()),
     };
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = tokio_rt();
     let report = tokio
         .block_on(run(
             rt,
@@ -162,4 +158,13 @@ pub fn header(e: &Event, name: &str) -> String {
             .unwrap_or_else(|| panic!("no header {name} on {e:?}")),
     )
     .into_owned()
+}
+
+/// A tokio runtime for tests that drive the async side themselves.
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }

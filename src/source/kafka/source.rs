@@ -2,6 +2,7 @@
 
 use super::assignments::Assignments;
 use crate::config::KafkaSource as Config;
+use crate::source::chunker::Chunker;
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
 use rdkafka::consumer::{
@@ -11,12 +12,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{sleep_until, Instant};
 use weir_abi::{Event, Header};
-
-/// Events per chunk, and how long a partial chunk may wait.
-const CHUNK: usize = 256;
-const CHUNK_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
 
 type Shared = Arc<Mutex<Assignments>>;
 
@@ -138,10 +134,8 @@ impl Source for KafkaSource {
         self.consumer
             .subscribe(&topics)
             .map_err(|e| SourceError::Broker(format!("kafka subscribe: {e}")))?;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut flush_at: Option<Instant> = None;
+        let mut chunker = Chunker::default();
         loop {
-            let idle = flush_at.unwrap_or_else(Instant::now);
             let item = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
@@ -149,34 +143,27 @@ impl Source for KafkaSource {
                     let id = lock(&self.assignments).id(m.topic(), m.partition());
                     SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), malformed: None }
                 })),
-                _ = sleep_until(idle), if flush_at.is_some() => None,
+                _ = chunker.idle() => None,
             };
-            match item {
-                Some(Ok(e)) => {
-                    chunk.push(e);
-                    if chunk.len() == 1 {
-                        flush_at = Some(Instant::now() + CHUNK_IDLE);
-                    }
-                    if chunk.len() < CHUNK {
-                        continue;
-                    }
-                }
+            let ready = match item {
+                Some(Ok(e)) => chunker.push(e),
                 Some(Err(e)) => {
                     // librdkafka retries and reconnects by itself.
                     tracing::warn!("kafka: {e}");
                     continue;
                 }
-                None => {}
-            }
-            flush_at = None;
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            tracing::trace!(events = full.len(), first = ?full.first().map(|e| (e.partition, e.position)), last = ?full.last().map(|e| (e.partition, e.position)), "kafka: chunk read");
-            if !full.is_empty() && out.send(full).await.is_err() {
-                return Ok(());
+                None => Some(chunker.take()),
+            };
+            if let Some(c) = ready.filter(|c| !c.is_empty()) {
+                tracing::trace!(events = c.len(), "kafka: chunk read");
+                if out.send(c).await.is_err() {
+                    return Ok(());
+                }
             }
         }
-        if !chunk.is_empty() {
-            let _ = out.send(chunk).await;
+        let rest = chunker.take();
+        if !rest.is_empty() {
+            let _ = out.send(rest).await;
         }
         Ok(())
     }
