@@ -7,7 +7,7 @@ RUN bash plugins/build.sh && cargo build --release --bin weir
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/weir /usr/local/bin/weir
 COPY --from=build /src/plugins/dist /app/plugins/dist

@@ -289,3 +289,41 @@ fn tansu_commits_survive_a_restart_and_nothing_is_read_twice() {
     assert_eq!(out.len(), 120, "no duplicates");
     assert_eq!(committed(&brokers, "weir", "in", 3), [40, 40, 40]);
 }
+
+#[test]
+fn tls_and_sasl_settings_pass_through_to_librdkafka() {
+    // SAFETY: a name no other test uses.
+    unsafe { std::env::set_var("WEIR_TEST_KAFKA_PASSWORD", "s3cret") };
+    let p = pipeline(
+        r#"
+        name = "secure"
+        sink = { type = "stdout" }
+        [source]
+        type = "kafka"
+        brokers = "127.0.0.1:9093"
+        group = "g"
+        topics = ["t"]
+        properties = { "security.protocol" = "SASL_SSL", "sasl.mechanism" = "SCRAM-SHA-256", "sasl.username" = "weir", "sasl.password" = "${WEIR_TEST_KAFKA_PASSWORD}" }
+        "#,
+    );
+    let weir::config::SourceConfig::Kafka(k) = &p.source else {
+        panic!("a kafka source")
+    };
+    assert!(
+        !format!("{p:?}").contains("s3cret"),
+        "the secret is not printed"
+    );
+    // librdkafka validates every property when the client is created.
+    let rt = tokio_rt();
+    let _in_runtime = rt.enter();
+    weir::source::KafkaSource::new(k).unwrap_or_else(|e| panic!("{e}"));
+    let mut bad = k.clone();
+    bad.properties
+        .0
+        .push(("security.protocol".into(), "CARRIER_PIGEON".into()));
+    let err = weir::source::KafkaSource::new(&bad)
+        .err()
+        .expect("librdkafka refuses an unknown protocol")
+        .to_string();
+    assert!(err.contains("security.protocol"), "{err}");
+}
