@@ -1,0 +1,247 @@
+//! Broker to broker through weir, against a native passthrough on the same
+//! broker in the same run: Kafka (a Tansu process) and NATS JetStream
+//! (nats-server 2.15). `scripts/brokers.sh` and `plugins/build.sh` first.
+//!
+//! `cargo bench --bench broker_throughput`. Each variant moves the same
+//! number of 256 B events from an input topic/stream to its own output; the
+//! clock runs from the first event consumed to the last one confirmed by the
+//! broker, so consumer-group joins are not counted.
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures_util::StreamExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::config::Pipeline;
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::runtime::{Runtime, RuntimeOptions};
+
+const N: usize = 200_000;
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin(name: &str) -> PathBuf {
+    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/weir/bin").join(name);
+    assert!(p.exists(), "{} missing: run scripts/brokers.sh", p.display());
+    p
+}
+
+fn port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(mut cmd: Command, port: u16) -> Broker {
+    let b = Broker(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b
+}
+
+fn value(i: usize) -> String {
+    let mut v = format!("{{\"id\":{i},\"amount\":{}.5,\"note\":\"", i % 1000);
+    while v.len() < 254 {
+        v.push('x');
+    }
+    v.push_str("\"}");
+    v
+}
+
+fn dist(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/dist").join(name).display().to_string()
+}
+
+/// Runs a weir pipeline until `N` events were confirmed; events/s from the
+/// first event read.
+async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
+    let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
+    let stages = prepare_stages(rt, &p).unwrap();
+    let endpoints = Endpoints {
+        source: weir::source::build(&p.source).await.unwrap(),
+        sink: weir::sink::build(&p.sink).await.unwrap(),
+        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+    };
+    let counters = Arc::new(RunCounters::default());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let c = counters.clone();
+    let clock = tokio::spawn(async move {
+        let mut first = None;
+        loop {
+            if first.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
+                first = Some(Instant::now());
+            }
+            if c.events_out.load(Ordering::Relaxed) >= N as u64 {
+                let _ = stop_tx.send(true);
+                return first.map_or(0.0, |f| N as f64 / f.elapsed().as_secs_f64());
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    });
+    run(rt.clone(), &p, stages, endpoints, stop, counters).await.unwrap();
+    clock.await.unwrap()
+}
+
+fn stages(n: usize) -> String {
+    let plugins = ["identity.wasm", "counter.wasm", "identity.core.wasm"];
+    (0..n)
+        .map(|i| format!("[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n", dist(plugins[i])))
+        .collect()
+}
+
+async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
+    let port = port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new(bin("tansu"));
+    cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"]);
+    let _broker = start(cmd, port);
+    let brokers = format!("127.0.0.1:{port}");
+    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let topics: Vec<NewTopic> = ["in", "out-native", "out-1", "out-3"].iter().map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
+    admin.create_topics(&topics, &AdminOptions::new()).await.unwrap();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "2").create().unwrap();
+    let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
+    for i in 0..N {
+        let (k, v) = (format!("k{}", i % 64), value(i));
+        pending.push_back(producer.send_result(FutureRecord::to("in").key(&k).payload(&v)).map_err(|(e, _)| e).unwrap());
+        if pending.len() > 10_000 {
+            pending.pop_front().unwrap().await.unwrap().unwrap();
+        }
+    }
+    for f in pending.drain(..) {
+        f.await.unwrap().unwrap();
+    }
+
+    // (a) native: consume → produce, no wasm, deliveries tracked in flight.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "native")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "0")
+        .set("session.timeout.ms", "3000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["in"]).unwrap();
+    let mut first = None;
+    for _ in 0..N {
+        let m = consumer.recv().await.unwrap();
+        first.get_or_insert_with(Instant::now);
+        let rec = FutureRecord::to("out-native").payload(m.payload().unwrap_or_default()).key(m.key().unwrap_or_default());
+        pending.push_back(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
+        if pending.len() > 10_000 {
+            pending.pop_front().unwrap().await.unwrap().unwrap();
+        }
+    }
+    for f in pending.drain(..) {
+        f.await.unwrap().unwrap();
+    }
+    let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
+
+    let pipeline = |group: &str, out: &str, n: usize| {
+        format!(
+            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\ntopics = [\"in\"]\n\
+             properties = {{ \"session.timeout.ms\" = \"3000\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{}\
+             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{out}\"\n",
+            stages(n)
+        )
+    };
+    let one = weir_rate(rt, &pipeline("weir-1", "out-1", 1)).await;
+    let three = weir_rate(rt, &pipeline("weir-3", "out-3", 3)).await;
+    vec![("native rdkafka passthrough".into(), native), ("weir, 1 identity stage".into(), one), ("weir, 3 stages".into(), three)]
+}
+
+async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
+    let port = port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin("nats-server"));
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]).arg(dir.path());
+    let _broker = start(cmd, port);
+    let url = format!("nats://127.0.0.1:{port}");
+    let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+    for (name, subject) in [("IN", "in.>"), ("OUTN", "outn"), ("OUT1", "out1"), ("OUT3", "out3")] {
+        js.create_stream(stream::Config { name: name.into(), subjects: vec![subject.into()], ..Default::default() }).await.unwrap();
+    }
+    let mut acks = VecDeque::new();
+    for i in 0..N {
+        acks.push_back(js.publish(format!("in.{}", i % 3), value(i).into()).await.unwrap());
+        if acks.len() > 5_000 {
+            acks.pop_front().unwrap().await.unwrap();
+        }
+    }
+    for a in acks.drain(..) {
+        a.await.unwrap();
+    }
+
+    // (a) native: pull → publish with acks → ack the inputs.
+    let stream = js.get_stream("IN").await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config { durable_name: Some("native".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut first = None;
+    let mut window = Vec::new();
+    for _ in 0..N {
+        let m = messages.next().await.unwrap().unwrap();
+        first.get_or_insert_with(Instant::now);
+        let ack = js.publish("outn", m.payload.clone()).await.unwrap();
+        window.push((ack, m));
+        if window.len() == 512 {
+            for (ack, m) in window.drain(..) {
+                ack.await.unwrap();
+                m.ack().await.unwrap();
+            }
+        }
+    }
+    for (ack, m) in window.drain(..) {
+        ack.await.unwrap();
+        m.ack().await.unwrap();
+    }
+    let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
+
+    let pipeline = |consumer: &str, out: &str, n: usize| {
+        format!(
+            "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"{consumer}\"\n\
+             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"{out}\"\n",
+            stages(n)
+        )
+    };
+    let one = weir_rate(rt, &pipeline("weir-1", "out1", 1)).await;
+    let three = weir_rate(rt, &pipeline("weir-3", "out3", 3)).await;
+    vec![("native async-nats passthrough".into(), native), ("weir, 1 identity stage".into(), one), ("weir, 3 stages".into(), three)]
+}
+
+fn table(title: &str, rows: &[(String, f64)]) {
+    println!("\n### {title}: {N} events of 256 B, 3 partitions/subjects\n");
+    println!("| variant | events/s | vs. native |");
+    println!("|---|---|---|");
+    for (label, rate) in rows {
+        println!("| {label} | {:.0} k | {:.0}% |", rate / 1e3, 100.0 * rate / rows[0].1);
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let rt = Runtime::new(RuntimeOptions { cache_dir: Runtime::default_cache_dir() }).unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let kafka = tokio.block_on(kafka(&rt));
+    table("Kafka (Tansu) → weir → Kafka", &kafka);
+    let js = tokio.block_on(jetstream(&rt));
+    table("JetStream → weir → JetStream", &js);
+}
