@@ -35,17 +35,32 @@ impl Drop for Broker {
 }
 
 fn bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/weir/bin").join(name);
-    assert!(p.exists(), "{} missing: run scripts/brokers.sh", p.display());
+    let p = PathBuf::from(std::env::var("HOME").unwrap())
+        .join(".cache/weir/bin")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/brokers.sh",
+        p.display()
+    );
     p
 }
 
 fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(mut cmd: Command, port: u16) -> Broker {
-    let b = Broker(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+    let b = Broker(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -62,7 +77,11 @@ fn value(i: usize) -> String {
 }
 
 fn dist(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/dist").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins/dist")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 /// Runs a weir pipeline until `N` events were confirmed; events/s from the
@@ -91,14 +110,21 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
     });
-    run(rt.clone(), &p, stages, endpoints, stop, counters).await.unwrap();
+    run(rt.clone(), &p, stages, endpoints, stop, counters)
+        .await
+        .unwrap();
     clock.await.unwrap()
 }
 
 fn stages(n: usize) -> String {
     let plugins = ["identity.wasm", "counter.wasm", "identity.core.wasm"];
     (0..n)
-        .map(|i| format!("[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n", dist(plugins[i])))
+        .map(|i| {
+            format!(
+                "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n",
+                dist(plugins[i])
+            )
+        })
         .collect()
 }
 
@@ -106,17 +132,43 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     let port = port();
     let url = format!("tcp://127.0.0.1:{port}");
     let mut cmd = Command::new(bin("tansu"));
-    cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"]);
+    cmd.args([
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]);
     let _broker = start(cmd, port);
     let brokers = format!("127.0.0.1:{port}");
-    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-    let topics: Vec<NewTopic> = ["in", "out-native", "out-1", "out-3"].iter().map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
-    admin.create_topics(&topics, &AdminOptions::new()).await.unwrap();
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "2").create().unwrap();
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let topics: Vec<NewTopic> = ["in", "out-native", "out-1", "out-3"]
+        .iter()
+        .map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1)))
+        .collect();
+    admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "2")
+        .create()
+        .unwrap();
     let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
     for i in 0..N {
         let (k, v) = (format!("k{}", i % 64), value(i));
-        pending.push_back(producer.send_result(FutureRecord::to("in").key(&k).payload(&v)).map_err(|(e, _)| e).unwrap());
+        pending.push_back(
+            producer
+                .send_result(FutureRecord::to("in").key(&k).payload(&v))
+                .map_err(|(e, _)| e)
+                .unwrap(),
+        );
         if pending.len() > 10_000 {
             pending.pop_front().unwrap().await.unwrap().unwrap();
         }
@@ -140,7 +192,9 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     for _ in 0..N {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(Instant::now);
-        let rec = FutureRecord::to("out-native").payload(m.payload().unwrap_or_default()).key(m.key().unwrap_or_default());
+        let rec = FutureRecord::to("out-native")
+            .payload(m.payload().unwrap_or_default())
+            .key(m.key().unwrap_or_default());
         pending.push_back(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
         if pending.len() > 10_000 {
             pending.pop_front().unwrap().await.unwrap().unwrap();
@@ -161,23 +215,43 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     };
     let one = weir_rate(rt, &pipeline("weir-1", "out-1", 1)).await;
     let three = weir_rate(rt, &pipeline("weir-3", "out-3", 3)).await;
-    vec![("native rdkafka passthrough".into(), native), ("weir, 1 identity stage".into(), one), ("weir, 3 stages".into(), three)]
+    vec![
+        ("native rdkafka passthrough".into(), native),
+        ("weir, 1 identity stage".into(), one),
+        ("weir, 3 stages".into(), three),
+    ]
 }
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     let port = port();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin("nats-server"));
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]).arg(dir.path());
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path());
     let _broker = start(cmd, port);
     let url = format!("nats://127.0.0.1:{port}");
     let js = jetstream::new(async_nats::connect(&url).await.unwrap());
-    for (name, subject) in [("IN", "in.>"), ("OUTN", "outn"), ("OUT1", "out1"), ("OUT3", "out3")] {
-        js.create_stream(stream::Config { name: name.into(), subjects: vec![subject.into()], ..Default::default() }).await.unwrap();
+    for (name, subject) in [
+        ("IN", "in.>"),
+        ("OUTN", "outn"),
+        ("OUT1", "out1"),
+        ("OUT3", "out3"),
+    ] {
+        js.create_stream(stream::Config {
+            name: name.into(),
+            subjects: vec![subject.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
     let mut acks = VecDeque::new();
     for i in 0..N {
-        acks.push_back(js.publish(format!("in.{}", i % 3), value(i).into()).await.unwrap());
+        acks.push_back(
+            js.publish(format!("in.{}", i % 3), value(i).into())
+                .await
+                .unwrap(),
+        );
         if acks.len() > 5_000 {
             acks.pop_front().unwrap().await.unwrap();
         }
@@ -189,7 +263,10 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     // (a) native: pull → publish with acks → ack the inputs.
     let stream = js.get_stream("IN").await.unwrap();
     let consumer = stream
-        .create_consumer(pull::Config { durable_name: Some("native".into()), ..Default::default() })
+        .create_consumer(pull::Config {
+            durable_name: Some("native".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut messages = consumer.messages().await.unwrap();
@@ -222,7 +299,11 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     };
     let one = weir_rate(rt, &pipeline("weir-1", "out1", 1)).await;
     let three = weir_rate(rt, &pipeline("weir-3", "out3", 3)).await;
-    vec![("native async-nats passthrough".into(), native), ("weir, 1 identity stage".into(), one), ("weir, 3 stages".into(), three)]
+    vec![
+        ("native async-nats passthrough".into(), native),
+        ("weir, 1 identity stage".into(), one),
+        ("weir, 3 stages".into(), three),
+    ]
 }
 
 fn table(title: &str, rows: &[(String, f64)]) {
@@ -230,7 +311,11 @@ fn table(title: &str, rows: &[(String, f64)]) {
     println!("| variant | events/s | vs. native |");
     println!("|---|---|---|");
     for (label, rate) in rows {
-        println!("| {label} | {:.0} k | {:.0}% |", rate / 1e3, 100.0 * rate / rows[0].1);
+        println!(
+            "| {label} | {:.0} k | {:.0}% |",
+            rate / 1e3,
+            100.0 * rate / rows[0].1
+        );
     }
 }
 
@@ -238,8 +323,15 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let rt = Runtime::new(RuntimeOptions { cache_dir: Runtime::default_cache_dir() }).unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Runtime::default_cache_dir(),
+    })
+    .unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let kafka = tokio.block_on(kafka(&rt));
     table("Kafka (Tansu) → weir → Kafka", &kafka);
     let js = tokio.block_on(jetstream(&rt));

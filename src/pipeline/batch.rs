@@ -1,6 +1,7 @@
 //! What travels through the pipeline: batches in, processed batches out, and
 //! the ack token that ties them to source positions.
 
+use crate::source::Refusal;
 use std::time::Instant;
 use weir_abi::{Event, Header};
 
@@ -25,8 +26,8 @@ pub struct Batch {
     pub events: Vec<Event>,
     /// The source position of each event, parallel to `events`.
     pub positions: Vec<u64>,
-    /// Events the source could not read: (raw event, position, reason).
-    pub malformed: Vec<(Event, u64, String)>,
+    /// Events the source sent straight to the dead-letter sink.
+    pub refused: Vec<(Event, u64, Refusal)>,
     /// When the batch was formed, for the latency histogram.
     pub created: Instant,
 }

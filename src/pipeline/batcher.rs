@@ -116,7 +116,7 @@ impl Batcher {
                     ack,
                     events: Vec::with_capacity(cap),
                     positions: Vec::with_capacity(cap),
-                    malformed: Vec::new(),
+                    refused: Vec::new(),
                     created: std::time::Instant::now(),
                 },
                 bytes: 0,
@@ -125,14 +125,14 @@ impl Batcher {
         });
         o.bytes += size;
         o.batch.ack.last_position = se.position;
-        match se.malformed {
-            Some(reason) => o.batch.malformed.push((se.event, se.position, reason)),
+        match se.refused {
+            Some(why) => o.batch.refused.push((se.event, se.position, why)),
             None => {
                 o.batch.events.push(se.event);
                 o.batch.positions.push(se.position);
             }
         }
-        if o.batch.events.len() + o.batch.malformed.len() >= max_events
+        if o.batch.events.len() + o.batch.refused.len() >= max_events
             || o.bytes >= self.config.max_bytes
         {
             ready.extend(self.open.remove(&se.partition).map(|o| o.batch));
@@ -155,7 +155,7 @@ mod tests {
             partition,
             position,
             event: Event::from_value(vec![b'x'; size]),
-            malformed: None,
+            refused: None,
         }
     }
 

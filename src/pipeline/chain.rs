@@ -101,7 +101,7 @@ impl StageChain {
             ack,
             events,
             positions,
-            malformed,
+            refused,
             created,
         } = batch;
         let range = (
@@ -109,18 +109,18 @@ impl StageChain {
                 .first()
                 .copied()
                 .into_iter()
-                .chain(malformed.iter().map(|m| m.1))
+                .chain(refused.iter().map(|m| m.1))
                 .min()
                 .unwrap_or(ack.last_position),
             ack.last_position,
         );
         let mut dead = Vec::new();
-        for (event, position, reason) in malformed {
+        for (event, position, why) in refused {
             let f = Failure {
                 pipeline: &self.pipeline,
                 stage: "(source)",
-                kind: "malformed",
-                reason,
+                kind: why.kind,
+                reason: why.reason,
                 partition: ack.partition,
                 position: Some(position),
                 range,

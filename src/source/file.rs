@@ -1,7 +1,7 @@
 //! JSONL from a file or standard input, split into key-hash shards.
 
 use super::chunker::Chunker;
-use super::{shard_of, Chunk, Committer, Source, SourceError, SourceEvent};
+use super::{shard_of, Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
 use crate::jsonl::parse_event;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -49,11 +49,11 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 if line.trim().is_empty() {
                     continue;
                 }
-                let (event, malformed) = match parse_event(&line) {
+                let (event, refused) = match parse_event(&line) {
                     Ok(e) => (e, None),
                     Err(e) => (
                         Event::from_value(line.into_bytes()),
-                        Some(format!("line {n}: {e}")),
+                        Some(Refusal::malformed(format!("line {n}: {e}"))),
                     ),
                 };
                 let partition = shard_of(&event, n, shards);
@@ -61,7 +61,7 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                     partition,
                     position: n,
                     event,
-                    malformed,
+                    refused,
                 })
             }
             None => Some(chunker.take()),

@@ -107,7 +107,7 @@ impl Source for MemorySource {
                         partition,
                         position: *p,
                         event,
-                        malformed: None,
+                        refused: None,
                     }
                 })
                 .collect();

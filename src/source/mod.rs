@@ -29,9 +29,28 @@ pub struct SourceEvent {
     pub position: u64,
     /// The event.
     pub event: Event,
-    /// Set when the source could not read the event; it goes to the
-    /// dead-letter sink with this reason, its raw bytes as the value.
-    pub malformed: Option<String>,
+    /// Set when the source hands the event straight to the dead-letter
+    /// sink instead of the stages (unreadable input, too many deliveries).
+    pub refused: Option<Refusal>,
+}
+
+/// Why a source sends an event to the dead-letter sink itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// A short, stable label for `weir-error-kind`.
+    pub kind: &'static str,
+    /// The reason, in words.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// Input the source could not read (its raw bytes become the value).
+    pub fn malformed(reason: String) -> Self {
+        Refusal {
+            kind: "malformed",
+            reason,
+        }
+    }
 }
 
 /// What sources send: several events at once, to keep channel costs low.

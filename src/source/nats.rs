@@ -3,7 +3,7 @@
 //! only after both sinks confirmed.
 
 use super::chunker::Chunker;
-use super::{Chunk, Committer, Source, SourceError, SourceEvent};
+use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
 use async_nats::jetstream::{self, consumer::pull};
 use async_trait::async_trait;
@@ -120,7 +120,7 @@ impl Source for NatsSource {
                         partition,
                         position: *pos,
                         event,
-                        malformed: None,
+                        refused: None,
                     })
                 }
                 None => Some(chunker.take()),
@@ -263,8 +263,13 @@ impl Source for JetStreamSource {
                     };
                     // The server will not deliver it again: this is its
                     // last chance, so it goes to the dead-letter sink.
-                    let malformed = (delivered >= c.max_deliver)
-                        .then(|| format!("delivered {delivered} times without an acknowledgement (max_deliver {})", c.max_deliver));
+                    let refused = (delivered >= c.max_deliver).then(|| Refusal {
+                        kind: "max_deliver",
+                        reason: format!(
+                            "delivered {delivered} times without an acknowledgement (max_deliver {})",
+                            c.max_deliver
+                        ),
+                    });
                     // Positions count deliveries per shard. Stream sequences
                     // would not do: a redelivered message arrives after newer
                     // ones, and acknowledging "everything up to" a newer
@@ -285,7 +290,7 @@ impl Source for JetStreamSource {
                         partition,
                         position,
                         event,
-                        malformed,
+                        refused,
                     })
                 }
                 None => Some(chunker.take()),

@@ -319,3 +319,20 @@ fn metrics_name_pipelines_and_stages() {
         assert!(m.contains(want), "missing {want:?} in\n{m}");
     }
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let out = run(&["--log-format", "json", "run", "pipelines/demo.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "finished")
+        .expect("a finished line");
+    assert_eq!(finished["fields"]["pipeline"], "demo");
+    assert_eq!(finished["fields"]["events_in"], 16);
+    assert_eq!(finished["level"], "INFO");
+}

@@ -442,3 +442,113 @@ fn core_nats_queue_group_to_nats() {
     assert_eq!(cents, (0..20).map(|i| i * 100).collect::<Vec<_>>());
     assert!(got.iter().all(|v| v["currency"] == "EUR"));
 }
+
+#[test]
+fn the_last_allowed_delivery_goes_to_the_dead_letter_stream() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let rt = tokio_rt();
+    rt.block_on(create_streams(
+        &url,
+        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
+    ));
+    rt.block_on(publish(
+        &url,
+        (0..5).map(|i| ("in.a".to_string(), format!("m{i}"))),
+    ));
+    // Another client takes the first delivery of every message and never
+    // acknowledges it: weir then sees each message's second and last one.
+    rt.block_on(async {
+        let stream = js(&url).await.get_stream("IN").await.unwrap();
+        let consumer = stream
+            .get_or_create_consumer(
+                "weir",
+                jetstream::consumer::pull::Config {
+                    durable_name: Some("weir".into()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(1),
+                    max_deliver: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut batch = consumer.fetch().max_messages(5).messages().await.unwrap();
+        let mut n = 0;
+        while let Some(m) = batch.next().await {
+            m.unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 5);
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let p = pipeline(
+        &js_pipeline_toml(&url, "identity.wasm")
+            .replace("ack_wait = \"2s\"", "ack_wait = \"1s\"")
+            .replace("max_deliver = 3", "max_deliver = 2"),
+    );
+    let stages = prepare_stages(&runtime(), &p).unwrap();
+    let report = rt.block_on(async {
+        let endpoints = Endpoints {
+            source: weir::source::build(&p.source).await.unwrap(),
+            sink: weir::sink::build(&p.sink).await.unwrap(),
+            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let u = url.clone();
+        tokio::spawn(async move {
+            while count(&u, "DLQ").await < 5 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop_tx.send(true);
+        });
+        run(
+            runtime(),
+            &p,
+            stages,
+            endpoints,
+            stop,
+            Arc::new(RunCounters::default()),
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!((report.events_out, report.dead_letters), (0, 5));
+    let dlq = rt.block_on(read_stream(&url, "DLQ"));
+    let reason = dlq[0]
+        .1
+        .iter()
+        .find(|(k, _)| k == "weir-reason")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        reason.contains("delivered 2 times without an acknowledgement (max_deliver 2)"),
+        "{reason}"
+    );
+    let kind = dlq[0]
+        .1
+        .iter()
+        .find(|(k, _)| k == "weir-error-kind")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert_eq!(kind, "max_deliver");
+    let info = rt.block_on(async {
+        js(&url)
+            .await
+            .get_stream("IN")
+            .await
+            .unwrap()
+            .get_consumer::<jetstream::consumer::pull::Config>("weir")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone()
+    });
+    assert_eq!(
+        info.num_ack_pending, 0,
+        "dead-lettered messages are acknowledged"
+    );
+}

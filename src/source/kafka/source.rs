@@ -141,7 +141,7 @@ impl Source for KafkaSource {
                 _ = stop.wait_for(|s| *s) => break,
                 m = self.consumer.recv() => Some(m.map(|m| {
                     let id = lock(&self.assignments).id(m.topic(), m.partition());
-                    SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), malformed: None }
+                    SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None }
                 })),
                 _ = chunker.idle() => None,
             };
