@@ -14,6 +14,8 @@
 //! (component form) and `plugins/abi/CORE-MODULE.md` (core-module form);
 //! `docs/decisions.md` records the choices made along the way.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod jsonl;
