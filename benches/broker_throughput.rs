@@ -252,7 +252,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
                 .await
                 .unwrap(),
         );
-        if acks.len() > 5_000 {
+        if acks.len() == 4_000 {
             acks.pop_front().unwrap().await.unwrap();
         }
     }

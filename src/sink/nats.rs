@@ -75,6 +75,15 @@ impl Sink for NatsSink {
     }
 }
 
+/// Publish acknowledgements a JetStream sink awaits before publishing more.
+const ACKS_IN_FLIGHT: usize = 1024;
+
+async fn await_ack(ack: jetstream::context::PublishAckFuture) -> Result<(), SinkError> {
+    ack.await
+        .map(|_| ())
+        .map_err(|e| SinkError::Broker(format!("jetstream publish not acknowledged: {e}")))
+}
+
 /// JetStream publishing with acknowledgements.
 pub struct JetStreamSink {
     js: jetstream::Context,
@@ -101,8 +110,16 @@ impl JetStreamSink {
 impl Sink for JetStreamSink {
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         let mut seen = HashMap::new();
-        let mut acks = Vec::with_capacity(events.len());
+        let mut acks = std::collections::VecDeque::with_capacity(events.len().min(ACKS_IN_FLIGHT));
         for e in events {
+            // async-nats lets 5,000 acks be outstanding per context, and a
+            // publish past that waits for one to be awaited: keep well
+            // under it, whatever the batch size.
+            if acks.len() == ACKS_IN_FLIGHT {
+                if let Some(ack) = acks.pop_front() {
+                    await_ack(ack).await?;
+                }
+            }
             let subject = e.topic.clone().unwrap_or_else(|| self.subject.clone());
             let headers = header_map(&e, &mut seen);
             let ack = self
@@ -110,12 +127,10 @@ impl Sink for JetStreamSink {
                 .publish_with_headers(subject, headers, e.value.into())
                 .await
                 .map_err(|err| SinkError::Broker(format!("jetstream publish: {err}")))?;
-            acks.push(ack);
+            acks.push_back(ack);
         }
         for ack in acks {
-            ack.await.map_err(|e| {
-                SinkError::Broker(format!("jetstream publish not acknowledged: {e}"))
-            })?;
+            await_ack(ack).await?;
         }
         Ok(())
     }
