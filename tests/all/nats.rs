@@ -9,7 +9,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 
 async fn js(url: &str) -> jetstream::Context {
     jetstream::new(async_nats::connect(url).await.unwrap())
@@ -82,6 +82,50 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Runs `p` in this process until every `(stream, n)` holds at least `n`
+/// messages, lets the last acks go out, then stops it gracefully.
+fn run_until_counts(
+    rt: &tokio::runtime::Runtime,
+    p: &weir::config::Pipeline,
+    url: &str,
+    want: &'static [(&'static str, u64)],
+) -> RunReport {
+    let stages = prepare_stages(&runtime(), p).unwrap();
+    rt.block_on(async {
+        let endpoints = Endpoints {
+            source: weir::source::build(&p.source).await.unwrap(),
+            sink: weir::sink::build(&p.sink).await.unwrap(),
+            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let url = url.to_string();
+        tokio::spawn(async move {
+            loop {
+                let mut reached = true;
+                for (stream, n) in want {
+                    reached &= count(&url, stream).await >= *n;
+                }
+                if reached {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop_tx.send(true);
+        });
+        run(
+            runtime(),
+            p,
+            stages,
+            endpoints,
+            stop,
+            Arc::new(RunCounters::default()),
+        )
+        .await
+        .unwrap()
+    })
+}
+
 fn js_pipeline_toml(url: &str, stage: &str) -> String {
     format!(
         r#"
@@ -135,34 +179,7 @@ fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
     rt.block_on(publish(&url, values.clone()));
 
     let p = pipeline(&js_pipeline_toml(&url, "fixtures/poison.wasm"));
-    let stages = prepare_stages(&runtime(), &p).unwrap();
-    let report = rt.block_on(async {
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let u = url.clone();
-        tokio::spawn(async move {
-            while count(&u, "OUT").await < 99 || count(&u, "DLQ").await < 1 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            // Let the acks of the last batch go out, then stop.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = stop_tx.send(true);
-        });
-        run(
-            runtime(),
-            &p,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        )
-        .await
-        .unwrap()
-    });
+    let report = run_until_counts(&rt, &p, &url, &[("OUT", 99), ("DLQ", 1)]);
     assert_eq!((report.events_out, report.dead_letters), (99, 1));
     let out: BTreeSet<String> = rt
         .block_on(read_stream(&url, "OUT"))
@@ -487,33 +504,7 @@ fn the_last_allowed_delivery_goes_to_the_dead_letter_stream() {
             .replace("ack_wait = \"2s\"", "ack_wait = \"1s\"")
             .replace("max_deliver = 3", "max_deliver = 2"),
     );
-    let stages = prepare_stages(&runtime(), &p).unwrap();
-    let report = rt.block_on(async {
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let u = url.clone();
-        tokio::spawn(async move {
-            while count(&u, "DLQ").await < 5 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = stop_tx.send(true);
-        });
-        run(
-            runtime(),
-            &p,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        )
-        .await
-        .unwrap()
-    });
+    let report = run_until_counts(&rt, &p, &url, &[("DLQ", 5)]);
     assert_eq!((report.events_out, report.dead_letters), (0, 5));
     let dlq = rt.block_on(read_stream(&url, "DLQ"));
     let reason = dlq[0]
