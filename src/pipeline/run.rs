@@ -8,8 +8,9 @@ use super::worker::WorkerPool;
 use crate::config::Pipeline;
 use crate::metrics::PipelineMetrics;
 use crate::runtime::{CallError, LoadError, Runtime, StageInstance};
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Confirmation, Sink, SinkError};
 use crate::source::{Source, SourceError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -17,6 +18,95 @@ use tokio::sync::{mpsc, watch};
 /// Batches in flight between the batcher and the pool, and between the pool
 /// and the sinks: the bounds that make a busy pool hold the source back.
 const QUEUE: usize = 4;
+
+/// Batches handed to the sinks whose confirmation is still outstanding.
+const SINK_IN_FLIGHT: usize = 8;
+
+/// What the sink loop does next.
+enum Next {
+    /// The oldest batch in flight was confirmed (or failed).
+    Confirmed(Result<(), PipelineError>),
+    /// A processed batch, or `None` when the workers are done.
+    Batch(Option<Processed>),
+}
+
+/// A batch handed to the sinks, waiting for their confirmations.
+struct InFlight {
+    ack: super::batch::AckToken,
+    created: std::time::Instant,
+    n_out: u64,
+    n_dead: u64,
+    /// Both sinks' confirmations.
+    confirm: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PipelineError>> + Send>>,
+}
+
+impl InFlight {
+    /// Hands the batch's events to the sink and its dead letters to the
+    /// dead-letter sink.
+    async fn hand_over(
+        done: Processed,
+        sink: &mut dyn Sink,
+        dlq: &mut dyn Sink,
+    ) -> Result<InFlight, PipelineError> {
+        let (n_out, n_dead) = (done.events.len() as u64, done.dead_letters.len() as u64);
+        let sink_confirm: Option<Confirmation> = if n_out > 0 {
+            Some(
+                sink.enqueue(done.events)
+                    .await
+                    .map_err(PipelineError::Sink)?,
+            )
+        } else {
+            None
+        };
+        let dead_confirm: Option<Confirmation> = if n_dead > 0 {
+            Some(
+                dlq.enqueue(done.dead_letters)
+                    .await
+                    .map_err(PipelineError::DeadLetter)?,
+            )
+        } else {
+            None
+        };
+        let confirm = Box::pin(async move {
+            if let Some(c) = sink_confirm {
+                c.await.map_err(PipelineError::Sink)?;
+            }
+            if let Some(c) = dead_confirm {
+                c.await.map_err(PipelineError::DeadLetter)?;
+            }
+            Ok(())
+        });
+        Ok(InFlight {
+            ack: done.ack,
+            created: done.created,
+            n_out,
+            n_dead,
+            confirm,
+        })
+    }
+
+    /// Counts the confirmed batch and commits what is now contiguous.
+    fn count_and_commit(
+        self,
+        metrics: &PipelineMetrics,
+        counters: &RunCounters,
+        tracker: &mut CompletionTracker,
+        committer: &dyn crate::source::Committer,
+    ) {
+        metrics.events_out.increment(self.n_out);
+        metrics
+            .batch_duration
+            .record(self.created.elapsed().as_secs_f64());
+        counters.events_out.fetch_add(self.n_out, Ordering::Relaxed);
+        counters
+            .dead_letters
+            .fetch_add(self.n_dead, Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some((partition, position)) = tracker.complete(self.ack) {
+            committer.commit(partition, position);
+        }
+    }
+}
 
 /// Why a pipeline could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -159,29 +249,48 @@ pub async fn run(
 
     let mut tracker = CompletionTracker::default();
     let mut failure = None;
-    while let Some(done) = done_rx.recv().await {
-        let (n_out, n_dead) = (done.events.len() as u64, done.dead_letters.len() as u64);
-        if n_out > 0 {
-            if let Err(e) = sink.send(done.events).await {
-                failure = Some(PipelineError::Sink(e));
+    // Batches handed to the sinks and not yet confirmed, oldest first. They
+    // are confirmed, counted and committed strictly in this order, each as
+    // soon as its sinks confirmed it.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(SINK_IN_FLIGHT);
+    let mut closed = false;
+    loop {
+        if closed && in_flight.is_empty() {
+            break;
+        }
+        let room = !closed && in_flight.len() < SINK_IN_FLIGHT;
+        let next = {
+            let oldest = in_flight.front_mut();
+            tokio::select! {
+                biased;
+                r = async {
+                    match oldest {
+                        Some(f) => f.confirm.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                } => Next::Confirmed(r),
+                d = done_rx.recv(), if room => Next::Batch(d),
+            }
+        };
+        match next {
+            Next::Confirmed(Ok(())) => {
+                let f = in_flight.pop_front().expect("the oldest batch");
+                f.count_and_commit(&metrics, &counters, &mut tracker, committer.as_ref());
+            }
+            Next::Confirmed(Err(e)) => {
+                failure = Some(e);
                 break;
             }
-        }
-        if n_dead > 0 {
-            if let Err(e) = dlq.send(done.dead_letters).await {
-                failure = Some(PipelineError::DeadLetter(e));
-                break;
+            Next::Batch(None) => closed = true,
+            Next::Batch(Some(done)) => {
+                match InFlight::hand_over(done, sink.as_mut(), dlq.as_mut()).await {
+                    Ok(f) => in_flight.push_back(f),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
             }
-        }
-        metrics.events_out.increment(n_out);
-        metrics
-            .batch_duration
-            .record(done.created.elapsed().as_secs_f64());
-        counters.events_out.fetch_add(n_out, Ordering::Relaxed);
-        counters.dead_letters.fetch_add(n_dead, Ordering::Relaxed);
-        counters.batches.fetch_add(1, Ordering::Relaxed);
-        if let Some((partition, position)) = tracker.complete(done.ack) {
-            committer.commit(partition, position);
         }
     }
     // On failure, closing the result channel stops the workers; the source

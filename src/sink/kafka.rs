@@ -1,9 +1,10 @@
 //! The Kafka sink: an idempotent producer. `send` enqueues every event and
-//! returns once each delivery report came back, so the completion tracker
+//! returns once each delivery report came back (`enqueue` returns as soon as
+//! the events are queued, with a future for their reports), so the completion tracker
 //! commits source offsets only for events the brokers acknowledged. It never
 //! calls `flush()`, which waits in 100 ms steps.
 
-use super::{Sink, SinkError};
+use super::{Confirmation, Sink, SinkError};
 use crate::config::KafkaSink as Config;
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -55,6 +56,10 @@ async fn settle(f: DeliveryFuture) -> Result<(), SinkError> {
 #[async_trait]
 impl Sink for KafkaSink {
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        self.enqueue(events).await?.await
+    }
+
+    async fn enqueue(&mut self, events: Vec<Event>) -> Result<Confirmation, SinkError> {
         let mut pending = VecDeque::with_capacity(events.len());
         for e in &events {
             let headers = (!e.headers.is_empty()).then(|| {
@@ -93,9 +98,11 @@ impl Sink for KafkaSink {
                 }
             }
         }
-        for f in pending {
-            settle(f).await?;
-        }
-        Ok(())
+        Ok(Box::pin(async move {
+            for f in pending {
+                settle(f).await?;
+            }
+            Ok(())
+        }))
     }
 }

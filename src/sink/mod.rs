@@ -27,6 +27,10 @@ pub enum SinkError {
     Broker(String),
 }
 
+/// A batch handed to a sink, resolving once the sink confirmed it.
+pub type Confirmation =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send>>;
+
 /// A destination of events.
 #[async_trait]
 pub trait Sink: Send {
@@ -35,6 +39,18 @@ pub trait Sink: Send {
     /// # Errors
     /// A [`SinkError`]; the batch is then not acknowledged.
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError>;
+
+    /// Hands `events` over and returns their confirmation, so that the next
+    /// batch can go out while this one is in flight. Sinks whose client
+    /// tracks deliveries (Kafka) override it; the default confirms before
+    /// returning.
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the events could not even be handed over.
+    async fn enqueue(&mut self, events: Vec<Event>) -> Result<Confirmation, SinkError> {
+        self.send(events).await?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
+    }
 }
 
 /// Builds the sink a pipeline names.
