@@ -4,6 +4,7 @@
 
 use super::{Chunk, SourceEvent};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 /// Events per chunk.
@@ -40,6 +41,20 @@ impl Chunker {
     pub fn take(&mut self) -> Chunk {
         self.due = None;
         std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK))
+    }
+
+    /// Sends a ready chunk, if there is one with events in it. `false` when
+    /// the batcher is gone and the source should stop.
+    pub async fn forward(out: &mpsc::Sender<Chunk>, ready: Option<Chunk>) -> bool {
+        match ready.filter(|c| !c.is_empty()) {
+            Some(c) => out.send(c).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Sends what is left when the source stops.
+    pub async fn finish(mut self, out: &mpsc::Sender<Chunk>) {
+        Self::forward(out, Some(self.take())).await;
     }
 
     /// Resolves when a partial chunk is due; never, when none waits. Select

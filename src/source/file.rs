@@ -66,16 +66,11 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
             }
             None => Some(chunker.take()),
         };
-        if let Some(c) = ready.filter(|c| !c.is_empty()) {
-            if out.send(c).await.is_err() {
-                return Ok(());
-            }
+        if !Chunker::forward(&out, ready).await {
+            return Ok(());
         }
     }
-    let rest = chunker.take();
-    if !rest.is_empty() {
-        let _ = out.send(rest).await;
-    }
+    chunker.finish(&out).await;
     Ok(())
 }
 

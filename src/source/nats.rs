@@ -125,16 +125,11 @@ impl Source for NatsSource {
                 }
                 None => Some(chunker.take()),
             };
-            if let Some(c) = full.filter(|c| !c.is_empty()) {
-                if out.send(c).await.is_err() {
-                    return Ok(());
-                }
+            if !Chunker::forward(&out, full).await {
+                return Ok(());
             }
         }
-        let rest = chunker.take();
-        if !rest.is_empty() {
-            let _ = out.send(rest).await;
-        }
+        chunker.finish(&out).await;
         let _ = sub.unsubscribe().await;
         Ok(())
     }
@@ -295,16 +290,11 @@ impl Source for JetStreamSource {
                 }
                 None => Some(chunker.take()),
             };
-            if let Some(ch) = full.filter(|c| !c.is_empty()) {
-                if out.send(ch).await.is_err() {
-                    return Ok(());
-                }
+            if !Chunker::forward(&out, full).await {
+                return Ok(());
             }
         }
-        let rest = chunker.take();
-        if !rest.is_empty() {
-            let _ = out.send(rest).await;
-        }
+        chunker.finish(&out).await;
         Ok(())
     }
 

@@ -154,17 +154,11 @@ impl Source for KafkaSource {
                 }
                 None => Some(chunker.take()),
             };
-            if let Some(c) = ready.filter(|c| !c.is_empty()) {
-                tracing::trace!(events = c.len(), "kafka: chunk read");
-                if out.send(c).await.is_err() {
-                    return Ok(());
-                }
+            if !Chunker::forward(&out, ready).await {
+                return Ok(());
             }
         }
-        let rest = chunker.take();
-        if !rest.is_empty() {
-            let _ = out.send(rest).await;
-        }
+        chunker.finish(&out).await;
         Ok(())
     }
 
