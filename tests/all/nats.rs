@@ -74,6 +74,22 @@ async fn count(url: &str, name: &str) -> u64 {
         .messages
 }
 
+/// The state of the durable consumer `weir` on the stream `IN`.
+async fn consumer_info(url: &str) -> jetstream::consumer::Info {
+    js(url)
+        .await
+        .get_stream("IN")
+        .await
+        .unwrap()
+        .get_consumer::<jetstream::consumer::pull::Config>("weir")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone()
+}
+
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
@@ -211,20 +227,7 @@ fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
     );
     assert_eq!(header("weir-source-topic"), "in.2");
 
-    let info = rt.block_on(async {
-        js(&url)
-            .await
-            .get_stream("IN")
-            .await
-            .unwrap()
-            .get_consumer::<jetstream::consumer::pull::Config>("weir")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .clone()
-    });
+    let info = rt.block_on(consumer_info(&url));
     assert_eq!(
         (info.num_ack_pending, info.num_pending),
         (0, 0),
@@ -289,20 +292,7 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
     let deadline = Instant::now() + Duration::from_secs(90);
     while rt.block_on(count(&url, "OUT")) < N as u64 {
         if Instant::now() > deadline {
-            let info = rt.block_on(async {
-                js(&url)
-                    .await
-                    .get_stream("IN")
-                    .await
-                    .unwrap()
-                    .get_consumer::<jetstream::consumer::pull::Config>("weir")
-                    .await
-                    .unwrap()
-                    .info()
-                    .await
-                    .unwrap()
-                    .clone()
-            });
+            let info = rt.block_on(consumer_info(&url));
             let _ = w.0.kill();
             let mut log = String::new();
             w.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
@@ -524,20 +514,7 @@ fn the_last_allowed_delivery_goes_to_the_dead_letter_stream() {
         .map(|(_, v)| v.clone())
         .unwrap();
     assert_eq!(kind, "max_deliver");
-    let info = rt.block_on(async {
-        js(&url)
-            .await
-            .get_stream("IN")
-            .await
-            .unwrap()
-            .get_consumer::<jetstream::consumer::pull::Config>("weir")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .clone()
-    });
+    let info = rt.block_on(consumer_info(&url));
     assert_eq!(
         info.num_ack_pending, 0,
         "dead-lettered messages are acknowledged"
