@@ -65,7 +65,10 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
 
 /// What the pipeline's source promises, in one line.
 fn delivery(p: &Pipeline) -> &'static str {
-    use crate::config::{SinkConfig, SourceConfig};
+    use crate::config::{Delivery, SinkConfig, SourceConfig};
+    if p.delivery == Delivery::ExactlyOnce {
+        return "exactly-once: events, dead letters and consumed offsets are committed in one Kafka transaction; read the output with isolation.level=read_committed";
+    }
     match (&p.source, &p.sink) {
         (SourceConfig::Nats(_), _) => "at-most-once: core NATS drops what is in flight when a worker stops or crashes",
         (SourceConfig::JetStream(_), SinkConfig::JetStream(_)) => {

@@ -2,8 +2,10 @@
 //! stop; in-flight batches are finished and delivered first.
 
 use super::Outcome;
-use crate::config::{ConfigError, Pipeline};
-use crate::pipeline::{prepare_stages, run as run_pipeline, Endpoints, RunCounters};
+use crate::config::{ConfigError, Delivery, Pipeline};
+use crate::pipeline::{
+    prepare_stages, run as run_pipeline, run_exactly_once, Endpoints, Faults, RunCounters,
+};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,15 +46,23 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
             let stages = tokio::task::spawn_blocking(move || prepare_stages(&rt, &p2))
                 .await?
                 .with_context(|| format!("pipeline {} ({})", p.name, p.file.display()))?;
+            tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, "running");
+            let (rt, stop) = (runtime.clone(), stop.clone());
+            let counters = Arc::new(RunCounters::default());
+            if p.delivery == Delivery::ExactlyOnce {
+                tasks.spawn(async move {
+                    let r = run_exactly_once(rt, &p, stages, stop, counters, Faults::default()).await;
+                    (p.name, r)
+                });
+                continue;
+            }
             let endpoints = Endpoints {
                 source: crate::source::build(&p.source).await.with_context(|| format!("pipeline {}: source", p.name))?,
                 sink: crate::sink::build(&p.sink).await.with_context(|| format!("pipeline {}: sink", p.name))?,
                 dead_letter: crate::sink::build(&p.dead_letter).await.with_context(|| format!("pipeline {}: dead-letter sink", p.name))?,
             };
-            tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, "running");
-            let (rt, stop) = (runtime.clone(), stop.clone());
             tasks.spawn(async move {
-                let r = run_pipeline(rt, &p, stages, endpoints, stop, Arc::new(RunCounters::default())).await;
+                let r = run_pipeline(rt, &p, stages, endpoints, stop, counters).await;
                 (p.name, r)
             });
         }

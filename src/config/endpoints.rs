@@ -137,3 +137,60 @@ pub(super) fn sink_config(
         }
     }
 }
+
+impl SourceConfig {
+    /// The source's kind as written in pipeline files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::File { .. } => "file",
+            SourceConfig::Stdin { .. } => "stdin",
+            SourceConfig::Kafka(_) => "kafka",
+            SourceConfig::Nats(_) => "nats",
+            SourceConfig::JetStream(_) => "jetstream",
+        }
+    }
+}
+
+impl SinkConfig {
+    /// The sink's kind as written in pipeline files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::File { .. } => "file",
+            SinkConfig::Stdout => "stdout",
+            SinkConfig::Stderr => "stderr",
+            SinkConfig::Kafka(_) => "kafka",
+            SinkConfig::Nats(_) => "nats",
+            SinkConfig::JetStream(_) => "jetstream",
+        }
+    }
+}
+
+/// Whether one Kafka transaction can hold a pipeline's events, dead letters
+/// and consumed offsets: a Kafka source, and a Kafka sink and dead-letter
+/// sink that one producer can write (same brokers, same properties).
+///
+/// # Errors
+/// Why not, in words.
+pub fn transactional(
+    source: &SourceConfig,
+    sink: &SinkConfig,
+    dead_letter: &SinkConfig,
+) -> Result<(), String> {
+    let (SourceConfig::Kafka(_), SinkConfig::Kafka(out), SinkConfig::Kafka(dead)) =
+        (source, sink, dead_letter)
+    else {
+        return Err(format!(
+            "it needs a kafka source, sink and dead-letter sink, and this pipeline has a {} source, a {} sink and a {} dead-letter sink",
+            source.kind(),
+            sink.kind(),
+            dead_letter.kind()
+        ));
+    };
+    if out.brokers != dead.brokers || out.properties != dead.properties {
+        return Err(
+            "the sink and the dead-letter sink must name the same brokers and properties, since one transactional producer writes both"
+                .into(),
+        );
+    }
+    Ok(())
+}

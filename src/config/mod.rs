@@ -8,8 +8,8 @@ mod pipeline;
 mod problems;
 pub mod units;
 
-pub use endpoints::{SinkConfig, SourceConfig};
+pub use endpoints::{transactional, SinkConfig, SourceConfig};
 pub use kafka::{KafkaSink, KafkaSource, Properties};
 pub use nats::{JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource};
-pub use pipeline::{default_threads, BatchConfig, Pipeline, StageConfig, WorkersConfig};
+pub use pipeline::{default_threads, BatchConfig, Delivery, Pipeline, StageConfig, WorkersConfig};
 pub use problems::{ConfigError, Problem};

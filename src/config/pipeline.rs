@@ -29,6 +29,20 @@ pub struct Pipeline {
     pub workers: WorkersConfig,
     /// Prometheus exporter address, when enabled.
     pub metrics: Option<SocketAddr>,
+    /// What the pipeline promises about each event reaching the sinks.
+    pub delivery: Delivery,
+}
+
+/// The delivery guarantee a pipeline runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// Positions are committed after both sinks confirmed; a crash may
+    /// deliver some events twice.
+    #[default]
+    AtLeastOnce,
+    /// Kafka → Kafka only: events, dead letters and consumed offsets are
+    /// committed in one Kafka transaction.
+    ExactlyOnce,
 }
 
 /// How the batcher groups events.
@@ -92,6 +106,7 @@ const TOP_KEYS: &[&str] = &[
     "dead_letter",
     "workers",
     "metrics",
+    "delivery",
 ];
 
 impl Pipeline {
@@ -219,6 +234,32 @@ impl Pipeline {
             None => None,
         };
 
+        let delivery = match w.string("", &table, "delivery").as_deref() {
+            None | Some("at-least-once") => Delivery::AtLeastOnce,
+            Some("exactly-once") => {
+                if let (Some(source), Some(sink), Some(dead_letter)) =
+                    (&source, &sink, &dead_letter)
+                {
+                    if let Err(why) = super::endpoints::transactional(source, sink, dead_letter) {
+                        w.problem(
+                            "delivery",
+                            format!("exactly-once is not possible here: {why}"),
+                            "use delivery = \"at-least-once\", or read from Kafka and write events and dead letters to Kafka on one cluster",
+                        );
+                    }
+                }
+                Delivery::ExactlyOnce
+            }
+            Some(other) => {
+                w.problem(
+                    "delivery",
+                    format!("unknown delivery mode {other:?}"),
+                    "use \"at-least-once\" (the default) or \"exactly-once\"",
+                );
+                Delivery::AtLeastOnce
+            }
+        };
+
         match (problems.is_empty(), source, sink, dead_letter) {
             (true, Some(source), Some(sink), Some(dead_letter)) => Ok(Pipeline {
                 name,
@@ -230,6 +271,7 @@ impl Pipeline {
                 dead_letter,
                 workers,
                 metrics,
+                delivery,
             }),
             _ => Err(fail(problems)),
         }

@@ -15,9 +15,11 @@ mod batcher;
 mod chain;
 mod run;
 mod tracker;
+mod transaction;
 mod worker;
 
 pub use batch::{headers, AckToken, Batch, Processed};
 pub use chain::StageSpec;
 pub use run::{prepare_stages, run, Endpoints, PipelineError, RunCounters, RunReport};
 pub use tracker::CompletionTracker;
+pub use transaction::{run_exactly_once, Faults, TRANSACTION_BATCHES, TRANSACTION_INTERVAL};

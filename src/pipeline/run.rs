@@ -93,19 +93,28 @@ impl InFlight {
         tracker: &mut CompletionTracker,
         committer: &dyn crate::source::Committer,
     ) {
-        metrics.events_out.increment(self.n_out);
-        metrics
-            .batch_duration
-            .record(self.created.elapsed().as_secs_f64());
-        counters.events_out.fetch_add(self.n_out, Ordering::Relaxed);
-        counters
-            .dead_letters
-            .fetch_add(self.n_dead, Ordering::Relaxed);
-        counters.batches.fetch_add(1, Ordering::Relaxed);
+        count_delivered(metrics, counters, self.created, self.n_out, self.n_dead);
         if let Some((partition, position)) = tracker.complete(self.ack) {
             committer.commit(partition, position);
         }
     }
+}
+
+/// Counts one delivered batch in the metrics and the live counters.
+pub(super) fn count_delivered(
+    metrics: &PipelineMetrics,
+    counters: &RunCounters,
+    created: std::time::Instant,
+    n_out: u64,
+    n_dead: u64,
+) {
+    metrics.events_out.increment(n_out);
+    metrics
+        .batch_duration
+        .record(created.elapsed().as_secs_f64());
+    counters.events_out.fetch_add(n_out, Ordering::Relaxed);
+    counters.dead_letters.fetch_add(n_dead, Ordering::Relaxed);
+    counters.batches.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Why a pipeline could not start or had to stop.
@@ -136,6 +145,10 @@ pub enum PipelineError {
     /// The dead-letter sink failed; the batch it held was not acknowledged.
     #[error("dead-letter sink: {0}")]
     DeadLetter(SinkError),
+    /// An exactly-once transaction was aborted; its events and offsets were
+    /// discarded and are read again.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
     /// Internal failure (a thread could not start, or panicked).
     #[error("internal error: {0}")]
     Internal(String),
@@ -221,31 +234,13 @@ pub async fn run(
     counters: Arc<RunCounters>,
 ) -> Result<RunReport, PipelineError> {
     let Endpoints {
-        mut source,
+        source,
         mut sink,
         dead_letter: mut dlq,
     } = endpoints;
-    let metrics = PipelineMetrics::new(&pipeline.name);
     let committer = source.committer();
-
-    let (chunk_tx, chunk_rx) = mpsc::channel(QUEUE);
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(QUEUE);
-    let (done_tx, mut done_rx) = mpsc::channel::<Processed>(QUEUE);
-
-    let source_task = tokio::spawn(async move { source.run(chunk_tx, stop).await });
-    let batcher = super::batcher::Batcher::new(pipeline.batch);
-    let events_in = metrics.events_in.clone();
-    let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
-    let pool = WorkerPool::start(
-        pipeline.workers.threads,
-        runtime,
-        &pipeline.name,
-        stages,
-        batch_rx,
-        done_tx,
-        metrics.clone(),
-    )
-    .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
+    let mut started = Started::start(runtime, pipeline, stages, source, stop)?;
+    let metrics = started.metrics.clone();
 
     let mut tracker = CompletionTracker::default();
     let mut failure = None;
@@ -269,7 +264,7 @@ pub async fn run(
                         None => std::future::pending().await,
                     }
                 } => Next::Confirmed(r),
-                d = done_rx.recv(), if room => Next::Batch(d),
+                d = started.done.recv(), if room => Next::Batch(d),
             }
         };
         match next {
@@ -293,29 +288,116 @@ pub async fn run(
             }
         }
     }
-    // On failure, closing the result channel stops the workers; the source
-    // stops when the batcher stops taking its chunks.
-    drop(done_rx);
-    let events_in = batcher_task.await.unwrap_or(0);
-    counters.events_in.store(events_in, Ordering::Relaxed);
-    let source_result = source_task.await;
-    let pool_ok = tokio::task::spawn_blocking(move || pool.join())
-        .await
-        .unwrap_or(false);
-    if let Some(f) = failure {
-        return Err(f);
+    started.finish(failure, &counters).await
+}
+
+/// The part of a running pipeline before the sinks: source, batcher and
+/// worker pool, with the channel of processed batches.
+pub(super) struct Started {
+    /// Processed batches, in order per partition.
+    pub done: mpsc::Receiver<Processed>,
+    /// The pipeline's metrics.
+    pub metrics: PipelineMetrics,
+    source_task: tokio::task::JoinHandle<Result<(), SourceError>>,
+    batcher_task: tokio::task::JoinHandle<u64>,
+    pool: WorkerPool,
+    /// Stops the source: set by the caller's `stop`, or by a failure.
+    halt: Arc<watch::Sender<bool>>,
+    forward_stop: tokio::task::JoinHandle<()>,
+}
+
+impl Started {
+    /// Starts the source, the batcher and the worker pool.
+    pub fn start(
+        runtime: Arc<Runtime>,
+        pipeline: &Pipeline,
+        stages: Vec<Arc<StageSpec>>,
+        mut source: Box<dyn Source>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Started, PipelineError> {
+        let metrics = PipelineMetrics::new(&pipeline.name);
+        // The source stops when the caller says so, and also when the sink
+        // side failed: an idle source would otherwise wait for events
+        // forever.
+        let (halt, halted) = watch::channel(false);
+        let halt = Arc::new(halt);
+        let h = halt.clone();
+        let forward_stop = tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            let _ = h.send(true);
+        });
+        let (chunk_tx, chunk_rx) = mpsc::channel(QUEUE);
+        let (batch_tx, batch_rx) = mpsc::channel::<Batch>(QUEUE);
+        let (done_tx, done) = mpsc::channel::<Processed>(QUEUE);
+
+        let source_task = tokio::spawn(async move { source.run(chunk_tx, halted).await });
+        let batcher = super::batcher::Batcher::new(pipeline.batch);
+        let events_in = metrics.events_in.clone();
+        let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
+        let pool = WorkerPool::start(
+            pipeline.workers.threads,
+            runtime,
+            &pipeline.name,
+            stages,
+            batch_rx,
+            done_tx,
+            metrics.clone(),
+        )
+        .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
+        Ok(Started {
+            done,
+            metrics,
+            source_task,
+            batcher_task,
+            pool,
+            halt,
+            forward_stop,
+        })
     }
-    match source_result {
-        Ok(r) => r?,
-        Err(e) => return Err(PipelineError::Internal(format!("source task failed: {e}"))),
+
+    /// Stops everything (closing the result channel stops the workers; the
+    /// source stops when the batcher stops taking its chunks) and reports.
+    pub async fn finish(
+        self,
+        failure: Option<PipelineError>,
+        counters: &RunCounters,
+    ) -> Result<RunReport, PipelineError> {
+        let Started {
+            done,
+            source_task,
+            batcher_task,
+            pool,
+            halt,
+            forward_stop,
+            ..
+        } = self;
+        if failure.is_some() {
+            let _ = halt.send(true);
+        }
+        drop(done);
+        let events_in = batcher_task.await.unwrap_or(0);
+        // Added, not stored: exactly-once mode restarts after an abort.
+        let events_in = counters.events_in.fetch_add(events_in, Ordering::Relaxed) + events_in;
+        let source_result = source_task.await;
+        let pool_ok = tokio::task::spawn_blocking(move || pool.join())
+            .await
+            .unwrap_or(false);
+        forward_stop.abort();
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        match source_result {
+            Ok(r) => r?,
+            Err(e) => return Err(PipelineError::Internal(format!("source task failed: {e}"))),
+        }
+        if !pool_ok {
+            return Err(PipelineError::Internal("a worker thread panicked".into()));
+        }
+        Ok(RunReport {
+            events_in,
+            events_out: counters.events_out.load(Ordering::Relaxed),
+            dead_letters: counters.dead_letters.load(Ordering::Relaxed),
+            batches: counters.batches.load(Ordering::Relaxed),
+        })
     }
-    if !pool_ok {
-        return Err(PipelineError::Internal("a worker thread panicked".into()));
-    }
-    Ok(RunReport {
-        events_in,
-        events_out: counters.events_out.load(Ordering::Relaxed),
-        dead_letters: counters.dead_letters.load(Ordering::Relaxed),
-        batches: counters.batches.load(Ordering::Relaxed),
-    })
 }

@@ -4,11 +4,13 @@
 
 mod file;
 mod kafka;
+mod kafka_txn;
 mod memory;
 mod nats;
 
 pub use file::{FileSink, StdioSink};
 pub use kafka::KafkaSink;
+pub use kafka_txn::TransactionalProducer;
 pub use memory::MemorySink;
 pub use nats::{JetStreamSink, NatsSink};
 

@@ -9,7 +9,7 @@ mod memory;
 pub mod nats;
 
 pub use file::{FileSource, StdinSource};
-pub use kafka::KafkaSource;
+pub use kafka::{ConsumedOffsets, KafkaSource, Revoked};
 pub use memory::{MemoryCommits, MemoryFeed, MemorySource};
 pub use nats::{JetStreamSource, NatsSource};
 

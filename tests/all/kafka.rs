@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 
-async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+pub(crate) async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     let admin: AdminClient<_> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -31,7 +31,7 @@ async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     }
 }
 
-async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]) {
+pub(crate) async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]) {
     let p: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -50,8 +50,8 @@ async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]) {
     }
 }
 
-/// Reads `n` messages from every partition of `topic` (value, headers).
-fn consume(
+/// Reads `n` messages from all `partitions` of `topic` (value, headers).
+pub(crate) fn consume(
     brokers: &str,
     topic: &str,
     partitions: i32,
@@ -104,7 +104,7 @@ fn consume(
     got
 }
 
-fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -127,10 +127,11 @@ fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i6
     offsets
 }
 
-fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipeline {
+pub(crate) fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipeline {
     pipeline(&format!(
         r#"
         name = "k"
+        {extra}
         [source]
         type = "kafka"
         brokers = "{brokers}"
@@ -151,7 +152,6 @@ fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipe
         type = "kafka"
         brokers = "{brokers}"
         topic = "dlq"
-        {extra}
         "#
     ))
 }

@@ -7,6 +7,7 @@ mod abi_forms;
 mod cli;
 mod config;
 mod kafka;
+mod kafka_exactly_once;
 mod kafka_group;
 mod limits;
 mod nats;

@@ -14,6 +14,8 @@ pub struct Assignments {
     next_id: u32,
     ids: HashMap<String, HashMap<i32, u32>>,
     partitions: HashMap<u32, (String, i32)>,
+    /// What revoked ids stood for, for error messages.
+    revoked: HashMap<u32, (String, i32)>,
     /// The next offset to consume per id: confirmed offset + 1.
     done: HashMap<u32, i64>,
 }
@@ -43,10 +45,17 @@ impl Assignments {
         Some((topic, partition, next))
     }
 
+    /// The topic and partition a revoked id stood for.
+    pub fn forgotten(&self, id: u32) -> Option<(String, i32)> {
+        self.revoked.get(&id).cloned()
+    }
+
     /// Forgets a revoked partition; returns its last confirmed next offset.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<i64> {
         let id = self.ids.get_mut(topic)?.remove(&partition)?;
-        self.partitions.remove(&id);
+        if let Some(tp) = self.partitions.remove(&id) {
+            self.revoked.insert(id, tp);
+        }
         self.done.remove(&id)
     }
 }

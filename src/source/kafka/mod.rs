@@ -5,4 +5,4 @@
 mod assignments;
 mod source;
 
-pub use source::KafkaSource;
+pub use source::{ConsumedOffsets, KafkaSource, Revoked};

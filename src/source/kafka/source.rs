@@ -20,9 +20,11 @@ fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
     a.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Commits what was confirmed of revoked partitions before they go.
+/// Commits what was confirmed of revoked partitions before they go (not in
+/// exactly-once mode, where only transactions commit offsets).
 pub struct Ctx {
     assignments: Shared,
+    transactional: bool,
 }
 
 impl ClientContext for Ctx {}
@@ -32,6 +34,17 @@ impl ConsumerContext for Ctx {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        if self.transactional {
+            let mut a = lock(&self.assignments);
+            for e in tpl.elements() {
+                a.revoke(e.topic(), e.partition());
+            }
+            tracing::info!(
+                partitions = tpl.count(),
+                "kafka: partitions revoked; an open transaction holding them will abort"
+            );
+            return;
+        }
         let mut commit = TopicPartitionList::new();
         {
             let mut a = lock(&self.assignments);
@@ -75,6 +88,20 @@ impl KafkaSource {
     /// # Errors
     /// When librdkafka rejects the configuration.
     pub fn new(config: &Config) -> Result<Self, SourceError> {
+        Self::build(config, false)
+    }
+
+    /// Creates a consumer for exactly-once mode: it never commits offsets
+    /// itself; a transactional producer commits them through
+    /// [`KafkaSource::consumed_offsets`].
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration.
+    pub fn transactional(config: &Config) -> Result<Self, SourceError> {
+        Self::build(config, true)
+    }
+
+    fn build(config: &Config, transactional: bool) -> Result<Self, SourceError> {
         let assignments = Shared::default();
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
@@ -92,6 +119,7 @@ impl KafkaSource {
         let consumer: Kafka = c
             .create_with_context(Ctx {
                 assignments: assignments.clone(),
+                transactional,
             })
             .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
         Ok(KafkaSource {
@@ -99,6 +127,64 @@ impl KafkaSource {
             topics: config.topics.clone(),
             assignments,
         })
+    }
+}
+
+impl KafkaSource {
+    /// What a transactional producer needs from this consumer.
+    pub fn consumed_offsets(&self) -> ConsumedOffsets {
+        ConsumedOffsets {
+            consumer: self.consumer.clone(),
+            assignments: self.assignments.clone(),
+        }
+    }
+}
+
+/// A partition was revoked while a transaction held some of its events.
+#[derive(Debug, thiserror::Error)]
+#[error("partition {topic}/{partition} was revoked while the transaction held its events")]
+pub struct Revoked {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+/// The consumer's side of a Kafka transaction: its group metadata and the
+/// offsets to commit for delivered positions.
+#[derive(Clone)]
+pub struct ConsumedOffsets {
+    consumer: Arc<Kafka>,
+    assignments: Shared,
+}
+
+impl ConsumedOffsets {
+    /// The consumer group's metadata, which fences commits from a member
+    /// that lost its partitions.
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The offsets to commit for `positions` (partition id → last delivered
+    /// position), as "next offset to read".
+    ///
+    /// # Errors
+    /// [`Revoked`] when one of the partitions is no longer assigned here:
+    /// its events must not be committed by this worker.
+    pub fn offsets(
+        &self,
+        positions: &std::collections::BTreeMap<u32, u64>,
+    ) -> Result<TopicPartitionList, Revoked> {
+        let mut a = lock(&self.assignments);
+        let mut tpl = TopicPartitionList::new();
+        for (&id, &position) in positions {
+            let Some((topic, partition, next)) = a.confirm(id, position) else {
+                let (topic, partition) = a.forgotten(id).unwrap_or_default();
+                return Err(Revoked { topic, partition });
+            };
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
+        }
+        Ok(tpl)
     }
 }
 

@@ -1,0 +1,288 @@
+//! Exactly-once delivery, Kafka → Kafka (DESIGN §6).
+//!
+//! Processed batches are produced inside a Kafka transaction, events and
+//! dead letters alike; when the transaction is due (every
+//! [`TRANSACTION_INTERVAL`] or [`TRANSACTION_BATCHES`] batches), the
+//! consumed offsets of its batches are added to it and it is committed. The
+//! output and the progress of the consumer group thus become visible
+//! together, or not at all.
+//!
+//! When a transaction fails (a delivery, a revoked partition, the commit
+//! itself) it is aborted and the run starts over with a fresh consumer,
+//! which resumes from the last committed offsets: the aborted events are
+//! read and processed again, and `read_committed` consumers downstream
+//! never see the aborted copies.
+
+use super::batch::Processed;
+use super::chain::StageSpec;
+use super::run::{count_delivered, PipelineError, RunCounters, RunReport, Started};
+use super::tracker::CompletionTracker;
+use crate::config::{Pipeline, SinkConfig, SourceConfig};
+use crate::runtime::Runtime;
+use crate::sink::{Confirmation, TransactionalProducer};
+use crate::source::{ConsumedOffsets, KafkaSource};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The longest a transaction stays open.
+pub const TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The most batches one transaction holds.
+pub const TRANSACTION_BATCHES: usize = 64;
+
+/// Aborts in a row, without a commit between them, before the run gives up.
+const MAX_ABORTS_IN_A_ROW: u32 = 5;
+
+/// Failures to inject, for tests of the recovery path.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// While above zero, each transaction due for commit is aborted instead
+    /// (and the count goes down by one), as if the broker had failed just
+    /// before the commit.
+    pub abort_before_commit: Arc<AtomicU32>,
+}
+
+/// An open transaction.
+struct Open {
+    opened: Instant,
+    batches: Vec<Delivered>,
+    confirms: Vec<Confirmation>,
+}
+
+/// What a batch in a transaction counts for once committed.
+struct Delivered {
+    ack: super::batch::AckToken,
+    created: Instant,
+    n_out: u64,
+    n_dead: u64,
+}
+
+/// Runs a Kafka → Kafka pipeline with exactly-once delivery until its
+/// source ends or `stop` becomes true. An aborted transaction restarts the
+/// source from the last committed offsets; after several aborts in a row
+/// without a commit the run gives up.
+///
+/// # Errors
+/// A [`PipelineError`] when the pipeline is not Kafka → Kafka, the
+/// transactional producer cannot start or is fenced, or aborts keep
+/// happening.
+pub async fn run_exactly_once(
+    runtime: Arc<Runtime>,
+    pipeline: &Pipeline,
+    stages: Vec<Arc<StageSpec>>,
+    stop: watch::Receiver<bool>,
+    counters: Arc<RunCounters>,
+    faults: Faults,
+) -> Result<RunReport, PipelineError> {
+    let (SourceConfig::Kafka(from), SinkConfig::Kafka(to), SinkConfig::Kafka(dead)) =
+        (&pipeline.source, &pipeline.sink, &pipeline.dead_letter)
+    else {
+        return Err(PipelineError::Internal(
+            "exactly-once needs a kafka source, sink and dead-letter sink".into(),
+        ));
+    };
+    let id = transactional_id(&pipeline.name, &from.group);
+    let producer = TransactionalProducer::new(to, &dead.topic, id)
+        .await
+        .map_err(PipelineError::Sink)?;
+    tracing::info!(pipeline = %pipeline.name, transactional_id = %producer.id, "exactly-once: transactional producer ready");
+    let mut aborts = 0;
+    loop {
+        let source = KafkaSource::transactional(from)?;
+        let offsets = source.consumed_offsets();
+        let started = Started::start(
+            runtime.clone(),
+            pipeline,
+            stages.clone(),
+            Box::new(source),
+            stop.clone(),
+        )?;
+        let mut committed = 0;
+        let result = deliver(
+            started,
+            &producer,
+            &offsets,
+            &counters,
+            &faults,
+            &mut committed,
+        )
+        .await;
+        match result {
+            Err(PipelineError::Aborted(why)) if !*stop.borrow() => {
+                aborts = if committed > 0 { 1 } else { aborts + 1 };
+                if aborts > MAX_ABORTS_IN_A_ROW {
+                    return Err(PipelineError::Aborted(format!(
+                        "{why} ({aborts} aborts in a row; giving up)"
+                    )));
+                }
+                tracing::warn!(pipeline = %pipeline.name, "transaction aborted: {why}; reading again from the last committed offsets");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(aborts))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Unique per process: two workers must never share a transactional id,
+/// or the newer one fences the other out. Consumer group metadata sent
+/// with the offsets fences a worker that lost its partitions.
+fn transactional_id(pipeline: &str, group: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("weir-{pipeline}-{group}-{}-{nanos:x}", std::process::id())
+}
+
+/// The sink side of one attempt: batches into transactions until the
+/// workers are done or a transaction fails.
+async fn deliver(
+    mut started: Started,
+    producer: &TransactionalProducer,
+    offsets: &ConsumedOffsets,
+    counters: &RunCounters,
+    faults: &Faults,
+    committed: &mut u64,
+) -> Result<RunReport, PipelineError> {
+    let mut tracker = CompletionTracker::default();
+    let mut open: Option<Open> = None;
+    let mut failure = None;
+    loop {
+        let due = open.as_ref().map(|t| t.opened + TRANSACTION_INTERVAL);
+        let next = tokio::select! {
+            biased;
+            _ = sleep_until(due), if due.is_some() => None,
+            d = started.done.recv() => Some(d),
+        };
+        let closing = matches!(next, Some(None));
+        let timed_out = next.is_none();
+        if let Some(Some(done)) = next {
+            if let Err(e) = add(&mut open, producer, done).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        let full = open
+            .as_ref()
+            .is_some_and(|t| t.batches.len() >= TRANSACTION_BATCHES);
+        if timed_out || closing || full {
+            if let Some(t) = open.take() {
+                match commit(t, producer, offsets, &mut tracker, faults).await {
+                    Ok(batches) => {
+                        *committed += 1;
+                        for b in batches {
+                            count_delivered(
+                                &started.metrics,
+                                counters,
+                                b.created,
+                                b.n_out,
+                                b.n_dead,
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if closing {
+            break;
+        }
+    }
+    started.finish(failure, counters).await
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Produces a processed batch into the open transaction, opening one first
+/// when none is.
+async fn add(
+    open: &mut Option<Open>,
+    producer: &TransactionalProducer,
+    done: Processed,
+) -> Result<(), PipelineError> {
+    if open.is_none() {
+        producer.begin().map_err(PipelineError::Sink)?;
+        *open = Some(Open {
+            opened: Instant::now(),
+            batches: Vec::new(),
+            confirms: Vec::new(),
+        });
+    }
+    let t = open.as_mut().expect("a transaction is open");
+    let sunk = producer.events(&done.events).await;
+    let dead = producer.dead_letters(&done.dead_letters).await;
+    match (sunk, dead) {
+        (Ok(a), Ok(b)) => t.confirms.extend([a, b]),
+        (Err(e), _) | (_, Err(e)) => return abort(producer, &e.to_string()).await,
+    }
+    t.batches.push(Delivered {
+        ack: done.ack,
+        created: done.created,
+        n_out: done.events.len() as u64,
+        n_dead: done.dead_letters.len() as u64,
+    });
+    Ok(())
+}
+
+/// Waits for the transaction's deliveries, adds its batches' offsets and
+/// commits it; aborts it on any failure.
+async fn commit(
+    t: Open,
+    producer: &TransactionalProducer,
+    offsets: &ConsumedOffsets,
+    tracker: &mut CompletionTracker,
+    faults: &Faults,
+) -> Result<Vec<Delivered>, PipelineError> {
+    tracing::debug!(
+        batches = t.batches.len(),
+        "transaction due; waiting for its deliveries"
+    );
+    for c in t.confirms {
+        if let Err(e) = c.await {
+            return abort(producer, &e.to_string()).await;
+        }
+    }
+    let mut positions = BTreeMap::new();
+    for b in &t.batches {
+        if let Some((partition, position)) = tracker.complete(b.ack) {
+            positions.insert(partition, position);
+        }
+    }
+    let tpl = match offsets.offsets(&positions) {
+        Ok(tpl) => tpl,
+        Err(revoked) => return abort(producer, &revoked.to_string()).await,
+    };
+    let Some(group) = offsets.group_metadata() else {
+        return abort(producer, "the consumer has no group metadata yet").await;
+    };
+    let injected = faults
+        .abort_before_commit
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if injected {
+        return abort(producer, "injected failure before commit").await;
+    }
+    match producer.commit(tpl, group).await {
+        Ok(()) => Ok(t.batches),
+        Err(e) => abort(producer, &e.to_string()).await,
+    }
+}
+
+/// Aborts the open transaction and reports why, as [`PipelineError::Aborted`]
+/// (the run starts over), or as a sink error when even the abort failed.
+async fn abort<T>(producer: &TransactionalProducer, why: &str) -> Result<T, PipelineError> {
+    match producer.abort().await {
+        Ok(()) => Err(PipelineError::Aborted(why.to_string())),
+        Err(e) => Err(PipelineError::Sink(e)),
+    }
+}

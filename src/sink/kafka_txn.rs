@@ -1,0 +1,132 @@
+//! The transactional Kafka producer of exactly-once mode: one producer
+//! writes the events and the dead letters, and commits the consumed offsets
+//! in the same transaction.
+//!
+//! librdkafka's transactional calls block; each runs on tokio's blocking
+//! pool so the sink loop's runtime stays free.
+
+use super::kafka::{client_config, produce};
+use super::{Confirmation, SinkError};
+use crate::config::KafkaSink as Config;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::TopicPartitionList;
+use std::time::Duration;
+use weir_abi::Event;
+
+/// How long a transactional call may take before it counts as failed.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A transactional producer for a pipeline's sink and dead-letter topics.
+pub struct TransactionalProducer {
+    producer: FutureProducer,
+    topic: String,
+    dead_letter_topic: String,
+    /// The `transactional.id`, for logs.
+    pub id: String,
+}
+
+impl TransactionalProducer {
+    /// Creates the producer and registers `id` with the transaction
+    /// coordinator (fencing an older producer with the same id).
+    ///
+    /// # Errors
+    /// When librdkafka rejects the configuration or the coordinator does not
+    /// answer.
+    pub async fn new(
+        sink: &Config,
+        dead_letter_topic: &str,
+        id: String,
+    ) -> Result<Self, SinkError> {
+        let producer: FutureProducer = client_config(sink)
+            .set("transactional.id", &id)
+            .create()
+            .map_err(|e| SinkError::Broker(format!("kafka transactional producer: {e}")))?;
+        let p = producer.clone();
+        blocking(
+            move || p.init_transactions(TXN_TIMEOUT),
+            "init transactions",
+        )
+        .await?;
+        Ok(TransactionalProducer {
+            producer,
+            topic: sink.topic.clone(),
+            dead_letter_topic: dead_letter_topic.to_string(),
+            id,
+        })
+    }
+
+    /// Opens a transaction.
+    ///
+    /// # Errors
+    /// When a transaction is already open or the producer failed.
+    pub fn begin(&self) -> Result<(), SinkError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| SinkError::Broker(format!("kafka begin transaction: {e}")))
+    }
+
+    /// Produces events to the sink topic (or a stage's override) inside the
+    /// open transaction.
+    ///
+    /// # Errors
+    /// When librdkafka refuses an event.
+    pub async fn events(&self, events: &[Event]) -> Result<Confirmation, SinkError> {
+        produce(&self.producer, &self.topic, events).await
+    }
+
+    /// Produces dead letters to the dead-letter topic inside the open
+    /// transaction.
+    ///
+    /// # Errors
+    /// When librdkafka refuses a record.
+    pub async fn dead_letters(&self, records: &[Event]) -> Result<Confirmation, SinkError> {
+        produce(&self.producer, &self.dead_letter_topic, records).await
+    }
+
+    /// Adds the consumed offsets to the open transaction and commits it.
+    ///
+    /// # Errors
+    /// When the broker refuses either step; the caller then aborts.
+    pub async fn commit(
+        &self,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), SinkError> {
+        let p = self.producer.clone();
+        blocking(
+            move || {
+                if offsets.count() > 0 {
+                    p.send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)?;
+                }
+                p.commit_transaction(TXN_TIMEOUT)
+            },
+            "commit transaction",
+        )
+        .await
+    }
+
+    /// Aborts the open transaction: its events and offsets are discarded.
+    ///
+    /// # Errors
+    /// When the abort itself fails (the producer is then unusable).
+    pub async fn abort(&self) -> Result<(), SinkError> {
+        let p = self.producer.clone();
+        blocking(
+            move || p.abort_transaction(TXN_TIMEOUT),
+            "abort transaction",
+        )
+        .await
+    }
+}
+
+async fn blocking(
+    f: impl FnOnce() -> rdkafka::error::KafkaResult<()> + Send + 'static,
+    what: &str,
+) -> Result<(), SinkError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SinkError::Broker(format!("kafka {what}: {e}"))),
+        Err(e) => Err(SinkError::Broker(format!("kafka {what}: {e}"))),
+    }
+}

@@ -1,0 +1,183 @@
+//! Exactly-once mode on a real Kafka-protocol broker: the consumed offsets
+//! are committed in the transaction that holds the output, and a
+//! transaction that fails before its commit is read and processed again.
+
+use crate::brokers::Tansu;
+use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce};
+use crate::support::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::config::Delivery;
+use weir::pipeline::{prepare_stages, run_exactly_once, Faults, RunCounters};
+
+/// Every record of `topic` now on the broker: read until none came for two
+/// seconds (transaction markers take offsets too, so the watermarks do not
+/// count records).
+fn everything(brokers: &str, topic: &str, partitions: i32) -> Vec<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "counter")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut got = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(2) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            last = Instant::now();
+        }
+    }
+    got
+}
+
+#[test]
+fn transactions_commit_offsets_with_the_output_and_an_aborted_one_is_read_again() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.clone();
+    tokio_rt().block_on(create_topics(
+        &brokers,
+        &[("in", 3), ("out", 3), ("dlq", 1)],
+    ));
+    let input: Vec<(i32, String)> = (0..180)
+        .map(|i| {
+            let p = i % 3;
+            let v = if i == 100 {
+                "poison".to_string()
+            } else {
+                format!("e{i}")
+            };
+            (p, v)
+        })
+        .collect();
+    tokio_rt().block_on(produce(&brokers, "in", &input));
+
+    let p = kafka_pipeline(
+        &brokers,
+        "fixtures/poison.core.wasm",
+        r#"delivery = "exactly-once""#,
+    );
+    assert_eq!(p.delivery, Delivery::ExactlyOnce);
+    let rt = runtime();
+    let stages = prepare_stages(&rt, &p).unwrap();
+    // The first two transactions fail just before their commit.
+    let faults = Faults::default();
+    faults.abort_before_commit.store(2, Ordering::SeqCst);
+    let counters = Arc::new(RunCounters::default());
+    let report = tokio_rt().block_on(async {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let b = brokers.clone();
+        let waiter = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while committed(&b, "weir", "in", 3) != [60, 60, 60] {
+                assert!(Instant::now() < deadline, "offsets never reached the end");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = stop_tx.send(true);
+        });
+        let r = run_exactly_once(rt, &p, stages, stop, counters.clone(), faults.clone()).await;
+        waiter.await.unwrap();
+        r.unwrap()
+    });
+    assert_eq!(
+        faults.abort_before_commit.load(Ordering::SeqCst),
+        0,
+        "both injected failures happened"
+    );
+    // Counted once each, on commit: aborted copies are not counted.
+    assert_eq!(report.events_out, 179);
+    assert_eq!(report.dead_letters, 1);
+    assert!(
+        report.events_in > 180,
+        "the aborted events were read again: {} reads",
+        report.events_in
+    );
+
+    // The committed offsets sit at the end of every partition: they were
+    // stored by the transactions (this consumer never commits itself).
+    assert_eq!(committed(&brokers, "weir", "in", 3), [60, 60, 60]);
+
+    // Nothing lost: every good event is in the output. The broker under
+    // test keeps aborted records visible, so copies from the aborted
+    // transactions may show up as well; a read_committed consumer of a
+    // Kafka broker skips them.
+    let out = everything(&brokers, "out", 3);
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    for v in &out {
+        *copies.entry(v.clone()).or_default() += 1;
+    }
+    let expected: Vec<String> = input
+        .iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| v != "poison")
+        .collect();
+    for v in &expected {
+        assert!(copies.contains_key(v), "{v} is missing from the output");
+    }
+    assert_eq!(copies.len(), expected.len(), "nothing but the input");
+    eprintln!(
+        "exactly-once: {} records in the output for {} events ({} from aborted transactions)",
+        out.len(),
+        expected.len(),
+        out.len() - expected.len()
+    );
+    let dlq = consume(&brokers, "dlq", 1, 1);
+    assert_eq!(dlq[0].0, "poison");
+    assert_eq!(dlq[0].1["weir-error-kind"], "trap");
+}
+
+#[test]
+fn exactly_once_is_refused_unless_kafka_to_kafka() {
+    let err = weir::config::Pipeline::parse(
+        std::path::Path::new("eo.toml"),
+        r#"
+        name = "eo"
+        delivery = "exactly-once"
+        sink = { type = "stdout" }
+        [source]
+        type = "kafka"
+        brokers = "127.0.0.1:9092"
+        group = "g"
+        topics = ["t"]
+        "#,
+    )
+    .expect_err("stdout cannot take part in a transaction");
+    let p = err
+        .problems
+        .iter()
+        .find(|p| p.key == "delivery")
+        .expect("a problem at `delivery`");
+    assert!(
+        p.message.contains(
+            "this pipeline has a kafka source, a stdout sink and a stderr dead-letter sink"
+        ),
+        "{}",
+        p.message
+    );
+    assert!(p.hint.contains("at-least-once"), "{}", p.hint);
+
+    let err = weir::config::Pipeline::parse(
+        std::path::Path::new("eo.toml"),
+        r#"
+        name = "eo"
+        delivery = "at-most-twice"
+        sink = { type = "stdout" }
+        source = { type = "stdin" }
+        "#,
+    )
+    .expect_err("an unknown mode");
+    assert!(err
+        .problems
+        .iter()
+        .any(|p| p.key == "delivery" && p.message.contains("unknown delivery mode")));
+}
