@@ -21,6 +21,7 @@ pub mod config;
 pub mod jsonl;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod runtime;
 pub mod sink;
 pub mod source;

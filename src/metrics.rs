@@ -87,6 +87,12 @@ impl StageMetrics {
     }
 }
 
+/// Counts a hot swap (`kind` = `swap`) or a rollback (`rollback`) of a
+/// stage.
+pub fn swapped(pipeline: &str, stage: &str, kind: &'static str) {
+    counter!("weir_stage_swaps_total", "pipeline" => pipeline.to_string(), "stage" => stage.to_string(), "kind" => kind).increment(1);
+}
+
 /// Starts the Prometheus exporter on `addr` (serving `/metrics`). Needs a
 /// running tokio runtime.
 ///

@@ -81,6 +81,30 @@ pub struct StageConfig {
     pub grants: Grants,
     /// One instance per worker thread instead of one per partition.
     pub stateless: bool,
+    /// How new versions of the plugin are taken on.
+    pub swap: SwapPolicy,
+}
+
+/// How a stage takes on a new version of its plugin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SwapPolicy {
+    /// Swap to the plugin file whenever it changes on disk.
+    pub watch: bool,
+    /// Batches each worker thread watches after a swap.
+    pub probation_batches: u32,
+    /// More failed batches than this share of `probation_batches` roll the
+    /// stage back to the previous version.
+    pub max_failure_share: f64,
+}
+
+impl Default for SwapPolicy {
+    fn default() -> Self {
+        SwapPolicy {
+            watch: false,
+            probation_batches: 10,
+            max_failure_share: 0.0,
+        }
+    }
 }
 
 /// The worker pool.
@@ -278,6 +302,27 @@ impl Pipeline {
     }
 }
 
+/// `max_failure_share`: a number from 0 to 1.
+fn share(w: &mut Walker, path: &str, t: &toml::Table) -> Option<f64> {
+    let v = t.get("max_failure_share")?;
+    let n = match v {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    };
+    match n {
+        Some(n) if (0.0..=1.0).contains(&n) => Some(n),
+        _ => {
+            w.problem(
+                &join(path, "max_failure_share"),
+                format!("{v} is not a share"),
+                "a number from 0 to 1, e.g. 0.2",
+            );
+            None
+        }
+    }
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -325,6 +370,9 @@ const STAGE_KEYS: &[&str] = &[
     "config",
     "grants",
     "stateless",
+    "watch",
+    "probation_batches",
+    "max_failure_share",
 ];
 
 fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> {
@@ -400,6 +448,14 @@ fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> 
             None => Grants::default(),
         };
         let stateless = w.boolean(&path, t, "stateless").unwrap_or(false);
+        let defaults = SwapPolicy::default();
+        let swap = SwapPolicy {
+            watch: w.boolean(&path, t, "watch").unwrap_or(false),
+            probation_batches: w
+                .integer(&path, t, "probation_batches", 1, 1_000_000)
+                .map_or(defaults.probation_batches, |n| n as u32),
+            max_failure_share: share(w, &path, t).unwrap_or(defaults.max_failure_share),
+        };
         if let (Some(name), Some(plugin)) = (name, plugin) {
             out.push(StageConfig {
                 name,
@@ -408,6 +464,7 @@ fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> 
                 config,
                 grants,
                 stateless,
+                swap,
             });
         }
     }

@@ -56,16 +56,16 @@ impl StageSpec {
 }
 
 #[derive(Default)]
-struct Slot {
-    instance: Option<StageInstance>,
+pub(super) struct Slot {
+    pub(super) instance: Option<StageInstance>,
     /// State after the last successful batch; a replacement imports it.
-    checkpoint: Option<Vec<u8>>,
+    pub(super) checkpoint: Option<Vec<u8>>,
 }
 
 /// Where the events of a (sub-)batch came from.
 #[derive(Clone, Copy)]
-struct Origin<'a> {
-    partition: u32,
+pub(super) struct Origin<'a> {
+    pub(super) partition: u32,
     /// Exact positions, known before the first stage transforms anything.
     positions: Option<&'a [u64]>,
     range: (u64, u64),
@@ -73,10 +73,16 @@ struct Origin<'a> {
 
 /// The stages of one worker thread.
 pub struct StageChain {
-    runtime: Arc<Runtime>,
-    pipeline: String,
-    stages: Vec<(Arc<StageSpec>, HashMap<u32, Slot>)>,
+    pub(super) runtime: Arc<Runtime>,
+    pub(super) pipeline: String,
+    pub(super) stages: Vec<(Arc<StageSpec>, HashMap<u32, Slot>)>,
     metrics: PipelineMetrics,
+    /// Per stage: the previous version while a new one is on probation.
+    pub(super) probation: Vec<Option<super::swap::Probation>>,
+    /// Where a failing new version is reported.
+    pub(super) incidents: Option<tokio::sync::mpsc::UnboundedSender<super::swap::Incident>>,
+    /// Set when a call of the stage being run trapped.
+    pub(super) trapped: bool,
 }
 
 impl StageChain {
@@ -92,6 +98,9 @@ impl StageChain {
             pipeline: pipeline.to_string(),
             stages: stages.iter().map(|s| (s.clone(), HashMap::new())).collect(),
             metrics,
+            probation: stages.iter().map(|_| None).collect(),
+            incidents: None,
+            trapped: false,
         }
     }
 
@@ -148,7 +157,11 @@ impl StageChain {
                 positions: (i == 0).then_some(positions.as_slice()),
                 range,
             };
-            events = self.run_stage(i, events, origin, &mut dead);
+            events = if self.probation[i].is_some() {
+                self.run_on_probation(i, events, origin, &mut dead)
+            } else {
+                self.run_stage(i, events, origin, &mut dead)
+            };
         }
         if !source_topics.is_empty() {
             for e in &mut events {
@@ -206,7 +219,7 @@ impl StageChain {
         Ok(slot.instance.as_mut().expect("just created"))
     }
 
-    fn run_stage(
+    pub(super) fn run_stage(
         &mut self,
         i: usize,
         mut events: Vec<Event>,
@@ -272,6 +285,7 @@ impl StageChain {
             }
             Err(e) => {
                 spec.metrics.trap(e.kind());
+                self.trapped = true;
                 self.drop_instance(i, origin.partition);
                 if n == 1 {
                     tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "event dead-lettered: {e}");
@@ -312,7 +326,7 @@ impl StageChain {
 
     /// The slot of stage `i` for `partition` (one slot for a stateless
     /// stage).
-    fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
+    pub(super) fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
         let (spec, slots) = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
         slots.entry(key).or_default()

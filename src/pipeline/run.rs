@@ -166,6 +166,8 @@ pub struct RunCounters {
     pub dead_letters: AtomicU64,
     /// Batches fully acknowledged.
     pub batches: AtomicU64,
+    /// The reload manager, once the pipeline runs.
+    pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
 }
 
 /// What a finished run did.
@@ -239,7 +241,7 @@ pub async fn run(
         dead_letter: mut dlq,
     } = endpoints;
     let committer = source.committer();
-    let mut started = Started::start(runtime, pipeline, stages, source, stop)?;
+    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters)?;
     let metrics = started.metrics.clone();
 
     let mut tracker = CompletionTracker::default();
@@ -304,6 +306,8 @@ pub(super) struct Started {
     /// Stops the source: set by the caller's `stop`, or by a failure.
     halt: Arc<watch::Sender<bool>>,
     forward_stop: tokio::task::JoinHandle<()>,
+    /// The reload manager; it holds the worker threads' queues open.
+    manager: tokio::task::JoinHandle<()>,
 }
 
 impl Started {
@@ -314,6 +318,7 @@ impl Started {
         stages: Vec<Arc<StageSpec>>,
         mut source: Box<dyn Source>,
         mut stop: watch::Receiver<bool>,
+        counters: &RunCounters,
     ) -> Result<Started, PipelineError> {
         let metrics = PipelineMetrics::new(&pipeline.name);
         // The source stops when the caller says so, and also when the sink
@@ -334,16 +339,24 @@ impl Started {
         let batcher = super::batcher::Batcher::new(pipeline.batch);
         let events_in = metrics.events_in.clone();
         let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
-        let pool = WorkerPool::start(
+        let (incidents_tx, incidents) = mpsc::unbounded_channel();
+        let (pool, control) = WorkerPool::start(
             pipeline.workers.threads,
-            runtime,
+            runtime.clone(),
             &pipeline.name,
-            stages,
-            batch_rx,
-            done_tx,
+            stages.clone(),
+            super::worker::PoolIo {
+                input: batch_rx,
+                output: done_tx,
+                incidents: incidents_tx,
+            },
             metrics.clone(),
         )
         .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
+        let (reloader, manager) =
+            crate::reload::spawn(runtime, &pipeline.name, &stages, control, incidents);
+        // A restarted run (exactly-once mode) keeps the first handle.
+        let _ = counters.reloader.set(reloader);
         Ok(Started {
             done,
             metrics,
@@ -352,6 +365,7 @@ impl Started {
             pool,
             halt,
             forward_stop,
+            manager,
         })
     }
 
@@ -369,8 +383,12 @@ impl Started {
             pool,
             halt,
             forward_stop,
+            manager,
             ..
         } = self;
+        // The manager holds the worker queues open: stop it first.
+        manager.abort();
+        let _ = manager.await;
         if failure.is_some() {
             let _ = halt.send(true);
         }

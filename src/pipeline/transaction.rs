@@ -99,6 +99,7 @@ pub async fn run_exactly_once(
             stages.clone(),
             Box::new(source),
             stop.clone(),
+            &counters,
         )?;
         let mut committed = 0;
         let result = deliver(

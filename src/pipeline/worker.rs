@@ -4,6 +4,7 @@
 
 use super::batch::{Batch, Processed};
 use super::chain::{StageChain, StageSpec};
+use super::swap::{Control, Incident};
 use crate::metrics::PipelineMetrics;
 use crate::runtime::Runtime;
 use std::sync::Arc;
@@ -13,9 +14,63 @@ use tokio::sync::mpsc;
 /// Batches queued per worker thread beyond the one it is running.
 const WORKER_QUEUE: usize = 2;
 
+/// What a worker thread's queue carries: batches, and control messages that
+/// land exactly between two batches.
+pub enum Work {
+    /// A batch to process.
+    Batch(Batch),
+    /// A control message.
+    Control(Control),
+    /// The input ended: finish.
+    End,
+}
+
+/// The channels of a pool: batches in, processed batches out, and the
+/// reload manager's incident reports.
+pub struct PoolIo {
+    /// Batches to process.
+    pub input: mpsc::Receiver<Batch>,
+    /// Processed batches.
+    pub output: mpsc::Sender<Processed>,
+    /// Where a thread reports a new version it rolled back.
+    pub incidents: mpsc::UnboundedSender<Incident>,
+}
+
 /// The running pool.
 pub struct WorkerPool {
     threads: Vec<JoinHandle<()>>,
+}
+
+/// Sends control messages to every worker thread of a pool.
+#[derive(Clone)]
+pub struct PoolControl {
+    queues: Vec<crossbeam_channel::Sender<Work>>,
+}
+
+impl PoolControl {
+    /// Sends one control message to each worker thread (built by `make`
+    /// with the reply channel) and waits for every answer. Blocking: the
+    /// message queues behind the batches each thread already holds.
+    pub fn broadcast<T: Send + 'static>(
+        &self,
+        make: impl Fn(crossbeam_channel::Sender<T>) -> Control,
+    ) -> Vec<Option<T>> {
+        let mut replies = Vec::with_capacity(self.queues.len());
+        for q in &self.queues {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let sent = q.send(Work::Control(make(tx))).is_ok();
+            replies.push(sent.then_some(rx));
+        }
+        replies
+            .into_iter()
+            .map(|rx| rx.and_then(|rx| rx.recv().ok()))
+            .collect()
+    }
+
+    /// Worker threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.queues.len()
+    }
 }
 
 impl WorkerPool {
@@ -29,43 +84,61 @@ impl WorkerPool {
         runtime: Arc<Runtime>,
         pipeline: &str,
         stages: Vec<Arc<StageSpec>>,
-        mut input: mpsc::Receiver<Batch>,
-        output: mpsc::Sender<Processed>,
+        io: PoolIo,
         metrics: PipelineMetrics,
-    ) -> std::io::Result<WorkerPool> {
+    ) -> std::io::Result<(WorkerPool, PoolControl)> {
+        let PoolIo {
+            mut input,
+            output,
+            incidents,
+        } = io;
         let n = n.max(1);
         let mut threads = Vec::with_capacity(n + 1);
         let mut queues = Vec::with_capacity(n);
         for k in 0..n {
-            let (tx, rx) = crossbeam_channel::bounded::<Batch>(WORKER_QUEUE);
+            let (tx, rx) = crossbeam_channel::bounded::<Work>(WORKER_QUEUE);
             queues.push(tx);
             let mut chain = StageChain::new(runtime.clone(), pipeline, &stages, metrics.clone());
+            chain.report_to(incidents.clone());
             let output = output.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("weir-worker-{k}"))
                     .spawn(move || {
-                        for batch in rx.iter() {
-                            if output.blocking_send(chain.process(batch)).is_err() {
-                                break;
+                        for work in rx.iter() {
+                            match work {
+                                Work::Batch(batch) => {
+                                    if output.blocking_send(chain.process(batch)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Work::Control(c) => chain.control(c),
+                                Work::End => break,
                             }
                         }
                     })?,
             );
         }
+        let control = PoolControl {
+            queues: queues.clone(),
+        };
         threads.push(
             std::thread::Builder::new()
                 .name("weir-dispatch".into())
                 .spawn(move || {
                     while let Some(batch) = input.blocking_recv() {
                         let k = batch.ack.partition as usize % queues.len();
-                        if queues[k].send(batch).is_err() {
+                        if queues[k].send(Work::Batch(batch)).is_err() {
                             break;
                         }
                     }
+                    // The control handle keeps the queues open: say so.
+                    for q in &queues {
+                        let _ = q.send(Work::End);
+                    }
                 })?,
         );
-        Ok(WorkerPool { threads })
+        Ok((WorkerPool { threads }, control))
     }
 
     /// Waits for every thread; `false` if one panicked.

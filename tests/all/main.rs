@@ -13,3 +13,4 @@ mod limits;
 mod nats;
 mod pipeline;
 mod sandbox;
+mod swap;

@@ -1,0 +1,278 @@
+//! The manager task: one per running pipeline.
+
+use super::watch::Watcher;
+use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
+use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
+use crate::runtime::{CompiledPlugin, Runtime, StageInstance};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// How often watched plugin files are looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+struct Stage {
+    current: Arc<StageSpec>,
+    previous: Option<Arc<StageSpec>>,
+}
+
+struct Manager {
+    runtime: Arc<Runtime>,
+    pipeline: String,
+    stages: Vec<Stage>,
+    control: PoolControl,
+    board: Board,
+}
+
+/// Starts the reload manager of a pipeline whose worker pool `control`
+/// reaches; `incidents` are the worker threads' own rollbacks. The task ends
+/// when every [`Reloader`] is dropped and `incidents` closes, or when it is
+/// aborted.
+pub fn spawn(
+    runtime: Arc<Runtime>,
+    pipeline: &str,
+    stages: &[Arc<StageSpec>],
+    control: PoolControl,
+    incidents: mpsc::UnboundedReceiver<Incident>,
+) -> (Reloader, tokio::task::JoinHandle<()>) {
+    let now = SystemTime::now();
+    let board: Board = Arc::new(Mutex::new(
+        stages
+            .iter()
+            .map(|s| StageStatus {
+                stage: s.config.name.clone(),
+                plugin: s.plugin.path.display().to_string(),
+                digest: s.plugin.sha256.clone(),
+                since: now,
+                swaps: 0,
+                rollbacks: 0,
+                last_problem: None,
+            })
+            .collect(),
+    ));
+    let watcher = Watcher::new(stages);
+    let manager = Manager {
+        runtime,
+        pipeline: pipeline.to_string(),
+        stages: stages
+            .iter()
+            .map(|s| Stage {
+                current: s.clone(),
+                previous: None,
+            })
+            .collect(),
+        control,
+        board: board.clone(),
+    };
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(manager.run(rx, incidents, watcher));
+    (Reloader { tx, board }, task)
+}
+
+impl Manager {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut incidents: mpsc::UnboundedReceiver<Incident>,
+        mut watcher: Watcher,
+    ) {
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watching = !watcher.is_empty();
+        loop {
+            tokio::select! {
+                r = requests.recv() => match r {
+                    Some(Request::Deploy { stage, artifact, reply }) => {
+                        let r = match self.index(&stage) {
+                            Ok(i) => self.deploy(i, artifact).await,
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Rollback { stage, reply }) => {
+                        let r = match self.index(&stage) {
+                            Ok(i) => self.roll_back(i).await,
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    None => break,
+                },
+                Some(incident) = incidents.recv() => self.incident(incident).await,
+                _ = tick.tick(), if watching => {
+                    for (i, path) in watcher.changed() {
+                        tracing::info!(pipeline = %self.pipeline, stage = %self.stages[i].current.config.name, "plugin file changed: {}", path.display());
+                        if let Err(e) = self.deploy(i, Artifact::Path(path)).await {
+                            tracing::warn!(pipeline = %self.pipeline, stage = %self.stages[i].current.config.name, "new version not taken: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn index(&self, stage: &str) -> Result<usize, SwapError> {
+        self.stages
+            .iter()
+            .position(|s| s.current.config.name == stage)
+            .ok_or_else(|| SwapError::UnknownStage(stage.to_string()))
+    }
+
+    fn note(&self, i: usize, f: impl FnOnce(&mut StageStatus)) {
+        let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut board[i]);
+    }
+
+    /// Verifies, compiles and checks the new version off the worker
+    /// threads, then swaps every thread to it.
+    async fn deploy(&mut self, i: usize, artifact: Artifact) -> Result<Deployed, SwapError> {
+        let runtime = self.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &artifact))
+            .await
+            .map_err(|e| SwapError::Refused(e.to_string()))?;
+        let plugin = match loaded {
+            Ok(p) => p,
+            Err(why) => {
+                self.note(i, |s| s.last_problem = Some(format!("refused: {why}")));
+                return Err(SwapError::Refused(why));
+            }
+        };
+        if plugin.sha256 == self.stages[i].current.plugin.sha256 {
+            return Ok(Deployed {
+                digest: plugin.sha256.clone(),
+                unchanged: true,
+            });
+        }
+        let mut config = self.stages[i].current.config.clone();
+        config.plugin = plugin.path.clone();
+        let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
+        self.swap(i, spec).await
+    }
+
+    /// Swaps every worker thread to `spec`, after checking that it starts.
+    async fn swap(&mut self, i: usize, spec: Arc<StageSpec>) -> Result<Deployed, SwapError> {
+        // One instance first, off the worker threads: a version whose init
+        // fails never reaches them.
+        let (runtime, s) = (self.runtime.clone(), spec.clone());
+        let started = tokio::task::spawn_blocking(move || {
+            StageInstance::new(&runtime, &s.plugin, &s.settings).map(drop)
+        })
+        .await
+        .map_err(|e| SwapError::Refused(e.to_string()))?;
+        if let Err(e) = started {
+            return Err(self.rolled_back(i, format!("the new version does not start: {e}")));
+        }
+        let control = self.control.clone();
+        let s = spec.clone();
+        let replies = tokio::task::spawn_blocking(move || {
+            control.broadcast(|reply| Control::Swap {
+                stage: i,
+                spec: s.clone(),
+                reply,
+            })
+        })
+        .await
+        .map_err(|_| SwapError::Stopped)?;
+        let failure = replies.into_iter().find_map(|r| match r {
+            Some(Ok(())) => None,
+            Some(Err(why)) => Some(why),
+            None => Some("a worker thread stopped".to_string()),
+        });
+        if let Some(why) = failure {
+            let why: String = why;
+            self.broadcast_rollback(i, &why).await;
+            return Err(self.rolled_back(i, why));
+        }
+        let stage = &mut self.stages[i];
+        let previous = std::mem::replace(&mut stage.current, spec.clone());
+        stage.previous = Some(previous);
+        self.note(i, |s| {
+            s.plugin = spec.plugin.path.display().to_string();
+            s.digest = spec.plugin.sha256.clone();
+            s.since = SystemTime::now();
+            s.swaps += 1;
+        });
+        crate::metrics::swapped(&self.pipeline, &spec.config.name, "swap");
+        Ok(Deployed {
+            digest: spec.plugin.sha256.clone(),
+            unchanged: false,
+        })
+    }
+
+    /// Records a rollback of stage `i` and returns it as an error.
+    fn rolled_back(&self, i: usize, why: String) -> SwapError {
+        tracing::warn!(pipeline = %self.pipeline, stage = %self.stages[i].current.config.name, "new version rolled back: {why}");
+        self.note(i, |s| {
+            s.rollbacks += 1;
+            s.last_problem = Some(format!("rolled back: {why}"));
+        });
+        crate::metrics::swapped(
+            &self.pipeline,
+            &self.stages[i].current.config.name,
+            "rollback",
+        );
+        SwapError::RolledBack(why)
+    }
+
+    /// Asks every worker thread still holding the previous version of
+    /// stage `i` to go back to it; `true` when some thread had nothing to
+    /// go back to (its probation was over).
+    async fn broadcast_rollback(&self, i: usize, why: &str) -> bool {
+        let control = self.control.clone();
+        let reason = why.to_string();
+        tokio::task::spawn_blocking(move || {
+            control.broadcast(|reply| Control::Rollback {
+                stage: i,
+                reason: reason.clone(),
+                reply,
+            })
+        })
+        .await
+        .map(|r| r.iter().any(|went_back| *went_back != Some(true)))
+        .unwrap_or(false)
+    }
+
+    /// A worker thread rolled back a new version that failed its batches:
+    /// every other thread follows.
+    async fn incident(&mut self, incident: Incident) {
+        let i = incident.stage;
+        let Some(previous) = self.stages[i].previous.take() else {
+            return;
+        };
+        let stragglers = self.broadcast_rollback(i, &incident.reason).await;
+        let failed = std::mem::replace(&mut self.stages[i].current, previous.clone());
+        let _ = self.rolled_back(i, incident.reason);
+        if stragglers {
+            // Threads past their probation swap back like for a deploy.
+            self.stages[i].current = failed;
+            if let Err(e) = self.swap(i, previous.clone()).await {
+                tracing::error!(pipeline = %self.pipeline, stage = %previous.config.name, "cannot move every thread back: {e}");
+            }
+            self.stages[i].previous = None;
+        }
+        self.note(i, |s| {
+            s.plugin = previous.plugin.path.display().to_string();
+            s.digest = previous.plugin.sha256.clone();
+            s.since = SystemTime::now();
+        });
+    }
+
+    /// An operator's rollback: a swap back to the previous version.
+    async fn roll_back(&mut self, i: usize) -> Result<Deployed, SwapError> {
+        let Some(previous) = self.stages[i].previous.clone() else {
+            return Err(SwapError::NothingToRollBack);
+        };
+        let r = self.swap(i, previous).await?;
+        self.stages[i].previous = None;
+        self.note(i, |s| s.rollbacks += 1);
+        Ok(r)
+    }
+}
+
+fn load(runtime: &Runtime, artifact: &Artifact) -> Result<CompiledPlugin, String> {
+    let r = match artifact {
+        Artifact::Path(p) => runtime.load(p),
+        Artifact::Bytes { name, bytes } => runtime.load_bytes(std::path::Path::new(name), bytes),
+    };
+    r.map_err(|e| e.to_string())
+}

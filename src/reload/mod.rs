@@ -1,0 +1,142 @@
+//! The reload manager of a running pipeline (DESIGN §5): it takes new
+//! plugin versions (from the admin API, a watched file or a re-read pipeline
+//! file), verifies and compiles them off the worker threads, has every
+//! worker thread swap at its next batch boundary, and rolls back when the
+//! new version does not start, refuses the state, or fails its first
+//! batches.
+
+mod manager;
+mod watch;
+
+pub use manager::spawn;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::{mpsc, oneshot};
+
+/// A new plugin version.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// A file on the worker's disk.
+    Path(PathBuf),
+    /// Uploaded bytes; `name` stands for them in logs and status.
+    Bytes {
+        /// A name for the upload.
+        name: String,
+        /// The artifact.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Why a new version is not running.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// The pipeline has no such stage.
+    #[error("no stage named {0:?}")]
+    UnknownStage(String),
+    /// The artifact was refused before anything ran (unreadable, not wasm,
+    /// wrong ABI, bad signature); the running version is untouched.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The new version ran and failed; the previous one runs again.
+    #[error("rolled back: {0}")]
+    RolledBack(String),
+    /// A rollback was asked for, but no previous version is known.
+    #[error("no previous version to roll back to")]
+    NothingToRollBack,
+    /// The pipeline is stopping.
+    #[error("the pipeline is stopping")]
+    Stopped,
+}
+
+/// What a stage runs, and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageStatus {
+    /// The stage's name.
+    pub stage: String,
+    /// Where the running version came from.
+    pub plugin: String,
+    /// Hex sha256 of the running version.
+    pub digest: String,
+    /// When the running version started.
+    pub since: SystemTime,
+    /// Completed swaps to a new version.
+    pub swaps: u64,
+    /// Times the stage went back to a previous version.
+    pub rollbacks: u64,
+    /// Why the last rollback or refusal happened.
+    pub last_problem: Option<String>,
+}
+
+/// A swap that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// Hex sha256 of the version now running.
+    pub digest: String,
+    /// Whether it was already running (nothing changed).
+    pub unchanged: bool,
+}
+
+pub(crate) enum Request {
+    Deploy {
+        stage: String,
+        artifact: Artifact,
+        reply: oneshot::Sender<Result<Deployed, SwapError>>,
+    },
+    Rollback {
+        stage: String,
+        reply: oneshot::Sender<Result<Deployed, SwapError>>,
+    },
+}
+
+/// Status of every stage, shared between the manager and its readers.
+pub(crate) type Board = Arc<Mutex<Vec<StageStatus>>>;
+
+/// The handle to a running pipeline's reload manager.
+#[derive(Clone, Debug)]
+pub struct Reloader {
+    tx: mpsc::Sender<Request>,
+    board: Board,
+}
+
+impl Reloader {
+    /// Deploys a new version of `stage` and waits until every worker thread
+    /// runs it, or it was refused or rolled back.
+    ///
+    /// # Errors
+    /// A [`SwapError`] saying why the new version is not running.
+    pub async fn deploy(&self, stage: &str, artifact: Artifact) -> Result<Deployed, SwapError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Deploy {
+                stage: stage.to_string(),
+                artifact,
+                reply,
+            })
+            .await
+            .map_err(|_| SwapError::Stopped)?;
+        rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
+    /// Goes back to the version `stage` ran before its last swap.
+    ///
+    /// # Errors
+    /// A [`SwapError`] when there is none, or it does not start again.
+    pub async fn rollback(&self, stage: &str) -> Result<Deployed, SwapError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Rollback {
+                stage: stage.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| SwapError::Stopped)?;
+        rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
+    /// What every stage runs now.
+    pub fn status(&self) -> Vec<StageStatus> {
+        self.board.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

@@ -1,0 +1,259 @@
+//! Hot swap while events flow: every event exactly once and in order, the
+//! state carried across versions, and bad versions rolled back on their own.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::reload::{Artifact, Reloader, SwapError};
+use weir::sink::MemorySink;
+use weir::source::{MemoryFeed, MemorySource};
+use weir::Event;
+
+const PARTITIONS: u32 = 4;
+
+fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
+    pipeline(&format!(
+        r#"
+        name = "swap"
+        sink = {{ type = "stdout" }}
+        source = {{ type = "stdin" }}
+        [workers]
+        threads = 2
+        [batch]
+        max_events = 20
+        linger = "2ms"
+        [[stage]]
+        name = "count"
+        plugin = "{{dist}}/counter.wasm"
+        {extra}
+        "#
+    ))
+}
+
+/// Feeds `n` keyed events (key = partition) at a steady pace.
+async fn feed(feed: MemoryFeed, n: u64, pace: Duration) {
+    for i in 0..n {
+        let p = (i % u64::from(PARTITIONS)) as u32;
+        let mut e = Event::from_value(i.to_string());
+        e.key = Some(format!("k{p}").into_bytes());
+        feed.send(p, e).await.unwrap();
+        if i % 20 == 19 {
+            tokio::time::sleep(pace).await;
+        }
+    }
+}
+
+/// Every event exactly once, in order per partition, and the counter's
+/// totals run 1, 2, 3… per key with no gap or repeat.
+fn assert_exactly_once_with_continuous_counts(out: &[Event], n: u64) {
+    assert_eq!(out.len() as u64, n, "every event once");
+    let mut last: BTreeMap<Vec<u8>, (i64, u64)> = BTreeMap::new();
+    for e in out {
+        let key = e.key.clone().unwrap();
+        let value: i64 = String::from_utf8_lossy(&e.value).parse().unwrap();
+        let count: u64 = header(e, "count").parse().unwrap();
+        let (prev_value, prev_count) = last.get(&key).copied().unwrap_or((-1, 0));
+        assert!(
+            value > prev_value,
+            "order within {key:?}: {value} after {prev_value}"
+        );
+        assert_eq!(
+            count,
+            prev_count + 1,
+            "the count of {key:?} continues at event {value}"
+        );
+        last.insert(key, (value, count));
+    }
+}
+
+/// Runs the counting pipeline over `n` events while `during` acts on the
+/// reloader; returns the sink's and dead-letter sink's events.
+fn with_running_pipeline<F, Fut>(
+    p: &weir::config::Pipeline,
+    n: u64,
+    during: F,
+) -> (Vec<Event>, Vec<Event>)
+where
+    F: FnOnce(Reloader, Arc<RunCounters>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let rt = runtime();
+    let stages = prepare_stages(&rt, p).unwrap();
+    let (tx, source) = MemorySource::channel(64);
+    let (out, dead) = (MemorySink::new(), MemorySink::new());
+    let endpoints = Endpoints {
+        source: Box::new(source),
+        sink: Box::new(out.clone()),
+        dead_letter: Box::new(dead.clone()),
+    };
+    let counters = Arc::new(RunCounters::default());
+    tokio_rt().block_on(async {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let (p, counters) = (p.clone(), counters.clone());
+            async move { run(rt, &p, stages, endpoints, stop, counters).await }
+        });
+        let producer = tokio::spawn(feed(tx, n, Duration::from_millis(2)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let reloader = loop {
+            if let Some(r) = counters.reloader.get() {
+                break r.clone();
+            }
+            assert!(Instant::now() < deadline, "the pipeline never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        during(reloader, counters.clone()).await;
+        producer.await.unwrap();
+        running.await.unwrap().unwrap();
+    });
+    (out.events(), dead.events())
+}
+
+#[test]
+fn ten_swaps_under_load_lose_nothing_and_the_counts_continue() {
+    let p = counting_pipeline("");
+    let dist = root().join("plugins/dist");
+    let (versions_tx, versions) = std::sync::mpsc::channel();
+    let (out, dead) = with_running_pipeline(&p, 8000, move |reloader, counters| async move {
+        let flowed = || {
+            counters
+                .events_out
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        // The same counter built as a core module and as a component: two
+        // versions with different digests that share the state format.
+        for k in 0..10 {
+            if k == 0 || k == 9 {
+                assert!(
+                    (1..8000).contains(&flowed()),
+                    "swap {k} while events flow: {}",
+                    flowed()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let file = if k % 2 == 0 {
+                "counter.core.wasm"
+            } else {
+                "counter.wasm"
+            };
+            let d = reloader
+                .deploy("count", Artifact::Path(dist.join(file)))
+                .await
+                .unwrap_or_else(|e| panic!("swap {k}: {e}"));
+            assert!(!d.unchanged);
+        }
+        versions_tx.send(reloader.status()).unwrap();
+    });
+    assert!(dead.is_empty(), "no dead letters: {dead:?}");
+    assert_exactly_once_with_continuous_counts(&out, 8000);
+    let status = versions.recv().unwrap();
+    assert_eq!(status[0].swaps, 10);
+    assert_eq!(status[0].rollbacks, 0);
+    assert_eq!(
+        status[0].digest,
+        load("counter.wasm").sha256,
+        "the last version runs"
+    );
+}
+
+fn wat(name: &str) -> Artifact {
+    let path = root().join("tests/fixtures").join(format!("{name}.wat"));
+    Artifact::Bytes {
+        name: format!("{name}.wasm"),
+        bytes: wat::parse_file(&path).unwrap(),
+    }
+}
+
+#[test]
+fn bad_versions_are_rolled_back_and_the_stream_goes_on() {
+    let p = counting_pipeline("probation_batches = 5");
+    let (status_tx, status) = std::sync::mpsc::channel();
+    let (out, dead) = with_running_pipeline(&p, 6000, move |reloader, _| async move {
+        let original = reloader.status()[0].digest.clone();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // Traps in init: never reaches the worker threads.
+        let e = reloader
+            .deploy("count", wat("init_trap"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SwapError::RolledBack(_)), "{e}");
+        assert!(e.to_string().contains("does not start"), "{e}");
+
+        // Refuses the counter's checkpoint: every thread stays on the old
+        // version with its state.
+        let e = reloader
+            .deploy("count", wat("reject_checkpoint"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown state format"), "{e}");
+        assert_eq!(reloader.status()[0].digest, original);
+
+        // Takes the state, then fails its first batch: the thread that saw
+        // it goes back, re-runs the batch on the old version, and the
+        // others follow.
+        reloader.deploy("count", wat("trap_process")).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloader.status()[0].rollbacks < 3 {
+            assert!(Instant::now() < deadline, "{:?}", reloader.status());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        status_tx.send(reloader.status()).unwrap();
+        let _ = original;
+    });
+    let status = status.recv().unwrap();
+    let s = &status[0];
+    assert_eq!(s.rollbacks, 3, "{s:?}");
+    assert_eq!(
+        s.digest,
+        load("counter.wasm").sha256,
+        "the old version runs"
+    );
+    assert!(
+        s.last_problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("failed 1 of its first"),
+        "{s:?}"
+    );
+    assert!(
+        dead.is_empty(),
+        "the failing batch ran again on the old version: {dead:?}"
+    );
+    assert_exactly_once_with_continuous_counts(&out, 6000);
+}
+
+#[test]
+fn a_refused_artifact_changes_nothing() {
+    let p = counting_pipeline("");
+    let (out, _) = with_running_pipeline(&p, 400, |reloader, _| async move {
+        let e = reloader
+            .deploy(
+                "count",
+                Artifact::Bytes {
+                    name: "junk.wasm".into(),
+                    bytes: b"not wasm at all".to_vec(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SwapError::Refused(_)), "{e}");
+        let e = reloader
+            .deploy(
+                "nope",
+                Artifact::Path(root().join("plugins/dist/counter.wasm")),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SwapError::UnknownStage(_)), "{e}");
+        let s = &reloader.status()[0];
+        assert_eq!((s.swaps, s.rollbacks), (0, 0));
+        assert!(
+            s.last_problem.as_deref().unwrap().contains("refused"),
+            "{s:?}"
+        );
+    });
+    assert_exactly_once_with_continuous_counts(&out, 400);
+}
