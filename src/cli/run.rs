@@ -40,6 +40,7 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
         tokio::spawn(stop_on_signal(stop_tx.clone()));
 
         let mut tasks = tokio::task::JoinSet::new();
+        let mut running = Vec::new();
         for p in pipelines {
             let rt = runtime.clone();
             let p2 = p.clone();
@@ -49,6 +50,7 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
             tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, "running");
             let (rt, stop) = (runtime.clone(), stop.clone());
             let counters = Arc::new(RunCounters::default());
+            running.push((p.clone(), counters.clone()));
             if p.delivery == Delivery::ExactlyOnce {
                 tasks.spawn(async move {
                     let r = run_exactly_once(rt, &p, stages, stop, counters, Faults::default()).await;
@@ -66,6 +68,7 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
                 (p.name, r)
             });
         }
+        tokio::spawn(reload_on_hangup(running));
         let mut failed = 0;
         while let Some(joined) = tasks.join_next().await {
             match joined? {
@@ -85,6 +88,48 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
     // A blocking read of stdin cannot be interrupted: do not wait for it.
     tokio.shutdown_background();
     result
+}
+
+/// On SIGHUP every pipeline file is read again; each stage whose plugin,
+/// `config`, limits or grants changed swaps to the new version at its next
+/// batch boundary. A file with problems changes nothing.
+async fn reload_on_hangup(running: Vec<(Pipeline, Arc<RunCounters>)>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; pipeline files are not re-read");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        for (old, counters) in &running {
+            let Some(reloader) = counters.reloader() else {
+                continue;
+            };
+            let new = match Pipeline::load(&old.file) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(pipeline = %old.name, "SIGHUP: the file has problems; nothing changed\n{e}");
+                    continue;
+                }
+            };
+            let names: Vec<&str> = new.stages.iter().map(|s| s.name.as_str()).collect();
+            if names != reloader.stages() || new.source != old.source || new.sink != old.sink {
+                tracing::warn!(pipeline = %old.name, "SIGHUP: stages were added, removed or reordered, or the source or sink changed; that takes a restart");
+            }
+            for stage in new.stages {
+                if !reloader.stages().contains(&stage.name) {
+                    continue;
+                }
+                let name = stage.name.clone();
+                match reloader.reconfigure(stage).await {
+                    Ok(d) if d.unchanged => {}
+                    Ok(d) => {
+                        tracing::info!(pipeline = %old.name, stage = %name, digest = %d.digest, "SIGHUP: stage swapped")
+                    }
+                    Err(e) => tracing::error!(pipeline = %old.name, stage = %name, "SIGHUP: {e}"),
+                }
+            }
+        }
+    }
 }
 
 /// The first SIGINT or SIGTERM asks every pipeline to stop after its

@@ -166,8 +166,19 @@ pub struct RunCounters {
     pub dead_letters: AtomicU64,
     /// Batches fully acknowledged.
     pub batches: AtomicU64,
-    /// The reload manager, once the pipeline runs.
-    pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
+    /// The reload manager of the current run, once the pipeline runs.
+    reloader: std::sync::Mutex<Option<crate::reload::Reloader>>,
+}
+
+impl RunCounters {
+    /// The handle to the running pipeline's reload manager; `None` until it
+    /// started.
+    pub fn reloader(&self) -> Option<crate::reload::Reloader> {
+        self.reloader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// What a finished run did.
@@ -355,8 +366,8 @@ impl Started {
         .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
         let (reloader, manager) =
             crate::reload::spawn(runtime, &pipeline.name, &stages, control, incidents);
-        // A restarted run (exactly-once mode) keeps the first handle.
-        let _ = counters.reloader.set(reloader);
+        // A restarted run (exactly-once mode) replaces the handle.
+        *counters.reloader.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
         Ok(Started {
             done,
             metrics,

@@ -96,6 +96,13 @@ impl Manager {
                         };
                         let _ = reply.send(r);
                     }
+                    Some(Request::Reconfigure { config, reply }) => {
+                        let r = match self.index(&config.name) {
+                            Ok(i) => self.reconfigure(i, config).await,
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(r);
+                    }
                     None => break,
                 },
                 Some(incident) = incidents.recv() => self.incident(incident).await,
@@ -126,17 +133,7 @@ impl Manager {
     /// Verifies, compiles and checks the new version off the worker
     /// threads, then swaps every thread to it.
     async fn deploy(&mut self, i: usize, artifact: Artifact) -> Result<Deployed, SwapError> {
-        let runtime = self.runtime.clone();
-        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &artifact))
-            .await
-            .map_err(|e| SwapError::Refused(e.to_string()))?;
-        let plugin = match loaded {
-            Ok(p) => p,
-            Err(why) => {
-                self.note(i, |s| s.last_problem = Some(format!("refused: {why}")));
-                return Err(SwapError::Refused(why));
-            }
-        };
+        let plugin = self.load(i, artifact).await?;
         if plugin.sha256 == self.stages[i].current.plugin.sha256 {
             return Ok(Deployed {
                 digest: plugin.sha256.clone(),
@@ -145,6 +142,38 @@ impl Manager {
         }
         let mut config = self.stages[i].current.config.clone();
         config.plugin = plugin.path.clone();
+        let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
+        self.swap(i, spec).await
+    }
+
+    /// Reads, checks and compiles an artifact off the worker threads; a
+    /// refusal is noted in the stage's status.
+    async fn load(&self, i: usize, artifact: Artifact) -> Result<CompiledPlugin, SwapError> {
+        let runtime = self.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &artifact))
+            .await
+            .map_err(|e| SwapError::Refused(e.to_string()))?;
+        loaded.map_err(|why| {
+            self.note(i, |s| s.last_problem = Some(format!("refused: {why}")));
+            SwapError::Refused(why)
+        })
+    }
+
+    /// A stage's configuration was re-read: swap when it or its plugin
+    /// changed.
+    async fn reconfigure(
+        &mut self,
+        i: usize,
+        config: crate::config::StageConfig,
+    ) -> Result<Deployed, SwapError> {
+        let plugin = self.load(i, Artifact::Path(config.plugin.clone())).await?;
+        let current = &self.stages[i].current;
+        if plugin.sha256 == current.plugin.sha256 && config == current.config {
+            return Ok(Deployed {
+                digest: plugin.sha256.clone(),
+                unchanged: true,
+            });
+        }
         let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
         self.swap(i, spec).await
     }

@@ -88,6 +88,10 @@ pub(crate) enum Request {
         stage: String,
         reply: oneshot::Sender<Result<Deployed, SwapError>>,
     },
+    Reconfigure {
+        config: crate::config::StageConfig,
+        reply: oneshot::Sender<Result<Deployed, SwapError>>,
+    },
 }
 
 /// Status of every stage, shared between the manager and its readers.
@@ -133,6 +137,28 @@ impl Reloader {
             .await
             .map_err(|_| SwapError::Stopped)?;
         rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
+    /// Applies a stage's re-read configuration (plugin file, `config`
+    /// table, limits, grants, swap policy): swaps when anything changed.
+    ///
+    /// # Errors
+    /// As [`Reloader::deploy`].
+    pub async fn reconfigure(
+        &self,
+        config: crate::config::StageConfig,
+    ) -> Result<Deployed, SwapError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Reconfigure { config, reply })
+            .await
+            .map_err(|_| SwapError::Stopped)?;
+        rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
+    /// The names of the running stages, in order.
+    pub fn stages(&self) -> Vec<String> {
+        self.status().into_iter().map(|s| s.stage).collect()
     }
 
     /// What every stage runs now.

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn weir() -> Command {
+pub(crate) fn weir() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
     c.current_dir(root());
     c
@@ -21,7 +21,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Kills the child when the test ends, also when it fails.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -166,7 +166,7 @@ fn inspect_shows_form_abi_and_exports() {
     assert!(s.contains("weir:plugin/transform@1.0.0"), "{s}");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -174,7 +174,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn scrape(port: u16) -> Option<String> {
+pub(crate) fn scrape(port: u16) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         .ok()?;

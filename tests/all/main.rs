@@ -12,5 +12,6 @@ mod kafka_group;
 mod limits;
 mod nats;
 mod pipeline;
+mod reload_cli;
 mod sandbox;
 mod swap;

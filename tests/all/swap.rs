@@ -98,8 +98,8 @@ where
         let producer = tokio::spawn(feed(tx, n, Duration::from_millis(2)));
         let deadline = Instant::now() + Duration::from_secs(10);
         let reloader = loop {
-            if let Some(r) = counters.reloader.get() {
-                break r.clone();
+            if let Some(r) = counters.reloader() {
+                break r;
             }
             assert!(Instant::now() < deadline, "the pipeline never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -256,4 +256,53 @@ fn a_refused_artifact_changes_nothing() {
         );
     });
     assert_exactly_once_with_continuous_counts(&out, 400);
+}
+
+#[test]
+fn a_watched_file_swaps_once_it_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("count.wasm");
+    std::fs::copy(root().join("plugins/dist/counter.wasm"), &plugin).unwrap();
+    let p = counting_pipeline("watch = true")
+        .stages
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.plugin = plugin.clone();
+            s
+        })
+        .collect::<Vec<_>>();
+    let p = weir::config::Pipeline {
+        stages: p,
+        ..counting_pipeline("watch = true")
+    };
+    let (out, dead) = with_running_pipeline(&p, 12_000, move |reloader, _| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let new = std::fs::read(root().join("plugins/dist/counter.core.wasm")).unwrap();
+        // Half a file that then holds still: looked at, refused, not run.
+        std::fs::write(&plugin, &new[..new.len() / 2]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloader.status()[0].last_problem.is_none() {
+            assert!(Instant::now() < deadline, "{:?}", reloader.status());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let s = &reloader.status()[0];
+        assert_eq!(s.swaps, 0, "{s:?}");
+        assert!(
+            s.last_problem.as_deref().unwrap().starts_with("refused"),
+            "{s:?}"
+        );
+        // The whole file: swapped.
+        std::fs::write(&plugin, &new).unwrap();
+        while reloader.status()[0].swaps == 0 {
+            assert!(Instant::now() < deadline, "{:?}", reloader.status());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            reloader.status()[0].digest,
+            load("counter.core.wasm").sha256
+        );
+    });
+    assert!(dead.is_empty());
+    assert_exactly_once_with_continuous_counts(&out, 12_000);
 }
