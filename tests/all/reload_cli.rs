@@ -68,7 +68,6 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     });
 
     send(90, 180);
-    drop(send);
     drop(stdin);
     let status = child.0.wait().unwrap();
     let mut log = String::new();
