@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod runtime;
+pub mod signing;
 pub mod sink;
 pub mod source;
 

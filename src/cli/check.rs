@@ -22,6 +22,10 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
         };
         let mut problems = Vec::new();
         for stage in &pipeline.stages {
+            if let Err(e) = pipeline.trust.check_file(&stage.plugin) {
+                problems.push(format!("stage {}: refused: {e}", stage.name));
+                continue;
+            }
             match runtime.load(&stage.plugin) {
                 Ok(plugin) => {
                     let spec = StageSpec::new(&pipeline.name, stage.clone(), plugin.into());

@@ -5,6 +5,7 @@ mod inspect;
 mod logging;
 mod replay;
 mod run;
+mod sign;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -61,6 +62,29 @@ pub enum Command {
         /// The plugin artifact.
         plugin: PathBuf,
     },
+    /// Create a minisign key pair: <name>.pub and <name>.key. The secret
+    /// key is encrypted with WEIR_KEY_PASSWORD when that is set.
+    Keygen {
+        /// Path and stem of the key files.
+        #[arg(long, default_value = "weir")]
+        name: PathBuf,
+    },
+    /// Sign a plugin artifact: writes <plugin>.minisig.
+    Sign {
+        /// The plugin artifact.
+        plugin: PathBuf,
+        /// The secret key (WEIR_KEY_PASSWORD opens an encrypted one).
+        #[arg(long, default_value = "weir.key")]
+        key: PathBuf,
+    },
+    /// Verify a plugin artifact's <plugin>.minisig against trusted keys.
+    Verify {
+        /// The plugin artifact.
+        plugin: PathBuf,
+        /// A trusted public key: a .pub file or its base64 line. Repeatable.
+        #[arg(long = "key", default_value = "weir.pub")]
+        keys: Vec<String>,
+    },
 }
 
 /// How the process should end.
@@ -88,6 +112,9 @@ pub fn main(cli: Cli) -> anyhow::Result<Outcome> {
             metrics,
         } => replay::replay(&pipeline, &input, expect.as_deref(), metrics),
         Command::Inspect { plugin } => inspect::inspect(&plugin),
+        Command::Keygen { name } => sign::keygen(&name),
+        Command::Sign { plugin, key } => sign::sign(&plugin, &key),
+        Command::Verify { plugin, keys } => sign::verify(&plugin, &keys),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Pipeline {
     pub metrics: Option<SocketAddr>,
     /// What the pipeline promises about each event reaching the sinks.
     pub delivery: Delivery,
+    /// Which plugin signatures are trusted, and whether they are required.
+    pub trust: crate::signing::Trust,
 }
 
 /// The delivery guarantee a pipeline runs with.
@@ -131,6 +133,8 @@ const TOP_KEYS: &[&str] = &[
     "workers",
     "metrics",
     "delivery",
+    "trusted_keys",
+    "require_signature",
 ];
 
 impl Pipeline {
@@ -284,6 +288,8 @@ impl Pipeline {
             }
         };
 
+        let trust = trust(&mut w, &table, &base);
+
         match (problems.is_empty(), source, sink, dead_letter) {
             (true, Some(source), Some(sink), Some(dead_letter)) => Ok(Pipeline {
                 name,
@@ -296,9 +302,42 @@ impl Pipeline {
                 workers,
                 metrics,
                 delivery,
+                trust,
             }),
             _ => Err(fail(problems)),
         }
+    }
+}
+
+/// `trusted_keys` and `require_signature`.
+fn trust(w: &mut Walker, table: &toml::Table, base: &Path) -> crate::signing::Trust {
+    let mut keys = Vec::new();
+    for (i, spec) in w
+        .strings("", table, "trusted_keys")
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match crate::signing::TrustedKey::parse(spec, base) {
+            Ok(k) => keys.push(k),
+            Err(e) => w.problem(
+                &format!("trusted_keys[{}]", i + 1),
+                e.to_string(),
+                "a minisign public key: its base64 line (RW…) or a .pub file made by `weir keygen` or `minisign -G`",
+            ),
+        }
+    }
+    let require_signature = w.boolean("", table, "require_signature").unwrap_or(false);
+    if require_signature && keys.is_empty() && !table.contains_key("trusted_keys") {
+        w.problem(
+            "require_signature",
+            "no key is trusted, so no plugin could run",
+            "add trusted_keys = [\"weir.pub\"] (make one with `weir keygen`)",
+        );
+    }
+    crate::signing::Trust {
+        keys,
+        require_signature,
     }
 }
 

@@ -128,6 +128,14 @@ pub enum PipelineError {
         /// Why.
         source: LoadError,
     },
+    /// A stage's plugin is not signed as the pipeline requires.
+    #[error("stage {stage}: refused: {source}")]
+    Signature {
+        /// The stage.
+        stage: String,
+        /// Why.
+        source: crate::signing::SignError,
+    },
     /// A stage's first instance did not start (its `init` refused, say).
     #[error("stage {stage}: cannot start: {source}")]
     Start {
@@ -208,6 +216,10 @@ pub fn prepare_stages(
         .stages
         .iter()
         .map(|stage| {
+            pipeline
+                .trust
+                .check_file(&stage.plugin)
+                .map_err(|source| PipelineError::Signature { stage: stage.name.clone(), source })?;
             let plugin = runtime
                 .load(&stage.plugin)
                 .map_err(|source| PipelineError::Load { stage: stage.name.clone(), source })?;
@@ -365,7 +377,7 @@ impl Started {
         )
         .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
         let (reloader, manager) =
-            crate::reload::spawn(runtime, &pipeline.name, &stages, control, incidents);
+            crate::reload::spawn(runtime, pipeline, &stages, control, incidents);
         // A restarted run (exactly-once mode) replaces the handle.
         *counters.reloader.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
         Ok(Started {

@@ -19,6 +19,7 @@ struct Stage {
 struct Manager {
     runtime: Arc<Runtime>,
     pipeline: String,
+    trust: Arc<crate::signing::Trust>,
     stages: Vec<Stage>,
     control: PoolControl,
     board: Board,
@@ -30,7 +31,7 @@ struct Manager {
 /// aborted.
 pub fn spawn(
     runtime: Arc<Runtime>,
-    pipeline: &str,
+    pipeline: &crate::config::Pipeline,
     stages: &[Arc<StageSpec>],
     control: PoolControl,
     incidents: mpsc::UnboundedReceiver<Incident>,
@@ -53,7 +54,8 @@ pub fn spawn(
     let watcher = Watcher::new(stages);
     let manager = Manager {
         runtime,
-        pipeline: pipeline.to_string(),
+        pipeline: pipeline.name.clone(),
+        trust: Arc::new(pipeline.trust.clone()),
         stages: stages
             .iter()
             .map(|s| Stage {
@@ -149,8 +151,8 @@ impl Manager {
     /// Reads, checks and compiles an artifact off the worker threads; a
     /// refusal is noted in the stage's status.
     async fn load(&self, i: usize, artifact: Artifact) -> Result<CompiledPlugin, SwapError> {
-        let runtime = self.runtime.clone();
-        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &artifact))
+        let (runtime, trust) = (self.runtime.clone(), self.trust.clone());
+        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &trust, &artifact))
             .await
             .map_err(|e| SwapError::Refused(e.to_string()))?;
         loaded.map_err(|why| {
@@ -298,10 +300,33 @@ impl Manager {
     }
 }
 
-fn load(runtime: &Runtime, artifact: &Artifact) -> Result<CompiledPlugin, String> {
+/// Verifies the signature (before anything of the artifact runs, even the
+/// compiler), then checks the ABI and compiles.
+fn load(
+    runtime: &Runtime,
+    trust: &crate::signing::Trust,
+    artifact: &Artifact,
+) -> Result<CompiledPlugin, String> {
     let r = match artifact {
-        Artifact::Path(p) => runtime.load(p),
-        Artifact::Bytes { name, bytes } => runtime.load_bytes(std::path::Path::new(name), bytes),
+        Artifact::Path(p) => {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let sig_path = crate::signing::signature_path(p);
+            let signature = std::fs::read_to_string(&sig_path).ok();
+            trust
+                .check_bytes(&p.display().to_string(), &bytes, signature.as_deref())
+                .map_err(|e| e.to_string())?;
+            runtime.load_bytes(p, &bytes)
+        }
+        Artifact::Bytes {
+            name,
+            bytes,
+            signature,
+        } => {
+            trust
+                .check_bytes(name, bytes, signature.as_deref())
+                .map_err(|e| e.to_string())?;
+            runtime.load_bytes(std::path::Path::new(name), bytes)
+        }
     };
     r.map_err(|e| e.to_string())
 }

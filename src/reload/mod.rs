@@ -26,6 +26,8 @@ pub enum Artifact {
         name: String,
         /// The artifact.
         bytes: Vec<u8>,
+        /// Its minisign signature (the text of a `.minisig` file).
+        signature: Option<String>,
     },
 }
 

@@ -14,4 +14,5 @@ mod nats;
 mod pipeline;
 mod reload_cli;
 mod sandbox;
+mod signing;
 mod swap;

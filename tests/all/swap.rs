@@ -13,7 +13,7 @@ use weir::Event;
 
 const PARTITIONS: u32 = 4;
 
-fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
+pub(crate) fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
     pipeline(&format!(
         r#"
         name = "swap"
@@ -70,7 +70,7 @@ fn assert_exactly_once_with_continuous_counts(out: &[Event], n: u64) {
 
 /// Runs the counting pipeline over `n` events while `during` acts on the
 /// reloader; returns the sink's and dead-letter sink's events.
-fn with_running_pipeline<F, Fut>(
+pub(crate) fn with_running_pipeline<F, Fut>(
     p: &weir::config::Pipeline,
     n: u64,
     during: F,
@@ -163,6 +163,7 @@ fn wat(name: &str) -> Artifact {
     Artifact::Bytes {
         name: format!("{name}.wasm"),
         bytes: wat::parse_file(&path).unwrap(),
+        signature: None,
     }
 }
 
@@ -235,6 +236,7 @@ fn a_refused_artifact_changes_nothing() {
                 Artifact::Bytes {
                     name: "junk.wasm".into(),
                     bytes: b"not wasm at all".to_vec(),
+                    signature: None,
                 },
             )
             .await
