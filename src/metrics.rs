@@ -16,7 +16,7 @@
 //! | `weir_stage_instances_started_total` | counter | pipeline, stage |
 
 use metrics::{counter, histogram, Counter, Histogram};
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 
 /// Handles for one pipeline's own metrics.
@@ -93,14 +93,14 @@ pub fn swapped(pipeline: &str, stage: &str, kind: &'static str) {
     counter!("weir_stage_swaps_total", "pipeline" => pipeline.to_string(), "stage" => stage.to_string(), "kind" => kind).increment(1);
 }
 
-/// Starts the Prometheus exporter on `addr` (serving `/metrics`). Needs a
-/// running tokio runtime.
+/// Installs the Prometheus recorder and, when `addr` is given, serves
+/// `/metrics` on it. The handle renders the same text (the admin API serves
+/// it too). Needs a running tokio runtime.
 ///
 /// # Errors
 /// When the address cannot be bound or a recorder is already installed.
-pub fn install_exporter(addr: SocketAddr) -> Result<(), BuildError> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
+pub fn install_exporter(addr: Option<SocketAddr>) -> Result<PrometheusHandle, BuildError> {
+    let builder = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
             &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
@@ -108,6 +108,15 @@ pub fn install_exporter(addr: SocketAddr) -> Result<(), BuildError> {
         .set_buckets_for_metric(
             Matcher::Full("weir_stage_fuel_consumed".into()),
             &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
-        )?
-        .install()
+        )?;
+    match addr {
+        Some(addr) => {
+            let (recorder, exporter) = builder.with_http_listener(addr).build()?;
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder)?;
+            tokio::spawn(exporter);
+            Ok(handle)
+        }
+        None => builder.install_recorder(),
+    }
 }

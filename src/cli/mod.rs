@@ -1,6 +1,7 @@
 //! The `weir` subcommands.
 
 mod check;
+mod deploy;
 mod inspect;
 mod logging;
 mod replay;
@@ -30,11 +31,16 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run pipelines until their sources end or SIGINT/SIGTERM.
+    /// Run pipelines until their sources end or SIGINT/SIGTERM; SIGHUP
+    /// re-reads the files and swaps changed stages.
     Run {
         /// Pipeline files.
         #[arg(required = true)]
         pipelines: Vec<PathBuf>,
+        /// Serve the admin API on this address (state changes need
+        /// WEIR_ADMIN_TOKEN as a bearer token).
+        #[arg(long, num_args = 0..=1, default_missing_value = crate::admin::DEFAULT_LISTEN)]
+        admin: Option<std::net::SocketAddr>,
     },
     /// Validate pipeline files and their plugins; report every problem.
     Check {
@@ -61,6 +67,19 @@ pub enum Command {
     Inspect {
         /// The plugin artifact.
         plugin: PathBuf,
+    },
+    /// Deploy a new plugin version to a running worker through its admin
+    /// API (token from WEIR_ADMIN_TOKEN; `<plugin>.minisig` is sent along).
+    Deploy {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The stage's name.
+        stage: String,
+        /// The plugin artifact.
+        plugin: PathBuf,
+        /// The worker's admin API address.
+        #[arg(long, default_value = crate::admin::DEFAULT_LISTEN)]
+        admin: std::net::SocketAddr,
     },
     /// Create a minisign key pair: <name>.pub and <name>.key. The secret
     /// key is encrypted with WEIR_KEY_PASSWORD when that is set.
@@ -103,7 +122,13 @@ pub enum Outcome {
 pub fn main(cli: Cli) -> anyhow::Result<Outcome> {
     logging::init(cli.log_format, cli.log.as_deref());
     match cli.command {
-        Command::Run { pipelines } => run::run(&pipelines),
+        Command::Run { pipelines, admin } => run::run(&pipelines, admin),
+        Command::Deploy {
+            pipeline,
+            stage,
+            plugin,
+            admin,
+        } => deploy::deploy(admin, &pipeline, &stage, &plugin),
         Command::Check { pipelines } => check::check(&pipelines),
         Command::Replay {
             pipeline,

@@ -74,7 +74,7 @@ pub fn replay(
     let started = Instant::now();
     let report = super::tokio()?.block_on(async {
         if let Some(addr) = metrics {
-            crate::metrics::install_exporter(addr)?;
+            crate::metrics::install_exporter(Some(addr))?;
         }
         let rt = runtime.clone();
         let p = pipeline.clone();

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 /// Loads every file first (all problems reported together), then runs the
 /// pipelines side by side on one shared runtime.
-pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
+pub fn run(files: &[PathBuf], admin: Option<std::net::SocketAddr>) -> anyhow::Result<Outcome> {
     let (pipelines, errors): (Vec<_>, Vec<_>) = files
         .iter()
         .map(|f| Pipeline::load(f))
@@ -32,10 +32,16 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
     let runtime = super::runtime()?;
     let tokio = super::tokio()?;
     let result = tokio.block_on(async move {
-        if let Some(addr) = pipelines.iter().find_map(|p| p.metrics) {
-            crate::metrics::install_exporter(addr).with_context(|| format!("cannot serve metrics on {addr}"))?;
-            tracing::info!("metrics on http://{addr}/metrics");
-        }
+        let metrics_addr = pipelines.iter().find_map(|p| p.metrics);
+        let metrics = if metrics_addr.is_some() || admin.is_some() {
+            let h = crate::metrics::install_exporter(metrics_addr).context("cannot serve metrics")?;
+            if let Some(addr) = metrics_addr {
+                tracing::info!("metrics on http://{addr}/metrics");
+            }
+            Some(h)
+        } else {
+            None
+        };
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(stop_on_signal(stop_tx.clone()));
 
@@ -67,6 +73,15 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<Outcome> {
                 let r = run_pipeline(rt, &p, stages, endpoints, stop, counters).await;
                 (p.name, r)
             });
+        }
+        if let Some(addr) = admin {
+            let admin = crate::admin::Admin {
+                pipelines: Arc::new(running.iter().map(|(p, c)| (p.name.clone(), c.clone())).collect()),
+                token: std::env::var("WEIR_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+                metrics,
+            };
+            let bound = crate::admin::serve(addr, admin).await?;
+            tracing::info!("admin API on http://{bound}");
         }
         tokio::spawn(reload_on_hangup(running));
         let mut failed = 0;

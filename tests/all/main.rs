@@ -4,6 +4,7 @@ mod brokers;
 mod support;
 
 mod abi_forms;
+mod admin;
 mod cli;
 mod config;
 mod kafka;
