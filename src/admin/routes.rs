@@ -88,10 +88,7 @@ pub async fn handle(admin: &Admin, req: Request<Incoming>) -> Reply {
             Some(r) => outcome(r.rollback(s).await),
             None => error(StatusCode::NOT_FOUND, format!("no running pipeline {p:?}")),
         },
-        (Method::POST, ["v1", "pipelines", _, "checkpoint"]) => error(
-            StatusCode::NOT_IMPLEMENTED,
-            "persistent checkpoints are not available in this build",
-        ),
+        (Method::POST, ["v1", "pipelines", p, "checkpoint"]) => checkpoint(admin, p).await,
         (_, ["healthz" | "readyz" | "metrics"] | ["v1", "pipelines", ..]) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
@@ -105,6 +102,35 @@ fn reloader(admin: &Admin, pipeline: &str) -> Option<Reloader> {
         .iter()
         .find(|(name, _)| name == pipeline)
         .and_then(|(_, c)| c.reloader())
+}
+
+/// Asks the pipeline to save a checkpoint and waits (up to 10 s) for it.
+async fn checkpoint(admin: &Admin, pipeline: &str) -> Reply {
+    let Some((_, c)) = admin.pipelines.iter().find(|(n, _)| n == pipeline) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no running pipeline {pipeline:?}"),
+        );
+    };
+    if !c.checkpointing.load(Ordering::Relaxed) {
+        return error(
+            StatusCode::CONFLICT,
+            "the pipeline has no [checkpoint] store",
+        );
+    }
+    let before = c.checkpoints_saved.load(Ordering::Relaxed);
+    c.checkpoint_now.notify_one();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if c.checkpoints_saved.load(Ordering::Relaxed) > before {
+            return reply(StatusCode::OK, json!({ "saved": true }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    reply(
+        StatusCode::ACCEPTED,
+        json!({ "saved": false, "reason": "nothing new was confirmed since the last checkpoint, or the store is slow" }),
+    )
 }
 
 fn ready(admin: &Admin) -> Reply {

@@ -85,7 +85,7 @@ pub(super) fn source(
                 "the JSONL file to read: path = \"events.jsonl\"",
             )?;
             let path = resolve(base, &path);
-            if !path.is_file() {
+            if !path.exists() || path.is_dir() {
                 w.problem(
                     "source.path",
                     format!("{} does not exist", path.display()),

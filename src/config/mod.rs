@@ -1,6 +1,7 @@
 //! Pipeline files: TOML → a typed, validated [`Pipeline`], with every
 //! problem reported at once (file, key path, hint) before anything starts.
 
+mod checkpoint;
 mod endpoints;
 mod kafka;
 mod nats;
@@ -8,8 +9,11 @@ mod pipeline;
 mod problems;
 pub mod units;
 
+pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
 pub use endpoints::{transactional, SinkConfig, SourceConfig};
 pub use kafka::{KafkaSink, KafkaSource, Properties};
 pub use nats::{JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource};
-pub use pipeline::{default_threads, BatchConfig, Delivery, Pipeline, StageConfig, WorkersConfig};
+pub use pipeline::{
+    default_threads, BatchConfig, Delivery, Pipeline, StageConfig, SwapPolicy, WorkersConfig,
+};
 pub use problems::{ConfigError, Problem};

@@ -110,7 +110,12 @@ fn secret(w: &mut Walker, path: &str, t: &toml::Table, key: &str) -> Option<Stri
     }
 }
 
-fn connection(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Option<NatsConnection> {
+pub(super) fn connection(
+    w: &mut Walker,
+    path: &str,
+    t: &toml::Table,
+    base: &Path,
+) -> Option<NatsConnection> {
     let url = w.required_string(path, t, "url", "url = \"nats://127.0.0.1:4222\"");
     let token = secret(w, path, t, "token");
     let user = secret(w, path, t, "user");
@@ -133,7 +138,7 @@ fn connection(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Optio
     })
 }
 
-fn keys(extra: &[&'static str]) -> Vec<&'static str> {
+pub(super) fn keys(extra: &[&'static str]) -> Vec<&'static str> {
     let mut k = vec!["type", "url"];
     k.extend_from_slice(AUTH_KEYS);
     k.extend_from_slice(extra);

@@ -33,6 +33,8 @@ pub struct Pipeline {
     pub delivery: Delivery,
     /// Which plugin signatures are trusted, and whether they are required.
     pub trust: crate::signing::Trust,
+    /// Persistent checkpoints, when configured.
+    pub checkpoint: Option<super::CheckpointConfig>,
 }
 
 /// The delivery guarantee a pipeline runs with.
@@ -135,6 +137,7 @@ const TOP_KEYS: &[&str] = &[
     "delivery",
     "trusted_keys",
     "require_signature",
+    "checkpoint",
 ];
 
 impl Pipeline {
@@ -289,6 +292,20 @@ impl Pipeline {
         };
 
         let trust = trust(&mut w, &table, &base);
+        let checkpoint = w
+            .table("", &table, "checkpoint")
+            .and_then(|t| super::checkpoint::checkpoint(&mut w, t, &base));
+
+        if checkpoint.is_some() {
+            let resumable = matches!(source, Some(SourceConfig::File { .. }) | None);
+            if !resumable || delivery == Delivery::ExactlyOnce {
+                w.problem(
+                    "checkpoint",
+                    "persistent checkpoints need a source that can resume from a checkpoint's positions, and at-least-once delivery",
+                    "in this build: a file source; remove [checkpoint] otherwise",
+                );
+            }
+        }
 
         match (problems.is_empty(), source, sink, dead_letter) {
             (true, Some(source), Some(sink), Some(dead_letter)) => Ok(Pipeline {
@@ -303,6 +320,7 @@ impl Pipeline {
                 metrics,
                 delivery,
                 trust,
+                checkpoint,
             }),
             _ => Err(fail(problems)),
         }

@@ -43,6 +43,9 @@ pub struct Processed {
     pub dead_letters: Vec<Event>,
     /// When the batch was formed.
     pub created: Instant,
+    /// Each stateful stage's state after the batch (stage name, state), when
+    /// the pipeline keeps persistent checkpoints.
+    pub states: Vec<(String, Vec<u8>)>,
 }
 
 /// Where a dead letter came from.

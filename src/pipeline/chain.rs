@@ -83,7 +83,15 @@ pub struct StageChain {
     pub(super) incidents: Option<tokio::sync::mpsc::UnboundedSender<super::swap::Incident>>,
     /// Set when a call of the stage being run trapped.
     pub(super) trapped: bool,
+    /// Restored state per stage and partition, taken by a partition's first
+    /// instance.
+    seed: Option<Arc<Seed>>,
+    /// Whether processed batches carry their stateful stages' state.
+    collect_states: bool,
 }
+
+/// Restored state: stage name → partition → state.
+pub type Seed = std::collections::BTreeMap<String, std::collections::BTreeMap<u32, Vec<u8>>>;
 
 impl StageChain {
     /// A chain over `stages`; instances are created on first use.
@@ -101,7 +109,16 @@ impl StageChain {
             probation: stages.iter().map(|_| None).collect(),
             incidents: None,
             trapped: false,
+            seed: None,
+            collect_states: false,
         }
+    }
+
+    /// Restores state from a checkpoint (`seed`), and has every processed
+    /// batch carry its stateful stages' state.
+    pub fn persist(&mut self, seed: Option<Arc<Seed>>) {
+        self.seed = seed;
+        self.collect_states = true;
     }
 
     /// Runs a batch through every stage.
@@ -170,11 +187,17 @@ impl StageChain {
                 }
             }
         }
+        let states = if self.collect_states {
+            self.states_of(ack.partition)
+        } else {
+            Vec::new()
+        };
         Processed {
             ack,
             events,
             dead_letters: dead,
             created,
+            states,
         }
     }
 
@@ -327,9 +350,32 @@ impl StageChain {
     /// The slot of stage `i` for `partition` (one slot for a stateless
     /// stage).
     pub(super) fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
+        let seed = self.seed.clone();
         let (spec, slots) = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
-        slots.entry(key).or_default()
+        slots.entry(key).or_insert_with(|| Slot {
+            instance: None,
+            checkpoint: seed
+                .as_ref()
+                .and_then(|s| s.get(&spec.config.name))
+                .and_then(|m| m.get(&key))
+                .cloned(),
+        })
+    }
+
+    /// The state of every stateful stage for `partition`.
+    fn states_of(&mut self, partition: u32) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for i in 0..self.stages.len() {
+            if self.stages[i].0.config.stateless {
+                continue;
+            }
+            let name = self.stages[i].0.config.name.clone();
+            if let Some(s) = self.slot(i, partition).checkpoint.clone() {
+                out.push((name, s));
+            }
+        }
+        out
     }
 
     fn drop_instance(&mut self, i: usize, partition: u32) {

@@ -13,6 +13,7 @@
 mod batch;
 mod batcher;
 mod chain;
+mod persist;
 mod run;
 mod swap;
 mod tracker;

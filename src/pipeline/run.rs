@@ -3,6 +3,7 @@
 
 use super::batch::{Batch, Processed};
 use super::chain::StageSpec;
+use super::persist::Persistence;
 use super::tracker::CompletionTracker;
 use super::worker::WorkerPool;
 use crate::config::Pipeline;
@@ -28,6 +29,8 @@ enum Next {
     Confirmed(Result<(), PipelineError>),
     /// A processed batch, or `None` when the workers are done.
     Batch(Option<Processed>),
+    /// Time (or a request) to save a checkpoint.
+    Save,
 }
 
 /// A batch handed to the sinks, waiting for their confirmations.
@@ -36,6 +39,8 @@ struct InFlight {
     created: std::time::Instant,
     n_out: u64,
     n_dead: u64,
+    /// The stateful stages' state after the batch (with persistence).
+    states: Vec<(String, Vec<u8>)>,
     /// Both sinks' confirmations.
     confirm: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PipelineError>> + Send>>,
 }
@@ -49,6 +54,7 @@ impl InFlight {
         dlq: &mut dyn Sink,
     ) -> Result<InFlight, PipelineError> {
         let (n_out, n_dead) = (done.events.len() as u64, done.dead_letters.len() as u64);
+        let states = done.states;
         let sink_confirm: Option<Confirmation> = if n_out > 0 {
             Some(
                 sink.enqueue(done.events)
@@ -81,6 +87,7 @@ impl InFlight {
             created: done.created,
             n_out,
             n_dead,
+            states,
             confirm,
         })
     }
@@ -92,10 +99,14 @@ impl InFlight {
         counters: &RunCounters,
         tracker: &mut CompletionTracker,
         committer: &dyn crate::source::Committer,
+        persistence: Option<&mut Persistence>,
     ) {
         count_delivered(metrics, counters, self.created, self.n_out, self.n_dead);
         if let Some((partition, position)) = tracker.complete(self.ack) {
             committer.commit(partition, position);
+            if let Some(p) = persistence {
+                p.confirmed(partition, position, self.states);
+            }
         }
     }
 }
@@ -144,6 +155,9 @@ pub enum PipelineError {
         /// Why.
         source: CallError,
     },
+    /// The checkpoint store failed at start.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -174,6 +188,12 @@ pub struct RunCounters {
     pub dead_letters: AtomicU64,
     /// Batches fully acknowledged.
     pub batches: AtomicU64,
+    /// Checkpoints saved to the store.
+    pub checkpoints_saved: AtomicU64,
+    /// Whether the pipeline keeps persistent checkpoints.
+    pub checkpointing: std::sync::atomic::AtomicBool,
+    /// Asks the running pipeline to save a checkpoint now.
+    pub checkpoint_now: tokio::sync::Notify,
     /// The reload manager of the current run, once the pipeline runs.
     reloader: std::sync::Mutex<Option<crate::reload::Reloader>>,
 }
@@ -259,12 +279,25 @@ pub async fn run(
     counters: Arc<RunCounters>,
 ) -> Result<RunReport, PipelineError> {
     let Endpoints {
-        source,
+        mut source,
         mut sink,
         dead_letter: mut dlq,
     } = endpoints;
     let committer = source.committer();
-    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters)?;
+    let (mut persistence, seed) = match Persistence::open(pipeline, source.as_mut()).await? {
+        Some((p, seed)) => (Some(p), Some(seed)),
+        None => (None, None),
+    };
+    counters
+        .checkpointing
+        .store(persistence.is_some(), Ordering::Relaxed);
+    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters, seed)?;
+    let mut save_every = tokio::time::interval(
+        persistence
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(3600), |p| p.interval),
+    );
+    save_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let metrics = started.metrics.clone();
 
     let mut tracker = CompletionTracker::default();
@@ -290,12 +323,27 @@ pub async fn run(
                     }
                 } => Next::Confirmed(r),
                 d = started.done.recv(), if room => Next::Batch(d),
+                _ = save_every.tick(), if persistence.is_some() => Next::Save,
+                _ = counters.checkpoint_now.notified(), if persistence.is_some() => Next::Save,
             }
         };
         match next {
+            Next::Save => {
+                if let Some(p) = persistence.as_mut() {
+                    if p.save().await {
+                        counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             Next::Confirmed(Ok(())) => {
                 let f = in_flight.pop_front().expect("the oldest batch");
-                f.count_and_commit(&metrics, &counters, &mut tracker, committer.as_ref());
+                f.count_and_commit(
+                    &metrics,
+                    &counters,
+                    &mut tracker,
+                    committer.as_ref(),
+                    persistence.as_mut(),
+                );
             }
             Next::Confirmed(Err(e)) => {
                 failure = Some(e);
@@ -311,6 +359,12 @@ pub async fn run(
                     }
                 }
             }
+        }
+    }
+    // What was confirmed is saved on the way out, also after a failure.
+    if let Some(p) = persistence.as_mut() {
+        if p.save().await {
+            counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
         }
     }
     started.finish(failure, &counters).await
@@ -342,6 +396,7 @@ impl Started {
         mut source: Box<dyn Source>,
         mut stop: watch::Receiver<bool>,
         counters: &RunCounters,
+        persist: Option<Option<Arc<super::chain::Seed>>>,
     ) -> Result<Started, PipelineError> {
         let metrics = PipelineMetrics::new(&pipeline.name);
         // The source stops when the caller says so, and also when the sink
@@ -372,6 +427,7 @@ impl Started {
                 input: batch_rx,
                 output: done_tx,
                 incidents: incidents_tx,
+                persist,
             },
             metrics.clone(),
         )

@@ -100,6 +100,7 @@ pub async fn run_exactly_once(
             Box::new(source),
             stop.clone(),
             &counters,
+            None,
         )?;
         let mut committed = 0;
         let result = deliver(

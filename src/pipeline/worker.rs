@@ -34,6 +34,9 @@ pub struct PoolIo {
     pub output: mpsc::Sender<Processed>,
     /// Where a thread reports a new version it rolled back.
     pub incidents: mpsc::UnboundedSender<Incident>,
+    /// With persistent checkpoints: the restored state (if any). Batches
+    /// then carry their state.
+    pub persist: Option<Option<Arc<super::chain::Seed>>>,
 }
 
 /// The running pool.
@@ -91,6 +94,7 @@ impl WorkerPool {
             mut input,
             output,
             incidents,
+            persist,
         } = io;
         let n = n.max(1);
         let mut threads = Vec::with_capacity(n + 1);
@@ -100,6 +104,9 @@ impl WorkerPool {
             queues.push(tx);
             let mut chain = StageChain::new(runtime.clone(), pipeline, &stages, metrics.clone());
             chain.report_to(incidents.clone());
+            if let Some(seed) = &persist {
+                chain.persist(seed.clone());
+            }
             let output = output.clone();
             threads.push(
                 std::thread::Builder::new()

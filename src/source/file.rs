@@ -24,9 +24,12 @@ impl Committer for LineCommits {
 }
 
 /// Reads lines from `reader`; positions are line numbers (from 1).
+/// Lines at or before `resume[shard]` were delivered by an earlier run and
+/// are skipped.
 async fn read_lines<R: AsyncBufRead + Unpin>(
     reader: R,
     shards: u32,
+    resume: &BTreeMap<u32, u64>,
     out: mpsc::Sender<Chunk>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SourceError> {
@@ -57,6 +60,9 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                     ),
                 };
                 let partition = shard_of(&event, n, shards);
+                if resume.get(&partition).is_some_and(|&done| n <= done) {
+                    continue;
+                }
                 chunker.push(SourceEvent {
                     partition,
                     position: n,
@@ -79,6 +85,7 @@ pub struct FileSource {
     file: Option<tokio::fs::File>,
     shards: u32,
     commits: Arc<LineCommits>,
+    resume: BTreeMap<u32, u64>,
 }
 
 impl FileSource {
@@ -94,6 +101,7 @@ impl FileSource {
             file: Some(file),
             shards,
             commits: Arc::default(),
+            resume: BTreeMap::new(),
         })
     }
 }
@@ -107,7 +115,8 @@ impl Source for FileSource {
     ) -> Result<(), SourceError> {
         match self.file.take() {
             Some(f) => {
-                read_lines(BufReader::with_capacity(1 << 16, f), self.shards, out, stop).await
+                let reader = BufReader::with_capacity(1 << 16, f);
+                read_lines(reader, self.shards, &self.resume, out, stop).await
             }
             None => Ok(()),
         }
@@ -115,6 +124,11 @@ impl Source for FileSource {
 
     fn committer(&self) -> Arc<dyn Committer> {
         self.commits.clone()
+    }
+
+    fn resume(&mut self, positions: &BTreeMap<u32, u64>) -> bool {
+        self.resume.clone_from(positions);
+        true
     }
 }
 
@@ -141,7 +155,8 @@ impl Source for StdinSource {
         out: mpsc::Sender<Chunk>,
         stop: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
-        read_lines(BufReader::new(tokio::io::stdin()), self.shards, out, stop).await
+        let reader = BufReader::new(tokio::io::stdin());
+        read_lines(reader, self.shards, &BTreeMap::new(), out, stop).await
     }
 
     fn committer(&self) -> Arc<dyn Committer> {

@@ -50,6 +50,7 @@ impl MemoryFeed {
 pub struct MemorySource {
     rx: mpsc::Receiver<(u32, Event)>,
     commits: Arc<MemoryCommits>,
+    resume: BTreeMap<u32, u64>,
 }
 
 impl MemorySource {
@@ -61,6 +62,7 @@ impl MemorySource {
             MemorySource {
                 rx,
                 commits: Arc::default(),
+                resume: BTreeMap::new(),
             },
         )
     }
@@ -98,19 +100,25 @@ impl Source for MemorySource {
             if n == 0 {
                 return Ok(());
             }
-            let chunk = buf
+            let resume = &self.resume;
+            let chunk: Chunk = buf
                 .drain(..)
-                .map(|(partition, event)| {
+                .filter_map(|(partition, event)| {
                     let p = positions.entry(partition).or_insert(0);
                     *p += 1;
-                    SourceEvent {
+                    // Delivered by an earlier run: skipped.
+                    let done = resume.get(&partition).is_some_and(|&d| *p <= d);
+                    (!done).then_some(SourceEvent {
                         partition,
                         position: *p,
                         event,
                         refused: None,
-                    }
+                    })
                 })
                 .collect();
+            if chunk.is_empty() {
+                continue;
+            }
             if out.send(chunk).await.is_err() {
                 return Ok(());
             }
@@ -119,5 +127,10 @@ impl Source for MemorySource {
 
     fn committer(&self) -> Arc<dyn Committer> {
         self.commits.clone()
+    }
+
+    fn resume(&mut self, positions: &BTreeMap<u32, u64>) -> bool {
+        self.resume.clone_from(positions);
+        true
     }
 }

@@ -90,6 +90,13 @@ pub trait Source: Send {
 
     /// The handle that learns about delivered positions.
     fn committer(&self) -> Arc<dyn Committer>;
+
+    /// Starts after `positions` (partition → last delivered position), as a
+    /// restored checkpoint says; `false` when this source cannot.
+    fn resume(&mut self, positions: &std::collections::BTreeMap<u32, u64>) -> bool {
+        let _ = positions;
+        false
+    }
 }
 
 /// Builds the source a pipeline names.

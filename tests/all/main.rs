@@ -5,6 +5,7 @@ mod support;
 
 mod abi_forms;
 mod admin;
+mod checkpoint;
 mod cli;
 mod config;
 mod kafka;
