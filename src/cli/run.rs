@@ -126,11 +126,15 @@ async fn reload_on_hangup(running: Vec<(Pipeline, Arc<RunCounters>)>) {
                     continue;
                 }
             };
-            let names: Vec<&str> = new.stages.iter().map(|s| s.name.as_str()).collect();
-            if names != reloader.stages() || new.source != old.source || new.sink != old.sink {
-                tracing::warn!(pipeline = %old.name, "SIGHUP: stages were added, removed or reordered, or the source or sink changed; that takes a restart");
+            if new.source != old.source
+                || new.sink != old.sink
+                || new.dead_letter != old.dead_letter
+            {
+                tracing::warn!(pipeline = %old.name, "SIGHUP: a changed source or sink takes a restart; the stages are reloaded");
             }
-            for stage in new.stages {
+            let names: Vec<String> = new.stages.iter().map(|s| s.name.clone()).collect();
+            let restructure = names != reloader.stages();
+            for stage in new.stages.clone() {
                 if !reloader.stages().contains(&stage.name) {
                     continue;
                 }
@@ -141,6 +145,16 @@ async fn reload_on_hangup(running: Vec<(Pipeline, Arc<RunCounters>)>) {
                         tracing::info!(pipeline = %old.name, stage = %name, digest = %d.digest, "SIGHUP: stage swapped")
                     }
                     Err(e) => tracing::error!(pipeline = %old.name, stage = %name, "SIGHUP: {e}"),
+                }
+            }
+            if restructure {
+                match reloader.restructure(new.stages).await {
+                    Ok(()) => {
+                        tracing::info!(pipeline = %old.name, stages = ?names, "SIGHUP: stages now")
+                    }
+                    Err(e) => {
+                        tracing::error!(pipeline = %old.name, "SIGHUP: the stages stay as they were: {e}")
+                    }
                 }
             }
         }

@@ -36,6 +36,14 @@ pub enum Control {
         /// nothing to roll back.
         reply: crossbeam_channel::Sender<bool>,
     },
+    /// Take on a new list of stages: stages kept by name keep their
+    /// instances and state, new ones start empty, missing ones are dropped.
+    Restructure {
+        /// The stages, in their new order.
+        stages: Vec<Arc<StageSpec>>,
+        /// Gets `()` once done.
+        reply: crossbeam_channel::Sender<()>,
+    },
 }
 
 /// A worker thread rolled a stage back on its own.
@@ -79,6 +87,32 @@ impl StageChain {
                 let done = self.rollback(stage, &reason, None);
                 let _ = reply.send(done);
             }
+            Control::Restructure { stages, reply } => {
+                self.restructure(stages);
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn restructure(&mut self, specs: Vec<Arc<StageSpec>>) {
+        let mut old: Vec<_> = std::mem::take(&mut self.stages)
+            .into_iter()
+            .zip(std::mem::take(&mut self.probation))
+            .map(Some)
+            .collect();
+        for spec in specs {
+            let kept = old.iter_mut().find_map(|o| {
+                o.as_ref()
+                    .is_some_and(|((s, _), _)| s.config.name == spec.config.name)
+                    .then(|| o.take())
+                    .flatten()
+            });
+            let (stage, probation) = match kept {
+                Some(((current, slots), p)) => ((current, slots), p),
+                None => ((spec, HashMap::new()), None),
+            };
+            self.stages.push(stage);
+            self.probation.push(probation);
         }
     }
 

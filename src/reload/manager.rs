@@ -80,8 +80,8 @@ impl Manager {
     ) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let watching = !watcher.is_empty();
         loop {
+            let watching = !watcher.is_empty();
             tokio::select! {
                 r = requests.recv() => match r {
                     Some(Request::Deploy { stage, artifact, reply }) => {
@@ -96,6 +96,11 @@ impl Manager {
                             Ok(i) => self.roll_back(i).await,
                             Err(e) => Err(e),
                         };
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Restructure { configs, reply }) => {
+                        let r = self.restructure(configs).await;
+                        watcher = Watcher::new(&self.stages.iter().map(|s| s.current.clone()).collect::<Vec<_>>());
                         let _ = reply.send(r);
                     }
                     Some(Request::Reconfigure { config, reply }) => {
@@ -146,6 +151,83 @@ impl Manager {
         config.plugin = plugin.path.clone();
         let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
         self.swap(i, spec).await
+    }
+
+    /// A new list of stages: kept ones go on, new ones are loaded, checked
+    /// and started once, then every worker thread takes the list on.
+    async fn restructure(
+        &mut self,
+        configs: Vec<crate::config::StageConfig>,
+    ) -> Result<(), SwapError> {
+        let mut next = Vec::with_capacity(configs.len());
+        for config in configs {
+            if let Some(s) = self
+                .stages
+                .iter()
+                .find(|s| s.current.config.name == config.name)
+            {
+                next.push(Stage {
+                    current: s.current.clone(),
+                    previous: s.previous.clone(),
+                });
+                continue;
+            }
+            let (runtime, trust) = (self.runtime.clone(), self.trust.clone());
+            let artifact = Artifact::Path(config.plugin.clone());
+            let plugin = tokio::task::spawn_blocking(move || load(&runtime, &trust, &artifact))
+                .await
+                .map_err(|e| SwapError::Refused(e.to_string()))?
+                .map_err(|why| SwapError::Refused(format!("stage {}: {why}", config.name)))?;
+            let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
+            let (runtime, s) = (self.runtime.clone(), spec.clone());
+            tokio::task::spawn_blocking(move || {
+                StageInstance::new(&runtime, &s.plugin, &s.settings).map(drop)
+            })
+            .await
+            .map_err(|e| SwapError::Refused(e.to_string()))?
+            .map_err(|e| {
+                SwapError::Refused(format!("stage {}: does not start: {e}", spec.config.name))
+            })?;
+            next.push(Stage {
+                current: spec,
+                previous: None,
+            });
+        }
+        let specs: Vec<Arc<StageSpec>> = next.iter().map(|s| s.current.clone()).collect();
+        let control = self.control.clone();
+        let sent = specs.clone();
+        tokio::task::spawn_blocking(move || {
+            control.broadcast(|reply| Control::Restructure {
+                stages: sent.clone(),
+                reply,
+            })
+        })
+        .await
+        .map_err(|_| SwapError::Stopped)?;
+        let now = SystemTime::now();
+        let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
+        let old = std::mem::take(&mut *board);
+        *board = specs
+            .iter()
+            .map(|s| {
+                old.iter()
+                    .find(|o| o.stage == s.config.name)
+                    .cloned()
+                    .unwrap_or(StageStatus {
+                        stage: s.config.name.clone(),
+                        plugin: s.plugin.path.display().to_string(),
+                        digest: s.plugin.sha256.clone(),
+                        since: now,
+                        swaps: 0,
+                        rollbacks: 0,
+                        last_problem: None,
+                    })
+            })
+            .collect();
+        drop(board);
+        self.stages = next;
+        tracing::info!(pipeline = %self.pipeline, stages = specs.len(), "stages restructured");
+        Ok(())
     }
 
     /// Reads, checks and compiles an artifact off the worker threads; a

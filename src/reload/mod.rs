@@ -94,6 +94,10 @@ pub(crate) enum Request {
         config: crate::config::StageConfig,
         reply: oneshot::Sender<Result<Deployed, SwapError>>,
     },
+    Restructure {
+        configs: Vec<crate::config::StageConfig>,
+        reply: oneshot::Sender<Result<(), SwapError>>,
+    },
 }
 
 /// Status of every stage, shared between the manager and its readers.
@@ -153,6 +157,24 @@ impl Reloader {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Reconfigure { config, reply })
+            .await
+            .map_err(|_| SwapError::Stopped)?;
+        rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
+    /// Takes on a new list of stages between two batches: stages kept by
+    /// name go on as they are (reconfigure them first), new ones start with
+    /// empty state, missing ones are dropped with their state.
+    ///
+    /// # Errors
+    /// A new stage's plugin is refused or does not start; nothing changed.
+    pub async fn restructure(
+        &self,
+        configs: Vec<crate::config::StageConfig>,
+    ) -> Result<(), SwapError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Restructure { configs, reply })
             .await
             .map_err(|_| SwapError::Stopped)?;
         rx.await.map_err(|_| SwapError::Stopped)?

@@ -68,6 +68,25 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     });
 
     send(90, 180);
+    wait_for_metric(port, |l| l == "weir_events_out_total{pipeline=\"hup\"} 180");
+
+    // A stage added in front: the counter keeps its state.
+    let two = pipeline_text(port, "counter.core.wasm").replace(
+        "[[stage]]\nname = \"count\"",
+        &format!(
+            "[[stage]]\nname = \"tag\"\nplugin = \"{}\"\n[[stage]]\nname = \"count\"",
+            root().join("plugins/dist/identity.wasm").display()
+        ),
+    );
+    std::fs::write(&p, two).unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    send(180, 270);
+    wait_for_metric(port, |l| {
+        l.starts_with("weir_stage_events_in_total{pipeline=\"hup\",stage=\"tag\"}")
+            && !l.ends_with(" 0")
+    });
     drop(stdin);
     let status = child.0.wait().unwrap();
     let mut log = String::new();
@@ -84,6 +103,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
         "{log}"
     );
     assert!(log.contains("SIGHUP: stage swapped"), "{log}");
+    assert!(log.contains("SIGHUP: stages now"), "{log}");
 
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
@@ -97,7 +117,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     for (key, c) in counts {
         assert_eq!(
             c,
-            (1..=60).collect::<Vec<u64>>(),
+            (1..=90).collect::<Vec<u64>>(),
             "{key} counts on across the swap"
         );
     }
