@@ -1,0 +1,178 @@
+//! Swap latency: the worst end-to-end event latency while a stage is
+//! swapped, against the worst in a steady window of the same run, at a
+//! steady input rate.
+//!
+//! `cargo bench --bench swap_latency` (needs `plugins/build.sh` first).
+//! Two cases: a swap to an artifact the cache already holds, and one whose
+//! compilation (off the worker threads) overlaps the stream.
+
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use weir::config::Pipeline;
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::reload::Artifact;
+use weir::runtime::{Runtime, RuntimeOptions};
+use weir::sink::{Sink, SinkError};
+use weir::source::MemorySource;
+use weir::Event;
+
+/// Events per millisecond fed to the pipeline.
+const RATE_PER_MS: u64 = 20;
+const RUN: Duration = Duration::from_millis(3000);
+const SWAP_AT: Duration = Duration::from_millis(1500);
+
+fn dist(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugins/dist")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run plugins/build.sh first",
+        p.display()
+    );
+    p
+}
+
+/// Records, per event, when it was sent (in its value) and when it arrived.
+#[derive(Clone)]
+struct Stamps {
+    base: Instant,
+    seen: Arc<Mutex<Vec<(u64, u64)>>>,
+}
+
+#[async_trait]
+impl Sink for Stamps {
+    async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        let now = self.base.elapsed().as_micros() as u64;
+        let mut seen = self.seen.lock().unwrap();
+        for e in events {
+            let sent: u64 = String::from_utf8_lossy(&e.value).parse().unwrap_or(0);
+            seen.push((sent, now));
+        }
+        Ok(())
+    }
+}
+
+struct Outcome {
+    steady_p99_us: u64,
+    steady_max_us: u64,
+    swap_max_us: u64,
+    swap_took: Duration,
+}
+
+fn measure(runtime: Arc<Runtime>, artifact: PathBuf) -> Outcome {
+    let text = format!(
+        "name = \"swap\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+         [workers]\nthreads = 2\n[batch]\nmax_events = 64\nlinger = \"1ms\"\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
+        dist("counter.wasm").display()
+    );
+    let p = Pipeline::parse(Path::new("bench.toml"), &text).unwrap();
+    let stages = prepare_stages(&runtime, &p).unwrap();
+    let base = Instant::now();
+    let stamps = Stamps {
+        base,
+        seen: Arc::default(),
+    };
+    let (feed, source) = MemorySource::channel(4096);
+    let endpoints = Endpoints {
+        source: Box::new(source),
+        sink: Box::new(stamps.clone()),
+        dead_letter: Box::new(weir::sink::MemorySink::new()),
+    };
+    let counters = Arc::new(RunCounters::default());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (swap_start, swap_took) = tokio.block_on(async {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let (p, counters) = (p.clone(), counters.clone());
+            async move { run(runtime, &p, stages, endpoints, stop, counters).await }
+        });
+        let producer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            let mut i = 0u64;
+            while base.elapsed() < RUN {
+                tick.tick().await;
+                for _ in 0..RATE_PER_MS {
+                    let sent = base.elapsed().as_micros() as u64;
+                    let mut e = Event::from_value(sent.to_string());
+                    e.key = Some(format!("k{}", i % 8).into_bytes());
+                    let _ = feed.send((i % 4) as u32, e).await;
+                    i += 1;
+                }
+            }
+        });
+        tokio::time::sleep(SWAP_AT).await;
+        let reloader = counters.reloader().expect("running");
+        let start = base.elapsed();
+        reloader
+            .deploy("count", Artifact::Path(artifact))
+            .await
+            .unwrap();
+        let took = base.elapsed() - start;
+        producer.await.unwrap();
+        running.await.unwrap().unwrap();
+        (start, took)
+    });
+    let seen = stamps.seen.lock().unwrap().clone();
+    let latency = |from: Duration, to: Duration| -> Vec<u64> {
+        let (from, to) = (from.as_micros() as u64, to.as_micros() as u64);
+        let mut v: Vec<u64> = seen
+            .iter()
+            .filter(|(sent, _)| (from..to).contains(sent))
+            .map(|(sent, got)| got - sent)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let steady = latency(
+        Duration::from_millis(300),
+        SWAP_AT - Duration::from_millis(100),
+    );
+    let during = latency(
+        swap_start - Duration::from_millis(20),
+        swap_start + swap_took + Duration::from_millis(50),
+    );
+    Outcome {
+        steady_p99_us: steady[steady.len() * 99 / 100],
+        steady_max_us: *steady.last().unwrap(),
+        swap_max_us: *during.last().unwrap(),
+        swap_took,
+    }
+}
+
+fn main() {
+    let cached = Runtime::new(RuntimeOptions {
+        cache_dir: Runtime::default_cache_dir(),
+    })
+    .unwrap();
+    // Warm the cache with the new version.
+    cached.load(&dist("counter.core.wasm")).unwrap();
+    let uncached = Runtime::new(RuntimeOptions { cache_dir: None }).unwrap();
+
+    println!(
+        "| case | steady p99 | steady max | max during swap | added to the worst batch | swap call took |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, runtime) in [
+        ("Rust counter, new version cached", cached),
+        ("Rust counter, compiled during the swap", uncached),
+    ] {
+        let o = measure(runtime, dist("counter.core.wasm"));
+        let added = o.swap_max_us as i64 - o.steady_max_us as i64;
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:+.2} ms | {:.0} ms |",
+            o.steady_p99_us as f64 / 1000.0,
+            o.steady_max_us as f64 / 1000.0,
+            o.swap_max_us as f64 / 1000.0,
+            added as f64 / 1000.0,
+            o.swap_took.as_secs_f64() * 1000.0
+        );
+    }
+}
