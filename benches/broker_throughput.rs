@@ -25,6 +25,26 @@ use weir::runtime::{Runtime, RuntimeOptions};
 
 const N: usize = 200_000;
 
+/// Resets the process's peak resident set size (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak resident set size since the last reset, in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A variant's result: events/s and the peak RSS while it ran.
+type Row = (String, f64, f64);
+
 struct Broker(Child);
 
 impl Drop for Broker {
@@ -128,7 +148,7 @@ fn stages(n: usize) -> String {
         .collect()
 }
 
-async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
+async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
     let port = port();
     let url = format!("tcp://127.0.0.1:{port}");
     let mut cmd = Command::new(bin("tansu"));
@@ -178,6 +198,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     }
 
     // (a) native: consume → produce, no wasm, deliveries tracked in flight.
+    reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", "native")
@@ -204,6 +225,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
         f.await.unwrap().unwrap();
     }
     let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
+    let native_rss = peak_rss_mib();
 
     let pipeline = |group: &str, out: &str, n: usize| {
         format!(
@@ -213,16 +235,19 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
             stages(n)
         )
     };
+    reset_peak_rss();
     let one = weir_rate(rt, &pipeline("weir-1", "out-1", 1)).await;
+    let one_rss = peak_rss_mib();
+    reset_peak_rss();
     let three = weir_rate(rt, &pipeline("weir-3", "out-3", 3)).await;
     vec![
-        ("native rdkafka passthrough".into(), native),
-        ("weir, 1 identity stage".into(), one),
-        ("weir, 3 stages".into(), three),
+        ("native rdkafka passthrough".into(), native, native_rss),
+        ("weir, 1 identity stage".into(), one, one_rss),
+        ("weir, 3 stages".into(), three, peak_rss_mib()),
     ]
 }
 
-async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
+async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
     let port = port();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin("nats-server"));
@@ -261,6 +286,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
     }
 
     // (a) native: pull → publish with acks → ack the inputs.
+    reset_peak_rss();
     let stream = js.get_stream("IN").await.unwrap();
     let consumer = stream
         .create_consumer(pull::Config {
@@ -289,6 +315,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
         m.ack().await.unwrap();
     }
     let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
+    let native_rss = peak_rss_mib();
 
     let pipeline = |consumer: &str, out: &str, n: usize| {
         format!(
@@ -297,22 +324,25 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<(String, f64)> {
             stages(n)
         )
     };
+    reset_peak_rss();
     let one = weir_rate(rt, &pipeline("weir-1", "out1", 1)).await;
+    let one_rss = peak_rss_mib();
+    reset_peak_rss();
     let three = weir_rate(rt, &pipeline("weir-3", "out3", 3)).await;
     vec![
-        ("native async-nats passthrough".into(), native),
-        ("weir, 1 identity stage".into(), one),
-        ("weir, 3 stages".into(), three),
+        ("native async-nats passthrough".into(), native, native_rss),
+        ("weir, 1 identity stage".into(), one, one_rss),
+        ("weir, 3 stages".into(), three, peak_rss_mib()),
     ]
 }
 
-fn table(title: &str, rows: &[(String, f64)]) {
+fn table(title: &str, rows: &[Row]) {
     println!("\n### {title}: {N} events of 256 B, 3 partitions/subjects\n");
-    println!("| variant | events/s | vs. native |");
-    println!("|---|---|---|");
-    for (label, rate) in rows {
+    println!("| variant | events/s | vs. native | peak RSS of the process |");
+    println!("|---|---|---|---|");
+    for (label, rate, rss) in rows {
         println!(
-            "| {label} | {:.0} k | {:.0}% |",
+            "| {label} | {:.0} k | {:.0}% | {rss:.0} MiB |",
             rate / 1e3,
             100.0 * rate / rows[0].1
         );

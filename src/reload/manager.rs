@@ -38,18 +38,7 @@ pub fn spawn(
 ) -> (Reloader, tokio::task::JoinHandle<()>) {
     let now = SystemTime::now();
     let board: Board = Arc::new(Mutex::new(
-        stages
-            .iter()
-            .map(|s| StageStatus {
-                stage: s.config.name.clone(),
-                plugin: s.plugin.path.display().to_string(),
-                digest: s.plugin.sha256.clone(),
-                since: now,
-                swaps: 0,
-                rollbacks: 0,
-                last_problem: None,
-            })
-            .collect(),
+        stages.iter().map(|s| fresh_status(s, now)).collect(),
     ));
     let watcher = Watcher::new(stages);
     let manager = Manager {
@@ -174,7 +163,7 @@ impl Manager {
             }
             let (runtime, trust) = (self.runtime.clone(), self.trust.clone());
             let artifact = Artifact::Path(config.plugin.clone());
-            let plugin = tokio::task::spawn_blocking(move || load(&runtime, &trust, &artifact))
+            let plugin = in_background(move || load(&runtime, &trust, &artifact))
                 .await
                 .map_err(|e| SwapError::Refused(e.to_string()))?
                 .map_err(|why| SwapError::Refused(format!("stage {}: {why}", config.name)))?;
@@ -213,15 +202,7 @@ impl Manager {
                 old.iter()
                     .find(|o| o.stage == s.config.name)
                     .cloned()
-                    .unwrap_or(StageStatus {
-                        stage: s.config.name.clone(),
-                        plugin: s.plugin.path.display().to_string(),
-                        digest: s.plugin.sha256.clone(),
-                        since: now,
-                        swaps: 0,
-                        rollbacks: 0,
-                        last_problem: None,
-                    })
+                    .unwrap_or_else(|| fresh_status(s, now))
             })
             .collect();
         drop(board);
@@ -234,7 +215,7 @@ impl Manager {
     /// refusal is noted in the stage's status.
     async fn load(&self, i: usize, artifact: Artifact) -> Result<CompiledPlugin, SwapError> {
         let (runtime, trust) = (self.runtime.clone(), self.trust.clone());
-        let loaded = tokio::task::spawn_blocking(move || load(&runtime, &trust, &artifact))
+        let loaded = in_background(move || load(&runtime, &trust, &artifact))
             .await
             .map_err(|e| SwapError::Refused(e.to_string()))?;
         loaded.map_err(|why| {
@@ -379,6 +360,43 @@ impl Manager {
         self.stages[i].previous = None;
         self.note(i, |s| s.rollbacks += 1);
         Ok(r)
+    }
+}
+
+/// Runs `f` (verifying and compiling a new version) on a thread of its own
+/// at the lowest CPU priority, so that the worker threads keep the cores
+/// while it compiles.
+async fn in_background<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::sync::oneshot::error::RecvError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("weir-compile".into())
+        .spawn(move || {
+            // SAFETY: lowers the priority of this thread only (on Linux a
+            // thread id names one thread); failure leaves it unchanged.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+            }
+            let _ = tx.send(f());
+        });
+    if spawned.is_err() {
+        tracing::warn!("cannot start a compile thread");
+    }
+    rx.await
+}
+
+/// The status of a stage that just started.
+fn fresh_status(s: &StageSpec, since: SystemTime) -> StageStatus {
+    StageStatus {
+        stage: s.config.name.clone(),
+        plugin: s.plugin.path.display().to_string(),
+        digest: s.plugin.sha256.clone(),
+        since,
+        swaps: 0,
+        rollbacks: 0,
+        last_problem: None,
     }
 }
 

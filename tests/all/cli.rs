@@ -166,6 +166,18 @@ fn inspect_shows_form_abi_and_exports() {
     assert!(s.contains("weir:plugin/transform@1.0.0"), "{s}");
 }
 
+/// `weir run <p>` with stdin and stderr piped, killed when the test ends.
+pub(crate) fn run_with_stdin(p: &std::path::Path) -> Guard {
+    Guard(
+        weir()
+            .args(["run", p.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -201,14 +213,7 @@ fn sigterm_finishes_the_lingering_batch_before_exiting() {
         ),
     )
     .unwrap();
-    let mut child = Guard(
-        weir()
-            .args(["run", p.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = run_with_stdin(&p);
     let mut stdin = child.0.stdin.take().unwrap();
     for i in 0..50 {
         writeln!(stdin, "{{\"value\": {{\"i\": {i}}}}}").unwrap();

@@ -1,11 +1,10 @@
 //! `weir run` re-reads its pipeline files on SIGHUP and swaps a changed
 //! stage between two batches, carrying its state.
 
-use crate::cli::{free_port, scrape, weir, Guard};
+use crate::cli::{free_port, run_with_stdin, scrape};
 use crate::support::root;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn pipeline_text(port: u16, plugin: &str) -> String {
@@ -37,14 +36,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     let port = free_port();
     let p = dir.path().join("p.toml");
     std::fs::write(&p, pipeline_text(port, "counter.wasm")).unwrap();
-    let mut child = Guard(
-        weir()
-            .args(["run", p.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = run_with_stdin(&p);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut send = |from: usize, to: usize| {
         for i in from..to {
