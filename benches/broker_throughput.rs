@@ -14,14 +14,17 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::config::Pipeline;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 use weir::runtime::{Runtime, RuntimeOptions};
+
+#[path = "common/brokers.rs"]
+mod brokers;
+use brokers::stages;
 
 const N: usize = 200_000;
 
@@ -45,48 +48,6 @@ fn peak_rss_mib() -> f64 {
 /// A variant's result: events/s and the peak RSS while it ran.
 type Row = (String, f64, f64);
 
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var("HOME").unwrap())
-        .join(".cache/weir/bin")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/brokers.sh",
-        p.display()
-    );
-    p
-}
-
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(mut cmd: Command, port: u16) -> Broker {
-    let b = Broker(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    b
-}
-
 fn value(i: usize) -> String {
     let mut v = format!("{{\"id\":{i},\"amount\":{}.5,\"note\":\"", i % 1000);
     while v.len() < 254 {
@@ -94,14 +55,6 @@ fn value(i: usize) -> String {
     }
     v.push_str("\"}");
     v
-}
-
-fn dist(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins/dist")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 /// Runs a weir pipeline until `N` events were confirmed; events/s from the
@@ -136,33 +89,8 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
     clock.await.unwrap()
 }
 
-fn stages(n: usize) -> String {
-    let plugins = ["identity.wasm", "counter.wasm", "identity.core.wasm"];
-    (0..n)
-        .map(|i| {
-            format!(
-                "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n",
-                dist(plugins[i])
-            )
-        })
-        .collect()
-}
-
 async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
-    let port = port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut cmd = Command::new(bin("tansu"));
-    cmd.args([
-        "broker",
-        "--listener-url",
-        &url,
-        "--advertised-listener-url",
-        &url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]);
-    let _broker = start(cmd, port);
-    let brokers = format!("127.0.0.1:{port}");
+    let (_broker, brokers) = brokers::tansu();
     let admin: AdminClient<_> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -248,13 +176,8 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
 }
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
-    let port = port();
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin("nats-server"));
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.path());
-    let _broker = start(cmd, port);
-    let url = format!("nats://127.0.0.1:{port}");
+    let (_broker, url) = brokers::nats(dir.path());
     let js = jetstream::new(async_nats::connect(&url).await.unwrap());
     for (name, subject) in [
         ("IN", "in.>"),
