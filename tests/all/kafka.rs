@@ -50,13 +50,17 @@ pub(crate) async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]
     }
 }
 
-/// Reads `n` messages from all `partitions` of `topic` (value, headers).
-pub(crate) fn consume(
+/// A record as a test reads it: value and headers.
+pub(crate) type Record = (String, BTreeMap<String, String>);
+
+/// Reads all `partitions` of `topic` from the beginning until `enough` says
+/// so (given what was read and how long since the last record came).
+pub(crate) fn read_until(
     brokers: &str,
     topic: &str,
     partitions: i32,
-    n: usize,
-) -> Vec<(String, BTreeMap<String, String>)> {
+    enough: impl Fn(&[Record], Duration) -> bool,
+) -> Vec<Record> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "verifier")
@@ -70,18 +74,14 @@ pub(crate) fn consume(
     c.assign(&tpl).unwrap();
     drop(tpl);
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while got.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} messages arrived on {topic}",
-            got.len()
-        );
+    let mut last = Instant::now();
+    while !enough(&got, last.elapsed()) {
         let polled = c.poll(Duration::from_millis(100));
         if let Some(Err(e)) = &polled {
             eprintln!("verifier poll on {topic}: {e}");
         }
         if let Some(Ok(m)) = polled {
+            last = Instant::now();
             let headers = m
                 .headers()
                 .map(|hs| {
@@ -102,6 +102,19 @@ pub(crate) fn consume(
         }
     }
     got
+}
+
+/// Reads `n` messages from all `partitions` of `topic` (value, headers).
+pub(crate) fn consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Vec<Record> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    read_until(brokers, topic, partitions, |got, _| {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} messages arrived on {topic}",
+            got.len()
+        );
+        got.len() >= n
+    })
 }
 
 pub(crate) fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {

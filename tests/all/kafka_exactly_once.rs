@@ -3,11 +3,8 @@
 //! transaction that fails before its commit is read and processed again.
 
 use crate::brokers::Tansu;
-use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce};
+use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce, read_until};
 use crate::support::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,26 +16,12 @@ use weir::pipeline::{prepare_stages, run_exactly_once, Faults, RunCounters};
 /// seconds (transaction markers take offsets too, so the watermarks do not
 /// count records).
 fn everything(brokers: &str, topic: &str, partitions: i32) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "counter")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut got = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(2) {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-            last = Instant::now();
-        }
-    }
-    got
+    read_until(brokers, topic, partitions, |_, idle| {
+        idle > Duration::from_secs(2)
+    })
+    .into_iter()
+    .map(|(v, _)| v)
+    .collect()
 }
 
 #[test]
