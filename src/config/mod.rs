@@ -7,6 +7,7 @@ mod kafka;
 mod nats;
 mod pipeline;
 mod problems;
+mod stage;
 pub mod units;
 
 pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
