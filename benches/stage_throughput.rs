@@ -7,9 +7,12 @@
 #[path = "../plugins/examples/rust/enrich/src/transform.rs"]
 mod transform;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+#[path = "common/brokers.rs"]
+mod common;
+use common::dist;
 use weir::config::Pipeline;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 use weir::runtime::{InstanceSettings, Runtime, RuntimeOptions, StageInstance};
@@ -24,18 +27,6 @@ type Native = fn(Vec<Event>) -> Output;
 /// Each measurement runs at least this long; the best of `ROUNDS` counts.
 const MEASURE: Duration = Duration::from_millis(1500);
 const ROUNDS: usize = 3;
-
-fn dist(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins/dist")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run plugins/build.sh first",
-        p.display()
-    );
-    p
-}
 
 fn identity_batch() -> Vec<Event> {
     (0..BATCH)

@@ -10,6 +10,9 @@ use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+#[path = "common/brokers.rs"]
+mod common;
+use common::dist;
 use weir::config::Pipeline;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 use weir::reload::Artifact;
@@ -22,18 +25,6 @@ use weir::Event;
 const RATE_PER_MS: u64 = 20;
 const RUN: Duration = Duration::from_millis(3000);
 const SWAP_AT: Duration = Duration::from_millis(1500);
-
-fn dist(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("plugins/dist")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run plugins/build.sh first",
-        p.display()
-    );
-    p
-}
 
 /// Records, per event, when it was sent (in its value) and when it arrived.
 #[derive(Clone)]

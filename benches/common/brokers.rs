@@ -78,13 +78,17 @@ pub fn nats(dir: &Path) -> (Broker, String) {
     (start(cmd, port), format!("nats://127.0.0.1:{port}"))
 }
 
-/// A plugin in `plugins/dist`.
-pub fn dist(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// A plugin in `plugins/dist`, which `plugins/build.sh` must have built.
+pub fn dist(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("plugins/dist")
-        .join(name)
-        .display()
-        .to_string()
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run plugins/build.sh first",
+        p.display()
+    );
+    p
 }
 
 /// `[[stage]]` tables: identity (component), counter, identity (core).
@@ -94,7 +98,7 @@ pub fn stages(n: usize) -> String {
         .map(|i| {
             format!(
                 "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n",
-                dist(plugins[i])
+                dist(plugins[i]).display()
             )
         })
         .collect()

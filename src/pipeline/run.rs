@@ -55,30 +55,19 @@ impl InFlight {
     ) -> Result<InFlight, PipelineError> {
         let (n_out, n_dead) = (done.events.len() as u64, done.dead_letters.len() as u64);
         let states = done.states;
-        let sink_confirm: Option<Confirmation> = if n_out > 0 {
-            Some(
-                sink.enqueue(done.events)
-                    .await
-                    .map_err(PipelineError::Sink)?,
-            )
-        } else {
-            None
-        };
-        let dead_confirm: Option<Confirmation> = if n_dead > 0 {
-            Some(
-                dlq.enqueue(done.dead_letters)
-                    .await
-                    .map_err(PipelineError::DeadLetter)?,
-            )
-        } else {
-            None
-        };
+        let sink_confirm = enqueue(sink, done.events, PipelineError::Sink).await?;
+        let dead_confirm = enqueue(dlq, done.dead_letters, PipelineError::DeadLetter).await?;
         let confirm = Box::pin(async move {
-            if let Some(c) = sink_confirm {
-                c.await.map_err(PipelineError::Sink)?;
-            }
-            if let Some(c) = dead_confirm {
-                c.await.map_err(PipelineError::DeadLetter)?;
+            for (c, wrap) in [
+                (
+                    sink_confirm,
+                    PipelineError::Sink as fn(SinkError) -> PipelineError,
+                ),
+                (dead_confirm, PipelineError::DeadLetter),
+            ] {
+                if let Some(c) = c {
+                    c.await.map_err(wrap)?;
+                }
             }
             Ok(())
         });
@@ -109,6 +98,19 @@ impl InFlight {
             }
         }
     }
+}
+
+/// Hands `events` to `sink` unless there are none; `wrap` says which sink
+/// failed.
+async fn enqueue(
+    sink: &mut dyn Sink,
+    events: Vec<weir_abi::Event>,
+    wrap: fn(SinkError) -> PipelineError,
+) -> Result<Option<Confirmation>, PipelineError> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    sink.enqueue(events).await.map(Some).map_err(wrap)
 }
 
 /// Counts one delivered batch in the metrics and the live counters.

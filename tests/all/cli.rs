@@ -23,6 +23,17 @@ fn text(b: &[u8]) -> String {
 /// Kills the child when the test ends, also when it fails.
 pub(crate) struct Guard(pub(crate) Child);
 
+impl Guard {
+    /// Everything the child wrote to its piped stderr (call after it ended).
+    pub(crate) fn stderr_text(&mut self) -> String {
+        let mut log = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            e.read_to_string(&mut log).unwrap();
+        }
+        log
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -250,14 +261,7 @@ fn sigterm_finishes_the_lingering_batch_before_exiting() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut log = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = child.stderr_text();
     assert!(status.success(), "{status}: {log}");
     let lines: Vec<String> = std::fs::read_to_string(&out)
         .unwrap()

@@ -4,7 +4,7 @@
 use crate::cli::{free_port, run_with_stdin, scrape};
 use crate::support::root;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn pipeline_text(port: u16, plugin: &str) -> String {
@@ -81,14 +81,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     });
     drop(stdin);
     let status = child.0.wait().unwrap();
-    let mut log = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = child.stderr_text();
     assert!(status.success(), "{log}");
     assert!(
         log.contains("the file has problems; nothing changed"),
