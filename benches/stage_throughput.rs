@@ -20,6 +20,10 @@ use weir::sink::MemorySink;
 use weir::source::MemorySource;
 use weir::{Event, EventError, Output};
 
+/// The allocator of the `weir` binary, so host-side costs are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 512;
 
 /// A transform compiled into the host.
@@ -102,7 +106,11 @@ fn per_event(template: &[Event], mut f: impl FnMut(Vec<Event>) -> usize) -> f64 
     best
 }
 
-fn wasm(rt: &Runtime, file: &str, template: &[Event]) -> f64 {
+fn wasm(rt: &Runtime, file: &str, template: &[Event], form: Option<&str>) -> f64 {
+    let core = file.ends_with(".core.wasm");
+    if form.is_some_and(|f| (f == "core") != core) {
+        return f64::NAN;
+    }
     let plugin = rt.load(&dist(file)).unwrap();
     let settings = InstanceSettings {
         config: vec![("currency".into(), "EUR".into())],
@@ -116,7 +124,7 @@ fn wasm(rt: &Runtime, file: &str, template: &[Event]) -> f64 {
     per_event(template, |mut b| inst.process(&mut b).unwrap().events.len())
 }
 
-fn stage_level(rt: &Runtime) {
+fn stage_level(rt: &Runtime, workload: Option<&str>, form: Option<&str>) {
     println!("\n### Stage calls: one batch of {BATCH} events per call, one thread\n");
     println!("| workload | native ns/event | component ns/event | core module ns/event | component overhead | core overhead | component events/s | core events/s | component / native | core / native |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -135,9 +143,12 @@ fn stage_level(rt: &Runtime) {
         ),
     ];
     for (label, template, native, plugin) in cases {
+        if workload.is_some_and(|w| w != plugin) {
+            continue;
+        }
         let n = per_event(&template, |b| native(b).events.len());
-        let c = wasm(rt, &format!("{plugin}.wasm"), &template);
-        let m = wasm(rt, &format!("{plugin}.core.wasm"), &template);
+        let c = wasm(rt, &format!("{plugin}.wasm"), &template, form);
+        let m = wasm(rt, &format!("{plugin}.core.wasm"), &template, form);
         println!(
             "| {label} | {n:.0} | {c:.0} | {m:.0} | +{:.0} ns | +{:.0} ns | {:.2} M | {:.2} M | {:.0}% | {:.0}% |",
             c - n,
@@ -274,7 +285,23 @@ fn main() {
         "## stage_throughput ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    stage_level(&rt);
-    pipeline_level(&rt);
-    load_times();
+    // `cargo bench --bench stage_throughput -- stage` runs one part (stage,
+    // engine or load); `-- stage identity core` also picks one workload
+    // (identity, enrich) and one form (component, core), e.g. for `perf`.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let part = |name: &str| args.first().is_none_or(|a| a == name);
+    let workload = args.get(1).cloned();
+    let form = args.get(2).cloned();
+    if part("stage") {
+        stage_level(&rt, workload.as_deref(), form.as_deref());
+    }
+    if part("engine") {
+        pipeline_level(&rt);
+    }
+    if part("load") {
+        load_times();
+    }
 }

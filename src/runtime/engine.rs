@@ -14,6 +14,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// so a timeout is honoured to within about one tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Set to `perfmap` to write `/tmp/perf-<pid>.map`, so that `perf` can
+/// name the plugin functions it samples.
+pub const PROFILER_ENV: &str = "WEIR_WASM_PROFILER";
+
 /// Options of the [`Runtime`].
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
@@ -51,6 +55,10 @@ fn config(pooling: bool) -> Config {
     c.epoch_interruption(true);
     c.wasm_component_model(true);
     c.max_wasm_stack(1 << 20);
+    if std::env::var_os(PROFILER_ENV).is_some_and(|v| v == "perfmap") {
+        // `perf record` then names the plugin functions it samples.
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         // Virtual reservations only: the per-stage memory limit is enforced
         // by each store's limiter.

@@ -20,7 +20,7 @@ mod limits;
 mod plugin;
 mod plugin_log;
 
-pub use engine::{Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK};
+pub use engine::{Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK, PROFILER_ENV};
 pub use error::{CallError, LoadError};
 pub use grants::Grants;
 pub use inspect::{inspect, Form, PluginInfo};

@@ -36,6 +36,7 @@ const NULL: u8 = 0xf6;
 
 // ---- encoding ----------------------------------------------------------
 
+#[inline(always)]
 fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     let m = major << 5;
     if n < 24 {
@@ -54,11 +55,13 @@ fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     }
 }
 
+#[inline(always)]
 fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     head(out, MAJOR_BYTES, b.len() as u64);
     out.extend_from_slice(b);
 }
 
+#[inline(always)]
 fn text(out: &mut Vec<u8>, s: &str) {
     head(out, MAJOR_TEXT, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
@@ -79,6 +82,17 @@ pub fn encode_event(out: &mut Vec<u8>, e: &Event) {
         + !e.headers.is_empty() as u64
         + e.timestamp.is_some() as u64
         + e.topic.is_some() as u64;
+    // One reservation for the whole event: the fields' bytes plus at most
+    // nine bytes of head and a field name for each.
+    out.reserve(
+        64 + e.key.as_ref().map_or(0, Vec::len)
+            + e.value.len()
+            + e.topic.as_ref().map_or(0, String::len)
+            + e.headers
+                .iter()
+                .map(|h| 20 + h.key.len() + h.value.len())
+                .sum::<usize>(),
+    );
     head(out, MAJOR_MAP, n);
     if let Some(k) = &e.key {
         text(out, "key");
@@ -151,6 +165,8 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[cold]
+    #[inline(never)]
     fn err<T>(&self, message: impl Into<String>) -> Result<T, DecodeError> {
         Err(DecodeError {
             offset: self.pos,
@@ -158,17 +174,24 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[cold]
+    #[inline(never)]
+    fn short<T>(&self, n: usize) -> Result<T, DecodeError> {
+        self.err(format!("{n} bytes announced but the input ends"))
+    }
+
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        match self.pos.checked_add(n) {
-            Some(end) if end <= self.buf.len() => {
-                let s = &self.buf[self.pos..end];
-                self.pos = end;
+        match self.buf.get(self.pos..).and_then(|rest| rest.get(..n)) {
+            Some(s) => {
+                self.pos += n;
                 Ok(s)
             }
-            _ => self.err(format!("{n} bytes announced but the input ends")),
+            None => self.short(n),
         }
     }
 
+    #[inline(always)]
     fn peek(&self) -> Result<u8, DecodeError> {
         match self.buf.get(self.pos) {
             Some(b) => Ok(*b),
@@ -177,13 +200,21 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a head and returns (major type, argument).
+    #[inline(always)]
     fn head(&mut self) -> Result<(u8, u64), DecodeError> {
         let b = self.peek()?;
+        let (major, info) = (b >> 5, b & 0x1f);
+        if info < 24 {
+            self.pos += 1;
+            return Ok((major, info as u64));
+        }
+        self.long_head(major, info)
+    }
+
+    /// The heads whose argument follows in 1, 2, 4 or 8 bytes.
+    fn long_head(&mut self, major: u8, info: u8) -> Result<(u8, u64), DecodeError> {
         self.pos += 1;
-        let major = b >> 5;
-        let info = b & 0x1f;
         let n = match info {
-            0..=23 => info as u64,
             24 => self.take(1)?[0] as u64,
             25 => u16::from_be_bytes(self.take(2)?.try_into().unwrap()) as u64,
             26 => u32::from_be_bytes(self.take(4)?.try_into().unwrap()) as u64,
@@ -200,16 +231,24 @@ impl<'a> Reader<'a> {
         Ok((major, n))
     }
 
+    #[inline(always)]
     fn expect(&mut self, major: u8, what: &str) -> Result<u64, DecodeError> {
         let at = self.pos;
         let (m, n) = self.head()?;
         if m != major {
-            self.pos = at;
-            return self.err(format!("expected {what}, found {}", major_name(m)));
+            return self.wrong(at, m, what);
         }
         Ok(n)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn wrong<T>(&mut self, at: usize, found: u8, what: &str) -> Result<T, DecodeError> {
+        self.pos = at;
+        self.err(format!("expected {what}, found {}", major_name(found)))
+    }
+
+    #[inline(always)]
     fn len(&mut self, major: u8, what: &str) -> Result<usize, DecodeError> {
         let n = self.expect(major, what)?;
         // Every item takes at least one byte: a count larger than what is
@@ -220,11 +259,26 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+    #[inline(always)]
+    fn raw_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.expect(MAJOR_BYTES, "a byte string")?;
-        Ok(self.take(n as usize)?.to_vec())
+        self.take(n as usize)
     }
 
+    #[inline(always)]
+    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.raw_bytes()?.to_vec())
+    }
+
+    /// A text string whose UTF-8 is not checked: for map keys, which are
+    /// only ever compared against the schema's (ASCII) field names.
+    #[inline(always)]
+    fn name(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.expect(MAJOR_TEXT, "a text string")?;
+        self.take(n as usize)
+    }
+
+    #[inline(always)]
     fn text(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.expect(MAJOR_TEXT, "a text string")?;
         let at = self.pos;
@@ -233,6 +287,17 @@ impl<'a> Reader<'a> {
             offset: at,
             message: "text string is not valid UTF-8".into(),
         })
+    }
+
+    /// Reports a map key the schema does not have.
+    #[cold]
+    #[inline(never)]
+    fn unknown<T>(&mut self, at: usize, what: &str, name: &[u8]) -> Result<T, DecodeError> {
+        self.pos = at;
+        self.err(format!(
+            "unknown {what} field {:?}",
+            String::from_utf8_lossy(name)
+        ))
     }
 
     fn int(&mut self) -> Result<i64, DecodeError> {
@@ -277,19 +342,19 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         for _ in 0..n {
             let key_at = self.pos;
-            match self.text()? {
-                "key" => {
+            match self.name()? {
+                b"key" => {
                     e.key = if self.is_null()? {
                         None
                     } else {
                         Some(self.bytes()?)
                     }
                 }
-                "value" => {
+                b"value" => {
                     e.value = self.bytes()?;
                     has_value = true;
                 }
-                "headers" => {
+                b"headers" => {
                     let count = self.len(MAJOR_ARRAY, "a headers array")?;
                     e.headers.reserve(count);
                     for _ in 0..count {
@@ -301,25 +366,21 @@ impl<'a> Reader<'a> {
                         e.headers.push(Header { key, value });
                     }
                 }
-                "timestamp" => {
+                b"timestamp" => {
                     e.timestamp = if self.is_null()? {
                         None
                     } else {
                         Some(self.int()?)
                     }
                 }
-                "topic" => {
+                b"topic" => {
                     e.topic = if self.is_null()? {
                         None
                     } else {
                         Some(self.text()?.to_owned())
                     }
                 }
-                other => {
-                    let other = other.to_owned();
-                    self.pos = key_at;
-                    return self.err(format!("unknown event field {other:?}"));
-                }
+                other => return self.unknown(key_at, "event", other),
             }
         }
         if !has_value {
@@ -362,13 +423,9 @@ pub fn decode_batch(buf: &[u8]) -> Result<Vec<Event>, DecodeError> {
     let mut events = Vec::new();
     for _ in 0..n {
         let at = r.pos;
-        match r.text()? {
-            "events" => events = r.events()?,
-            other => {
-                let other = other.to_owned();
-                r.pos = at;
-                return r.err(format!("unknown batch field {other:?}"));
-            }
+        match r.name()? {
+            b"events" => events = r.events()?,
+            other => return r.unknown(at, "batch", other),
         }
     }
     r.finish()?;
@@ -385,9 +442,9 @@ pub fn decode_output(buf: &[u8]) -> Result<Output, DecodeError> {
     let mut out = Output::default();
     for _ in 0..n {
         let at = r.pos;
-        match r.text()? {
-            "events" => out.events = r.events()?,
-            "errors" => {
+        match r.name()? {
+            b"events" => out.events = r.events()?,
+            b"errors" => {
                 let count = r.len(MAJOR_ARRAY, "an errors array")?;
                 for _ in 0..count {
                     if r.len(MAJOR_MAP, "an error map")? != 2 {
@@ -415,11 +472,7 @@ pub fn decode_output(buf: &[u8]) -> Result<Output, DecodeError> {
                     out.errors.push(err);
                 }
             }
-            other => {
-                let other = other.to_owned();
-                r.pos = at;
-                return r.err(format!("unknown output field {other:?}"));
-            }
+            other => return r.unknown(at, "output", other),
         }
     }
     r.finish()?;
