@@ -364,7 +364,7 @@ impl Manager {
 }
 
 /// Runs `f` (verifying and compiling a new version) on a thread of its own
-/// at the lowest CPU priority, so that the worker threads keep the cores
+/// in the `SCHED_IDLE` class, so that the worker threads keep the cores
 /// while it compiles.
 async fn in_background<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -373,13 +373,8 @@ async fn in_background<T: Send + 'static>(
     let spawned = std::thread::Builder::new()
         .name("weir-compile".into())
         .spawn(move || {
-            // SAFETY: lowers the priority of this thread only (on Linux a
-            // thread id names one thread); failure leaves it unchanged.
-            unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-            }
-            let _ = tx.send(f());
+            crate::runtime::lower_this_thread();
+            let _ = tx.send(crate::runtime::on_idle_cores(f));
         });
     if spawned.is_err() {
         tracing::warn!("cannot start a compile thread");

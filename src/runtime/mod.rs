@@ -20,6 +20,7 @@ mod limits;
 mod plugin;
 mod plugin_log;
 
+mod priority;
 pub use engine::{Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK, PROFILER_ENV};
 pub use error::{CallError, LoadError};
 pub use grants::Grants;
@@ -28,3 +29,4 @@ pub use instance::{InstanceSettings, StageInstance};
 pub use limits::{StageLimits, DEFAULT_FUEL, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use plugin::CompiledPlugin;
 pub use plugin_log::LogTag;
+pub(crate) use priority::{lower_this_thread, on_idle_cores};
