@@ -87,8 +87,8 @@ impl StageMetrics {
     }
 }
 
-/// Counts a hot swap (`kind` = `swap`) or a rollback (`rollback`) of a
-/// stage.
+/// Counts a hot swap (`kind` = `swap`), a rollback (`rollback`) or a
+/// refused new version (`refused`) of a stage.
 pub fn swapped(pipeline: &str, stage: &str, kind: &'static str) {
     counter!("weir_stage_swaps_total", "pipeline" => pipeline.to_string(), "stage" => stage.to_string(), "kind" => kind).increment(1);
 }

@@ -15,6 +15,7 @@ pub use endpoints::{transactional, SinkConfig, SourceConfig};
 pub use kafka::{KafkaSink, KafkaSource, Properties};
 pub use nats::{JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource};
 pub use pipeline::{
-    default_threads, BatchConfig, Delivery, Pipeline, StageConfig, SwapPolicy, WorkersConfig,
+    default_threads, BatchConfig, Delivery, Pipeline, SmokeCheck, SmokeCompare, StageConfig,
+    SwapPolicy, WorkersConfig,
 };
 pub use problems::{ConfigError, Problem};

@@ -82,7 +82,7 @@ pub fn default_threads() -> usize {
 
 use super::endpoints::{sink_config, source, SinkConfig, SourceConfig};
 use super::stage::stages;
-pub use super::stage::{StageConfig, SwapPolicy};
+pub use super::stage::{SmokeCheck, SmokeCompare, StageConfig, SwapPolicy};
 
 const TOP_KEYS: &[&str] = &[
     "name",

@@ -25,6 +25,29 @@ pub struct StageConfig {
     pub stateless: bool,
     /// How new versions of the plugin are taken on.
     pub swap: SwapPolicy,
+    /// Sample events every new version must handle before it is swapped in.
+    pub smoke: Option<SmokeCheck>,
+}
+
+/// `[stage.smoke]`: before a swap, the running and the new version each
+/// process these sample events on fresh instances off the worker threads;
+/// the new version is refused when it does worse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmokeCheck {
+    /// A JSON Lines file of events, as the file source reads them.
+    pub events: PathBuf,
+    /// What the new version's results must keep of the old one's.
+    pub compare: SmokeCompare,
+}
+
+/// How a smoke check compares the two versions' results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmokeCompare {
+    /// No sample the old version handled may fail (error or trap) in the
+    /// new one; outputs may differ. The default.
+    Errors,
+    /// Besides, every sample's output events must equal the old version's.
+    Output,
 }
 
 /// How a stage takes on a new version of its plugin.
@@ -61,6 +84,7 @@ const STAGE_KEYS: &[&str] = &[
     "watch",
     "probation_batches",
     "max_failure_share",
+    "smoke",
 ];
 
 pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<StageConfig> {
@@ -144,6 +168,9 @@ pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<St
                 .map_or(defaults.probation_batches, |n| n as u32),
             max_failure_share: share(w, &path, t).unwrap_or(defaults.max_failure_share),
         };
+        let smoke = w
+            .table(&path, t, "smoke")
+            .and_then(|sm| smoke(w, &join(&path, "smoke"), sm, base));
         if let (Some(name), Some(plugin)) = (name, plugin) {
             out.push(StageConfig {
                 name,
@@ -153,6 +180,7 @@ pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<St
                 grants,
                 stateless,
                 swap,
+                smoke,
             });
         }
     }
@@ -221,6 +249,53 @@ fn grants(w: &mut Walker, path: &str, g: &toml::Table, base: &Path) -> Grants {
         }
     }
     Grants { env, read_dirs }
+}
+
+/// `[stage.smoke]`: `events` (a JSON Lines file whose every line must be an
+/// event) and `compare`.
+fn smoke(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Option<SmokeCheck> {
+    w.unknown_keys(path, t, &["events", "compare"]);
+    let compare = match w.string(path, t, "compare").as_deref() {
+        None | Some("errors") => SmokeCompare::Errors,
+        Some("output") => SmokeCompare::Output,
+        Some(other) => {
+            w.problem(
+                &join(path, "compare"),
+                format!("{other:?} is not a comparison"),
+                "\"errors\" (the new version fails no sample the old one handled) or \"output\" (and gives the same output)",
+            );
+            SmokeCompare::Errors
+        }
+    };
+    let events = w.required_string(
+        path,
+        t,
+        "events",
+        "sample events as JSON Lines: events = \"samples/enrich.jsonl\"",
+    )?;
+    let events = resolve(base, &events);
+    let key = join(path, "events");
+    match std::fs::read_to_string(&events) {
+        Err(e) => w.problem(
+            &key,
+            format!("cannot read {}: {e}", events.display()),
+            "relative paths are resolved against the pipeline file's directory",
+        ),
+        Ok(text) => match crate::reload::sample_events(&text) {
+            Err(why) => w.problem(
+                &key,
+                format!("{}: {why}", events.display()),
+                "one event per line, as the file source reads them (see the README's \"Events as JSON Lines\")",
+            ),
+            Ok(v) if v.is_empty() => w.problem(
+                &key,
+                format!("{} holds no events", events.display()),
+                "give the smoke check at least one sample event",
+            ),
+            Ok(_) => {}
+        },
+    }
+    Some(SmokeCheck { events, compare })
 }
 
 /// `max_failure_share`: a number from 0 to 1.

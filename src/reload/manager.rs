@@ -139,7 +139,35 @@ impl Manager {
         let mut config = self.stages[i].current.config.clone();
         config.plugin = plugin.path.clone();
         let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
+        self.smoke(i, &spec).await?;
         self.swap(i, spec).await
+    }
+
+    /// Runs the stage's smoke check, if it has one, on `spec` against the
+    /// running version, off the worker threads; a failure refuses `spec`.
+    async fn smoke(&self, i: usize, spec: &Arc<StageSpec>) -> Result<(), SwapError> {
+        let Some(check) = spec.config.smoke.clone() else {
+            return Ok(());
+        };
+        let (runtime, old, new) = (
+            self.runtime.clone(),
+            self.stages[i].current.clone(),
+            spec.clone(),
+        );
+        let passed = in_background(move || super::smoke::check(&runtime, &old, &new, &check))
+            .await
+            .map_err(|e| SwapError::Refused(e.to_string()))?;
+        match passed {
+            Ok(samples) => {
+                tracing::info!(pipeline = %self.pipeline, stage = %spec.config.name, samples, "smoke check passed");
+                Ok(())
+            }
+            Err(why) => {
+                self.note(i, |s| s.last_problem = Some(format!("refused: {why}")));
+                crate::metrics::swapped(&self.pipeline, &spec.config.name, "refused");
+                Err(SwapError::Refused(why))
+            }
+        }
     }
 
     /// A new list of stages: kept ones go on, new ones are loaded, checked
@@ -220,6 +248,11 @@ impl Manager {
             .map_err(|e| SwapError::Refused(e.to_string()))?;
         loaded.map_err(|why| {
             self.note(i, |s| s.last_problem = Some(format!("refused: {why}")));
+            crate::metrics::swapped(
+                &self.pipeline,
+                &self.stages[i].current.config.name,
+                "refused",
+            );
             SwapError::Refused(why)
         })
     }
@@ -240,6 +273,7 @@ impl Manager {
             });
         }
         let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
+        self.smoke(i, &spec).await?;
         self.swap(i, spec).await
     }
 

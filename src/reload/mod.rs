@@ -6,9 +6,11 @@
 //! batches.
 
 mod manager;
+mod smoke;
 mod watch;
 
 pub use manager::spawn;
+pub use smoke::sample_events;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

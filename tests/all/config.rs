@@ -126,3 +126,25 @@ fn every_pipeline_in_the_repository_is_valid() {
     }
     assert!(n >= 2, "the demo and the deployment pipeline");
 }
+
+#[test]
+fn smoke_checks_need_readable_samples_and_a_known_comparison() {
+    let (text, p) = problems("bad_smoke.toml");
+    assert!(has(&p, "stage[1].smoke.events", "cannot read"), "{text}");
+    assert!(
+        has(
+            &p,
+            "stage[2].smoke.events",
+            "line 2: unknown field \"colour\""
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &p,
+            "stage[2].smoke.compare",
+            "\"exact\" is not a comparison"
+        ),
+        "{text}"
+    );
+}

@@ -308,3 +308,71 @@ fn a_watched_file_swaps_once_it_is_complete() {
     assert!(dead.is_empty());
     assert_exactly_once_with_continuous_counts(&out, 12_000);
 }
+
+fn smoke_pipeline(compare: &str) -> weir::config::Pipeline {
+    let samples = root().join("tests/fixtures/smoke/samples.jsonl");
+    counting_pipeline(&format!(
+        "smoke = {{ events = \"{}\"{compare} }}",
+        samples.display()
+    ))
+}
+
+#[test]
+fn a_smoke_check_refuses_what_fails_or_differs_and_the_stream_goes_on() {
+    let p = smoke_pipeline(", compare = \"output\"");
+    let (out, dead) = with_running_pipeline(&p, 3000, |reloader, _| async move {
+        let original = reloader.status()[0].digest.clone();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+
+        // Fails every sample the running version handles.
+        let e = reloader
+            .deploy("count", wat("trap_process"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SwapError::Refused(_)), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("smoke check: sample 1 of"), "{text}");
+        assert!(text.contains("the new one fails"), "{text}");
+
+        // Handles every sample, but without the counter's header.
+        let identity = Artifact::Path(root().join("plugins/dist/identity.wasm"));
+        let e = reloader.deploy("count", identity).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("output differs from the running version's (output event 1: headers)"),
+            "{e}"
+        );
+        let s = &reloader.status()[0];
+        assert_eq!(s.digest, original, "the running version stays");
+        assert_eq!((s.swaps, s.rollbacks), (0, 0), "{s:?}");
+        assert!(
+            s.last_problem.as_deref().unwrap().contains("smoke check"),
+            "{s:?}"
+        );
+
+        // The same counter as a core module gives the same output.
+        let core = Artifact::Path(root().join("plugins/dist/counter.core.wasm"));
+        let d = reloader.deploy("count", core).await.unwrap();
+        assert!(!d.unchanged);
+        assert_eq!(reloader.status()[0].swaps, 1);
+    });
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_exactly_once_with_continuous_counts(&out, 3000);
+}
+
+#[test]
+fn by_default_a_smoke_check_lets_a_changed_output_through() {
+    let p = smoke_pipeline("");
+    let (out, _) = with_running_pipeline(&p, 1000, |reloader, _| async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let e = reloader
+            .deploy("count", wat("trap_process"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("smoke check"), "{e}");
+        let identity = Artifact::Path(root().join("plugins/dist/identity.wasm"));
+        reloader.deploy("count", identity).await.unwrap();
+        assert_eq!(reloader.status()[0].digest, load("identity.wasm").sha256);
+    });
+    assert_eq!(out.len(), 1000, "every event once");
+}
