@@ -24,7 +24,7 @@ use weir::runtime::{Runtime, RuntimeOptions};
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::stages;
+use brokers::{stages, stages_of};
 
 const N: usize = 200_000;
 
@@ -55,6 +55,41 @@ fn value(i: usize) -> String {
     }
     v.push_str("\"}");
     v
+}
+
+/// The native Kafka passthrough's delivered offsets, committed every 512.
+#[derive(Default)]
+struct Delivered {
+    next: std::collections::BTreeMap<i32, i64>,
+    since_commit: usize,
+}
+
+impl Delivered {
+    async fn pop(
+        &mut self,
+        in_flight: &mut VecDeque<(DeliveryFuture, i32, i64)>,
+        consumer: &StreamConsumer,
+    ) {
+        let (f, partition, offset) = in_flight.pop_front().unwrap();
+        f.await.unwrap().unwrap();
+        self.next.insert(partition, offset + 1);
+        self.since_commit += 1;
+        if self.since_commit == 512 {
+            self.commit(consumer);
+        }
+    }
+
+    fn commit(&mut self, consumer: &StreamConsumer) {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (&p, &next) in &self.next {
+            tpl.add_partition_offset("in", p, rdkafka::Offset::Offset(next))
+                .unwrap();
+        }
+        consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Async)
+            .unwrap();
+        self.since_commit = 0;
+    }
 }
 
 /// Runs a weir pipeline until `N` events were confirmed; events/s from the
@@ -95,7 +130,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("bootstrap.servers", &brokers)
         .create()
         .unwrap();
-    let topics: Vec<NewTopic> = ["in", "out-native", "out-1", "out-3"]
+    let topics: Vec<NewTopic> = ["in", "out-native", "out-0", "out-1", "out-2"]
         .iter()
         .map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1)))
         .collect();
@@ -125,7 +160,9 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         f.await.unwrap().unwrap();
     }
 
-    // (a) native: consume → produce, no wasm, deliveries tracked in flight.
+    // (a) native: consume → produce, no wasm, deliveries tracked in flight,
+    // and, like weir at-least-once, the offsets of delivered events
+    // committed every 512 deliveries.
     reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -138,40 +175,55 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .unwrap();
     consumer.subscribe(&["in"]).unwrap();
     let mut first = None;
+    let mut in_flight: VecDeque<(DeliveryFuture, i32, i64)> = VecDeque::new();
+    let mut delivered = Delivered::default();
     for _ in 0..N {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(Instant::now);
         let rec = FutureRecord::to("out-native")
             .payload(m.payload().unwrap_or_default())
             .key(m.key().unwrap_or_default());
-        pending.push_back(producer.send_result(rec).map_err(|(e, _)| e).unwrap());
-        if pending.len() > 10_000 {
-            pending.pop_front().unwrap().await.unwrap().unwrap();
+        let f = producer.send_result(rec).map_err(|(e, _)| e).unwrap();
+        in_flight.push_back((f, m.partition(), m.offset()));
+        if in_flight.len() > 10_000 {
+            delivered.pop(&mut in_flight, &consumer).await;
         }
     }
-    for f in pending.drain(..) {
-        f.await.unwrap().unwrap();
+    while !in_flight.is_empty() {
+        delivered.pop(&mut in_flight, &consumer).await;
     }
+    delivered.commit(&consumer);
     let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
     let native_rss = peak_rss_mib();
 
-    let pipeline = |group: &str, out: &str, n: usize| {
+    let pipeline = |i: usize, stages: &str| {
         format!(
-            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"{group}\"\ntopics = [\"in\"]\n\
-             properties = {{ \"session.timeout.ms\" = \"3000\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{}\
-             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{out}\"\n",
-            stages(n)
+            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}\"\ntopics = [\"in\"]\n\
+             properties = {{ \"session.timeout.ms\" = \"3000\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
+             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
         )
     };
-    reset_peak_rss();
-    let one = weir_rate(rt, &pipeline("weir-1", "out-1", 1)).await;
-    let one_rss = peak_rss_mib();
-    reset_peak_rss();
-    let three = weir_rate(rt, &pipeline("weir-3", "out-3", 3)).await;
-    vec![
-        ("native rdkafka passthrough".into(), native, native_rss),
-        ("weir, 1 identity stage".into(), one, one_rss),
-        ("weir, 3 stages".into(), three, peak_rss_mib()),
+    let mut rows = vec![("native rdkafka passthrough".into(), native, native_rss)];
+    for (i, (label, stages)) in variants().into_iter().enumerate() {
+        reset_peak_rss();
+        let rate = weir_rate(rt, &pipeline(i, &stages)).await;
+        rows.push((label.into(), rate, peak_rss_mib()));
+    }
+    rows
+}
+
+/// The weir variants: a label and its stage tables.
+fn variants() -> [(&'static str, String); 3] {
+    [
+        (
+            "weir, 1 identity stage (core module)",
+            stages_of(&["identity.core.wasm"]),
+        ),
+        (
+            "weir, 1 identity stage (component)",
+            stages_of(&["identity.wasm"]),
+        ),
+        ("weir, 3 stages", stages(3)),
     ]
 }
 
@@ -182,8 +234,9 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
     for (name, subject) in [
         ("IN", "in.>"),
         ("OUTN", "outn"),
+        ("OUT0", "out0"),
         ("OUT1", "out1"),
-        ("OUT3", "out3"),
+        ("OUT2", "out2"),
     ] {
         js.create_stream(stream::Config {
             name: name.into(),
@@ -240,23 +293,19 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
     let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
     let native_rss = peak_rss_mib();
 
-    let pipeline = |consumer: &str, out: &str, n: usize| {
+    let pipeline = |i: usize, stages: &str| {
         format!(
-            "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"{consumer}\"\n\
-             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"{out}\"\n",
-            stages(n)
+            "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"weir-{i}\"\n\
+             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{i}\"\n"
         )
     };
-    reset_peak_rss();
-    let one = weir_rate(rt, &pipeline("weir-1", "out1", 1)).await;
-    let one_rss = peak_rss_mib();
-    reset_peak_rss();
-    let three = weir_rate(rt, &pipeline("weir-3", "out3", 3)).await;
-    vec![
-        ("native async-nats passthrough".into(), native, native_rss),
-        ("weir, 1 identity stage".into(), one, one_rss),
-        ("weir, 3 stages".into(), three, peak_rss_mib()),
-    ]
+    let mut rows = vec![("native async-nats passthrough".into(), native, native_rss)];
+    for (i, (label, stages)) in variants().into_iter().enumerate() {
+        reset_peak_rss();
+        let rate = weir_rate(rt, &pipeline(i, &stages)).await;
+        rows.push((label.into(), rate, peak_rss_mib()));
+    }
+    rows
 }
 
 fn table(title: &str, rows: &[Row]) {
@@ -285,8 +334,20 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let kafka = tokio.block_on(kafka(&rt));
-    table("Kafka (Tansu) → weir → Kafka", &kafka);
-    let js = tokio.block_on(jetstream(&rt));
-    table("JetStream → weir → JetStream", &js);
+    if let Ok(filter) = std::env::var("WEIR_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    // `-- kafka` or `-- jetstream` runs one broker only.
+    let only = std::env::args().skip(1).find(|a| a != "--bench");
+    if only.as_deref().is_none_or(|o| o == "kafka") {
+        let kafka = tokio.block_on(kafka(&rt));
+        table("Kafka (Tansu) → weir → Kafka", &kafka);
+    }
+    if only.as_deref().is_none_or(|o| o == "jetstream") {
+        let js = tokio.block_on(jetstream(&rt));
+        table("JetStream → weir → JetStream", &js);
+    }
 }

@@ -20,10 +20,6 @@ use weir::sink::MemorySink;
 use weir::source::MemorySource;
 use weir::{Event, EventError, Output};
 
-/// The allocator of the `weir` binary, so host-side costs are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const BATCH: usize = 512;
 
 /// A transform compiled into the host.

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The allocator of the `weir` binary, so host-side costs are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A broker process, killed when dropped.
 pub struct Broker(Child);
 
@@ -92,8 +96,15 @@ pub fn dist(name: &str) -> PathBuf {
 }
 
 /// `[[stage]]` tables: identity (component), counter, identity (core).
+/// `n` stages: the identity core module, then the counter component, then
+/// the identity component.
 pub fn stages(n: usize) -> String {
-    let plugins = ["identity.wasm", "counter.wasm", "identity.core.wasm"];
+    stages_of(&["identity.core.wasm", "counter.wasm", "identity.wasm"][..n])
+}
+
+/// One stage per plugin file of `plugins/dist`.
+pub fn stages_of(plugins: &[&str]) -> String {
+    let n = plugins.len();
     (0..n)
         .map(|i| {
             format!(

@@ -4,7 +4,7 @@
 //! `Nats-Msg-Id` headers (set by the JetStream source) let the server drop
 //! what a crash made weir publish twice.
 
-use super::{Sink, SinkError};
+use super::{Confirmation, Sink, SinkError};
 use crate::config::NatsSink as Config;
 use crate::source::nats::{connect, MSG_ID};
 use async_nats::jetstream;
@@ -75,7 +75,7 @@ impl Sink for NatsSink {
     }
 }
 
-/// Publish acknowledgements a JetStream sink awaits before publishing more.
+/// Publish acknowledgements awaited together, by one task.
 const ACKS_IN_FLIGHT: usize = 1024;
 
 async fn await_ack(ack: jetstream::context::PublishAckFuture) -> Result<(), SinkError> {
@@ -109,17 +109,19 @@ impl JetStreamSink {
 #[async_trait]
 impl Sink for JetStreamSink {
     async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        self.enqueue(events).await?.await
+    }
+
+    /// Publishes the batch and returns the wait for its publish acks. The
+    /// acks are awaited by tasks of their own, a group of
+    /// [`ACKS_IN_FLIGHT`] each: async-nats lets a publish wait for an ack
+    /// permit, and awaiting an ack is what returns the permit, so the
+    /// awaiting must not depend on the caller polling the confirmation.
+    async fn enqueue(&mut self, events: Vec<Event>) -> Result<Confirmation, SinkError> {
         let mut seen = HashMap::new();
-        let mut acks = std::collections::VecDeque::with_capacity(events.len().min(ACKS_IN_FLIGHT));
+        let mut groups = Vec::new();
+        let mut acks = Vec::with_capacity(events.len().min(ACKS_IN_FLIGHT));
         for e in events {
-            // async-nats lets 5,000 acks be outstanding per context, and a
-            // publish past that waits for one to be awaited: keep well
-            // under it, whatever the batch size.
-            if acks.len() == ACKS_IN_FLIGHT {
-                if let Some(ack) = acks.pop_front() {
-                    await_ack(ack).await?;
-                }
-            }
             let subject = e.topic.clone().unwrap_or_else(|| self.subject.clone());
             let headers = header_map(&e, &mut seen);
             let ack = self
@@ -127,11 +129,28 @@ impl Sink for JetStreamSink {
                 .publish_with_headers(subject, headers, e.value.into())
                 .await
                 .map_err(|err| SinkError::Broker(format!("jetstream publish: {err}")))?;
-            acks.push_back(ack);
+            acks.push(ack);
+            if acks.len() == ACKS_IN_FLIGHT {
+                groups.push(tokio::spawn(await_all(std::mem::take(&mut acks))));
+            }
         }
-        for ack in acks {
-            await_ack(ack).await?;
+        if !acks.is_empty() {
+            groups.push(tokio::spawn(await_all(acks)));
         }
-        Ok(())
+        Ok(Box::pin(async move {
+            for group in groups {
+                group
+                    .await
+                    .map_err(|e| SinkError::Broker(format!("jetstream publish acks: {e}")))??;
+            }
+            Ok(())
+        }))
     }
+}
+
+async fn await_all(acks: Vec<jetstream::context::PublishAckFuture>) -> Result<(), SinkError> {
+    for ack in acks {
+        await_ack(ack).await?;
+    }
+    Ok(())
 }
