@@ -171,6 +171,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("enable.auto.commit", "false")
         .set("fetch.queue.backoff.ms", "0")
         .set("session.timeout.ms", "3000")
+        .set("heartbeat.interval.ms", "500")
         .create()
         .unwrap();
     consumer.subscribe(&["in"]).unwrap();
@@ -199,7 +200,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
     let pipeline = |i: usize, stages: &str| {
         format!(
             "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}\"\ntopics = [\"in\"]\n\
-             properties = {{ \"session.timeout.ms\" = \"3000\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
+             properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
              [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
         )
     };

@@ -95,7 +95,6 @@ pub fn dist(name: &str) -> PathBuf {
     p
 }
 
-/// `[[stage]]` tables: identity (component), counter, identity (core).
 /// `n` stages: the identity core module, then the counter component, then
 /// the identity component.
 pub fn stages(n: usize) -> String {
@@ -104,12 +103,13 @@ pub fn stages(n: usize) -> String {
 
 /// One stage per plugin file of `plugins/dist`.
 pub fn stages_of(plugins: &[&str]) -> String {
-    let n = plugins.len();
-    (0..n)
-        .map(|i| {
+    plugins
+        .iter()
+        .enumerate()
+        .map(|(i, plugin)| {
             format!(
                 "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n",
-                dist(plugins[i]).display()
+                dist(plugin).display()
             )
         })
         .collect()
