@@ -233,7 +233,16 @@ impl Source for JetStreamSource {
                     continue;
                 }
                 Some(Ok(m)) => {
-                    let Ok(info) = m.info() else { continue };
+                    let info = match m.info() {
+                        Ok(info) => info,
+                        Err(e) => {
+                            // Not a JetStream delivery: without its sequence
+                            // it cannot be tracked; the server redelivers it
+                            // after ack_wait if it was one.
+                            tracing::warn!(subject = %m.subject, "jetstream: a message without delivery info is skipped: {e}");
+                            continue;
+                        }
+                    };
                     let (seq, delivered, stream_name) = (
                         info.stream_sequence,
                         info.delivered,
