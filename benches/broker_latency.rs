@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use weir::config::Pipeline;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-use weir::runtime::{Runtime, RuntimeOptions};
+use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{stages, stages_of};
+use brokers::{endpoints, stages, stages_of, Bench};
 
 /// Events per second the producer writes.
 const RATE: u64 = 5_000;
@@ -130,6 +130,21 @@ async fn steady(base: Instant, mut send: impl FnMut(u64, Vec<u8>)) -> u64 {
     counted
 }
 
+/// Starts the system under test: the `native` passthrough, or weir on the
+/// pipeline that `pipeline(stage tables)` writes.
+fn start_system(
+    rt: &Arc<Runtime>,
+    variant: Variant,
+    stop: &watch::Receiver<bool>,
+    native: impl std::future::Future<Output = ()> + Send + 'static,
+    pipeline: impl FnOnce(&str) -> String,
+) -> tokio::task::JoinHandle<()> {
+    match variant {
+        Variant::Native => tokio::spawn(native),
+        Variant::Weir(stage_tables) => spawn_weir(rt, pipeline(&stage_tables), stop.clone()),
+    }
+}
+
 /// Runs a weir pipeline until `stop`.
 fn spawn_weir(
     rt: &Arc<Runtime>,
@@ -140,11 +155,7 @@ fn spawn_weir(
     tokio::spawn(async move {
         let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
         let stages = prepare_stages(&rt, &p).unwrap();
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
+        let endpoints = endpoints(&p).await;
         run(
             rt,
             &p,
@@ -160,6 +171,25 @@ fn spawn_weir(
 
 /// A row: label, p50, p99, max (ms), events counted, events sent.
 type Row = (&'static str, f64, f64, f64, usize, u64);
+
+/// Lets the output catch up, stops the system under test and the reader,
+/// and summarises a variant.
+async fn finish(
+    label: &'static str,
+    sent: u64,
+    stop: watch::Sender<bool>,
+    system: tokio::task::JoinHandle<()>,
+    reader: tokio::task::JoinHandle<()>,
+    arrivals: &Arrivals,
+) -> Row {
+    tokio::time::sleep(DRAIN).await;
+    let _ = stop.send(true);
+    let (a, b) = tokio::join!(system, reader);
+    a.unwrap();
+    b.unwrap();
+    let (p50, p99, max, n) = arrivals.summary();
+    (label, p50, p99, max, n, sent)
+}
 
 fn kafka_consumer(brokers: &str, group: &str) -> StreamConsumer {
     ClientConfig::new()
@@ -235,24 +265,20 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         }
         let base = Instant::now();
         let (stop_tx, stop) = watch::channel(false);
-        let system = match variant {
-            Variant::Native => tokio::spawn(native_kafka(
-                brokers.clone(),
-                input.clone(),
-                output.clone(),
-                stop.clone(),
-            )),
-            Variant::Weir(stage_tables) => spawn_weir(
-                rt,
+        let system = start_system(
+            rt,
+            variant,
+            &stop,
+            native_kafka(brokers.clone(), input.clone(), output.clone(), stop.clone()),
+            |stage_tables| {
                 format!(
-                    "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}\"\n\
-                     topics = [\"{input}\"]\nproperties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\", \"fetch.wait.max.ms\" = \"{FETCH_WAIT_MS}\" }}\n\
-                     [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stage_tables}\
-                     [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{output}\"\n"
-                ),
-                stop.clone(),
-            ),
-        };
+                "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}\"\n\
+                 topics = [\"{input}\"]\nproperties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\", \"fetch.wait.max.ms\" = \"{FETCH_WAIT_MS}\" }}\n\
+                 [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stage_tables}\
+                 [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{output}\"\n"
+            )
+            },
+        );
         let arrivals = Arrivals::default();
         // The reader polls on a thread of its own, off the runtime that
         // runs the system under test.
@@ -293,11 +319,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
             let _ = producer.send_result(FutureRecord::to(&input).key(&key).payload(&v));
         })
         .await;
-        tokio::time::sleep(DRAIN).await;
-        let _ = stop_tx.send(true);
-        let _ = tokio::join!(system, reader);
-        let (p50, p99, max, n) = arrivals.summary();
-        rows.push((label, p50, p99, max, n, sent));
+        rows.push(finish(label, sent, stop_tx, system, reader, &arrivals).await);
     }
     rows
 }
@@ -373,23 +395,19 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
                 }
             })
         };
-        let system = match variant {
-            Variant::Native => tokio::spawn(native_jetstream(
-                js.clone(),
-                input.clone(),
-                output.clone(),
-                stop.clone(),
-            )),
-            Variant::Weir(stage_tables) => spawn_weir(
-                rt,
+        let system = start_system(
+            rt,
+            variant,
+            &stop,
+            native_jetstream(js.clone(), input.clone(), output.clone(), stop.clone()),
+            |stage_tables| {
                 format!(
-                    "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"{input}\"\n\
-                     consumer = \"weir\"\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stage_tables}\
-                     [sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"{output}\"\n"
-                ),
-                stop.clone(),
-            ),
-        };
+                "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"{input}\"\n\
+                 consumer = \"weir\"\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stage_tables}\
+                 [sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"{output}\"\n"
+            )
+            },
+        );
         // Stamped values go, in order, to a publisher task; a third task
         // awaits the publish acks, so that neither holds up the schedule.
         let (values_tx, mut values_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -418,11 +436,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
         drop(values_tx);
         publisher.await.unwrap();
         acker.await.unwrap();
-        tokio::time::sleep(DRAIN).await;
-        let _ = stop_tx.send(true);
-        let _ = tokio::join!(system, reader);
-        let (p50, p99, max, n) = arrivals.summary();
-        rows.push((label, p50, p99, max, n, sent));
+        rows.push(finish(label, sent, stop_tx, system, reader, &arrivals).await);
     }
     rows
 }
@@ -440,32 +454,19 @@ fn table(title: &str, rows: &[Row]) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
+    let Some(bench) = Bench::start() else {
         return;
+    };
+    if bench.wants("kafka") {
+        let broker = match std::env::var("WEIR_BENCH_KAFKA").as_deref() {
+            Ok("tansu") => "Tansu",
+            _ => "librdkafka mock cluster",
+        };
+        let rows = bench.tokio.block_on(kafka(&bench.rt));
+        table(&format!("Kafka ({broker}) → Kafka"), &rows);
     }
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Runtime::default_cache_dir(),
-    })
-    .unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if let Ok(filter) = std::env::var("WEIR_BENCH_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
-    let only = std::env::args().skip(1).find(|a| a != "--bench");
-    if only.as_deref().is_none_or(|o| o == "kafka") {
-        table(
-            "Kafka (librdkafka mock cluster) → Kafka",
-            &tokio.block_on(kafka(&rt)),
-        );
-    }
-    if only.as_deref().is_none_or(|o| o == "jetstream") {
-        table("JetStream → JetStream", &tokio.block_on(jetstream(&rt)));
+    if bench.wants("jetstream") {
+        let rows = bench.tokio.block_on(jetstream(&bench.rt));
+        table("JetStream → JetStream", &rows);
     }
 }

@@ -19,12 +19,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::config::Pipeline;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-use weir::runtime::{Runtime, RuntimeOptions};
+use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{stages, stages_of};
+use brokers::{endpoints, stages, stages_of, Bench};
 
 const N: usize = 200_000;
 
@@ -97,11 +97,7 @@ impl Delivered {
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let stages = prepare_stages(rt, &p).unwrap();
-    let endpoints = Endpoints {
-        source: weir::source::build(&p.source).await.unwrap(),
-        sink: weir::sink::build(&p.sink).await.unwrap(),
-        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-    };
+    let endpoints = endpoints(&p).await;
     let counters = Arc::new(RunCounters::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let c = counters.clone();
@@ -204,7 +200,18 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
              [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
         )
     };
-    let mut rows = vec![("native rdkafka passthrough".into(), native, native_rss)];
+    let native = ("native rdkafka passthrough".into(), native, native_rss);
+    with_weir_rows(rt, native, pipeline).await
+}
+
+/// `native`'s row, then one per weir variant, whose pipeline text
+/// `pipeline(i, stage tables)` gives.
+async fn with_weir_rows(
+    rt: &Arc<Runtime>,
+    native: Row,
+    pipeline: impl Fn(usize, &str) -> String,
+) -> Vec<Row> {
+    let mut rows = vec![native];
     for (i, (label, stages)) in variants().into_iter().enumerate() {
         reset_peak_rss();
         let rate = weir_rate(rt, &pipeline(i, &stages)).await;
@@ -300,13 +307,8 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
              [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{i}\"\n"
         )
     };
-    let mut rows = vec![("native async-nats passthrough".into(), native, native_rss)];
-    for (i, (label, stages)) in variants().into_iter().enumerate() {
-        reset_peak_rss();
-        let rate = weir_rate(rt, &pipeline(i, &stages)).await;
-        rows.push((label.into(), rate, peak_rss_mib()));
-    }
-    rows
+    let native = ("native async-nats passthrough".into(), native, native_rss);
+    with_weir_rows(rt, native, pipeline).await
 }
 
 fn table(title: &str, rows: &[Row]) {
@@ -323,32 +325,16 @@ fn table(title: &str, rows: &[Row]) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
+    let Some(bench) = Bench::start() else {
         return;
-    }
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Runtime::default_cache_dir(),
-    })
-    .unwrap();
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if let Ok(filter) = std::env::var("WEIR_BENCH_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    };
     // `-- kafka` or `-- jetstream` runs one broker only.
-    let only = std::env::args().skip(1).find(|a| a != "--bench");
-    if only.as_deref().is_none_or(|o| o == "kafka") {
-        let kafka = tokio.block_on(kafka(&rt));
+    if bench.wants("kafka") {
+        let kafka = bench.tokio.block_on(kafka(&bench.rt));
         table("Kafka (Tansu) → weir → Kafka", &kafka);
     }
-    if only.as_deref().is_none_or(|o| o == "jetstream") {
-        let js = tokio.block_on(jetstream(&rt));
+    if bench.wants("jetstream") {
+        let js = bench.tokio.block_on(jetstream(&bench.rt));
         table("JetStream → weir → JetStream", &js);
     }
 }

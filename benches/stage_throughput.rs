@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 #[path = "common/brokers.rs"]
 mod common;
-use common::dist;
+use common::{dist, Bench};
 use weir::config::Pipeline;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 use weir::runtime::{InstanceSettings, Runtime, RuntimeOptions, StageInstance};
@@ -157,16 +157,11 @@ fn stage_level(rt: &Runtime, workload: Option<&str>, form: Option<&str>) {
     }
 }
 
-fn pipeline_level(rt: &Arc<Runtime>) {
+fn pipeline_level(rt: &Arc<Runtime>, tokio: &tokio::runtime::Runtime) {
     const EVENTS: usize = 400_000;
     println!("\n### Whole engine: memory source → batcher → 1 worker thread → memory sink, {EVENTS} events of 256 B\n");
     println!("| stages | events/s | vs. no stage |");
     println!("|---|---|---|");
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let mut baseline = None;
     for (label, stage) in [
         ("none (passthrough)", None),
@@ -269,14 +264,10 @@ fn load_times() {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
-        // `cargo test --benches` only checks that the benchmark builds.
+    let Some(bench) = Bench::start() else {
         return;
-    }
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Runtime::default_cache_dir(),
-    })
-    .unwrap();
+    };
+    let rt = bench.rt.clone();
     println!(
         "## stage_throughput ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -284,20 +275,15 @@ fn main() {
     // `cargo bench --bench stage_throughput -- stage` runs one part (stage,
     // engine or load); `-- stage identity core` also picks one workload
     // (identity, enrich) and one form (component, core), e.g. for `perf`.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let part = |name: &str| args.first().is_none_or(|a| a == name);
-    let workload = args.get(1).cloned();
-    let form = args.get(2).cloned();
-    if part("stage") {
+    let workload = bench.args.get(1).cloned();
+    let form = bench.args.get(2).cloned();
+    if bench.wants("stage") {
         stage_level(&rt, workload.as_deref(), form.as_deref());
     }
-    if part("engine") {
-        pipeline_level(&rt);
+    if bench.wants("engine") {
+        pipeline_level(&rt, &bench.tokio);
     }
-    if part("load") {
+    if bench.wants("load") {
         load_times();
     }
 }

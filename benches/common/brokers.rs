@@ -1,10 +1,15 @@
-//! Broker processes and helpers shared by the broker benches.
+//! What the benches share: broker processes, plugins, the start of `main`
+//! and building a pipeline's endpoints.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
+use weir::config::Pipeline;
+use weir::pipeline::Endpoints;
+use weir::runtime::{Runtime, RuntimeOptions};
 
 /// The allocator of the `weir` binary, so host-side costs are the binary's.
 #[global_allocator]
@@ -113,4 +118,58 @@ pub fn stages_of(plugins: &[&str]) -> String {
             )
         })
         .collect()
+}
+
+/// What a bench's `main` works with.
+pub struct Bench {
+    /// The wasm runtime, with the machine's artifact cache.
+    pub rt: Arc<Runtime>,
+    /// A tokio runtime of 2 workers.
+    pub tokio: tokio::runtime::Runtime,
+    /// The arguments after `--`, without cargo's `--bench`.
+    pub args: Vec<String>,
+}
+
+impl Bench {
+    /// `None` under `cargo test --benches`, which only checks that benches
+    /// build. Logs go to stderr when `WEIR_BENCH_LOG` holds a filter.
+    pub fn start() -> Option<Bench> {
+        let args: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect();
+        if args.iter().any(|a| a == "--test" || a == "--list") {
+            return None;
+        }
+        if let Ok(filter) = std::env::var("WEIR_BENCH_LOG") {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+        }
+        let rt = Runtime::new(RuntimeOptions {
+            cache_dir: Runtime::default_cache_dir(),
+        })
+        .unwrap();
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Some(Bench { rt, tokio, args })
+    }
+
+    /// Whether the first argument, if any, asks for `part`.
+    pub fn wants(&self, part: &str) -> bool {
+        self.args.first().is_none_or(|a| a == part)
+    }
+}
+
+/// The source, sink and dead-letter sink a pipeline names.
+pub async fn endpoints(p: &Pipeline) -> Endpoints {
+    Endpoints {
+        source: weir::source::build(&p.source).await.unwrap(),
+        sink: weir::sink::build(&p.sink).await.unwrap(),
+        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+    }
 }
