@@ -155,6 +155,12 @@ impl JetStreamSource {
     }
 }
 
+/// Messages asked for by one pull request (async-nats asks for more when
+/// half are delivered).
+const PULL_BATCH: usize = 1000;
+/// How long a pull request lasts on the server.
+const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Delivered, not yet acknowledged messages, per shard, in delivery order.
 #[derive(Default)]
 struct Pending(Mutex<HashMap<u32, VecDeque<(u64, jetstream::message::Acker)>>>);
@@ -214,7 +220,14 @@ impl Source for JetStreamSource {
             )
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream consumer {}: {e}", c.consumer)))?;
+        // Pulls of PULL_BATCH messages that expire after PULL_EXPIRES: a
+        // pull the client and server disagree about ends that soon rather
+        // than after async-nats' default 30 s.
         let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_EXPIRES / 2)
             .messages()
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
