@@ -17,7 +17,40 @@
 
 use metrics::{counter, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Running totals of one stage, kept in the process for the admin API's
+/// status (Prometheus handles cannot be read back). They count across
+/// versions of the stage, like the Prometheus counters of the same labels.
+#[derive(Debug, Default)]
+pub struct StageTally {
+    /// Events handed to the stage (a batch retried to isolate a poison
+    /// event counts again).
+    pub events_in: AtomicU64,
+    /// Events the stage emitted.
+    pub events_out: AtomicU64,
+    /// Events the stage sent to the dead-letter sink (errors and traps).
+    pub errors: AtomicU64,
+}
+
+/// Every stage's tally, by pipeline and stage name.
+type Tallies = Mutex<HashMap<(String, String), Arc<StageTally>>>;
+
+/// The tally of `stage` of `pipeline`, created on first use.
+pub fn stage_tally(pipeline: &str, stage: &str) -> Arc<StageTally> {
+    static TALLIES: OnceLock<Tallies> = OnceLock::new();
+    let mut tallies = TALLIES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    tallies
+        .entry((pipeline.to_string(), stage.to_string()))
+        .or_default()
+        .clone()
+}
 
 /// Handles for one pipeline's own metrics.
 #[derive(Clone)]
@@ -46,6 +79,11 @@ impl PipelineMetrics {
     /// Counts one dead letter.
     pub fn dead_letter(&self, stage: &str, kind: &'static str) {
         counter!("weir_dead_letters_total", "pipeline" => self.pipeline.clone(), "stage" => stage.to_string(), "kind" => kind).increment(1);
+        if !stage.starts_with('(') {
+            stage_tally(&self.pipeline, stage)
+                .errors
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -53,9 +91,11 @@ impl PipelineMetrics {
 #[derive(Clone)]
 pub struct StageMetrics {
     /// Events handed to the stage.
-    pub events_in: Counter,
+    events_in: Counter,
     /// Events the stage emitted.
-    pub events_out: Counter,
+    events_out: Counter,
+    /// The same counts, readable.
+    tally: Arc<StageTally>,
     /// Wall time of one `process` call.
     pub call_duration: Histogram,
     /// Fuel used by one `process` call.
@@ -76,9 +116,22 @@ impl StageMetrics {
             call_duration: histogram!("weir_stage_call_duration_seconds", "pipeline" => p.clone(), "stage" => s.clone()),
             fuel: histogram!("weir_stage_fuel_consumed", "pipeline" => p.clone(), "stage" => s.clone()),
             instances_started: counter!("weir_stage_instances_started_total", "pipeline" => p.clone(), "stage" => s.clone()),
+            tally: stage_tally(&p, &s),
             pipeline: p,
             stage: s,
         }
+    }
+
+    /// Counts `n` events handed to the stage.
+    pub fn handed(&self, n: u64) {
+        self.events_in.increment(n);
+        self.tally.events_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` events the stage emitted.
+    pub fn emitted(&self, n: u64) {
+        self.events_out.increment(n);
+        self.tally.events_out.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one trap of `kind`.

@@ -159,6 +159,9 @@ fn stage_json(s: &StageStatus) -> Value {
         "swaps": s.swaps,
         "rollbacks": s.rollbacks,
         "last_problem": s.last_problem,
+        "events_in": s.events_in,
+        "events_out": s.events_out,
+        "errors": s.errors,
     })
 }
 

@@ -261,7 +261,7 @@ impl StageChain {
             }
         };
         let n = events.len();
-        spec.metrics.events_in.increment(n as u64);
+        spec.metrics.handed(n as u64);
         let start = Instant::now();
         let result = inst.process(&mut events);
         spec.metrics
@@ -300,7 +300,7 @@ impl StageChain {
                     self.metrics.dead_letter(stage, f.kind);
                     dead.push(dead_letter(std::mem::take(&mut events[j]), &f));
                 }
-                spec.metrics.events_out.increment(out.events.len() as u64);
+                spec.metrics.emitted(out.events.len() as u64);
                 if !spec.config.stateless {
                     self.save_checkpoint(i, origin.partition);
                 }

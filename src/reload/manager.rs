@@ -57,7 +57,15 @@ pub fn spawn(
     };
     let (tx, rx) = mpsc::channel(16);
     let task = tokio::spawn(manager.run(rx, incidents, watcher));
-    (Reloader { tx, board }, task)
+    let pipeline = pipeline.name.clone();
+    (
+        Reloader {
+            tx,
+            board,
+            pipeline,
+        },
+        task,
+    )
 }
 
 impl Manager {
@@ -426,6 +434,9 @@ fn fresh_status(s: &StageSpec, since: SystemTime) -> StageStatus {
         swaps: 0,
         rollbacks: 0,
         last_problem: None,
+        events_in: 0,
+        events_out: 0,
+        errors: 0,
     }
 }
 

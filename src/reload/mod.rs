@@ -71,6 +71,12 @@ pub struct StageStatus {
     pub rollbacks: u64,
     /// Why the last rollback or refusal happened.
     pub last_problem: Option<String>,
+    /// Events handed to the stage, across its versions.
+    pub events_in: u64,
+    /// Events it emitted.
+    pub events_out: u64,
+    /// Events it sent to the dead-letter sink (errors and traps).
+    pub errors: u64,
 }
 
 /// A swap that happened.
@@ -110,6 +116,7 @@ pub(crate) type Board = Arc<Mutex<Vec<StageStatus>>>;
 pub struct Reloader {
     tx: mpsc::Sender<Request>,
     board: Board,
+    pipeline: String,
 }
 
 impl Reloader {
@@ -187,8 +194,16 @@ impl Reloader {
         self.status().into_iter().map(|s| s.stage).collect()
     }
 
-    /// What every stage runs now.
+    /// What every stage runs now, with its counts so far.
     pub fn status(&self) -> Vec<StageStatus> {
-        self.board.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut status = self.board.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for s in &mut status {
+            let t = crate::metrics::stage_tally(&self.pipeline, &s.stage);
+            s.events_in = t.events_in.load(Relaxed);
+            s.events_out = t.events_out.load(Relaxed);
+            s.errors = t.errors.load(Relaxed);
+        }
+        status
     }
 }

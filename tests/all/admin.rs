@@ -171,6 +171,30 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(stage_status(port)["digest"], original["digest"]);
 
-    drop(child.0.stdin.take());
+    // The status counts what each stage handled.
+    let mut stdin = child.0.stdin.take().unwrap();
+    for i in 0..3 {
+        writeln!(stdin, "{{\"key\": \"k\", \"value\": \"{i}\"}}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counted = loop {
+        let s = stage_status(port);
+        if s["events_out"] == 3 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (
+            &counted["events_in"],
+            &counted["events_out"],
+            &counted["errors"]
+        ),
+        (&3.into(), &3.into(), &0.into()),
+        "{counted}"
+    );
+
+    drop(stdin);
     assert!(child.0.wait().unwrap().success());
 }
