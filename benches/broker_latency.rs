@@ -10,7 +10,7 @@
 //! arrival time. Events sent in the first `WARM_UP` (consumer-group joins,
 //! first compiles) are not counted.
 
-use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -27,7 +27,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{endpoints, stages, stages_of, Bench};
+use brokers::{endpoints, native_messages, stages, stages_of, Bench};
 
 /// Events per second the producer writes.
 const RATE: u64 = 5_000;
@@ -331,17 +331,7 @@ async fn native_jetstream(
     output: String,
     stop: watch::Receiver<bool>,
 ) {
-    let consumer = js
-        .get_stream(&input)
-        .await
-        .unwrap()
-        .create_consumer(pull::Config {
-            durable_name: Some("native".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
+    let mut messages = native_messages(&js, &input).await;
     while !*stop.borrow() {
         let Ok(Some(Ok(m))) =
             tokio::time::timeout(Duration::from_millis(100), messages.next()).await

@@ -7,7 +7,7 @@
 //! clock runs from the first event consumed to the last one confirmed by the
 //! broker, so consumer-group joins are not counted.
 
-use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -24,7 +24,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{endpoints, stages, stages_of, Bench};
+use brokers::{endpoints, native_messages, stages, stages_of, Bench};
 
 const N: usize = 200_000;
 
@@ -271,15 +271,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
 
     // (a) native: pull → publish with acks → ack the inputs.
     reset_peak_rss();
-    let stream = js.get_stream("IN").await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some("native".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
+    let mut messages = native_messages(&js, "IN").await;
     let mut first = None;
     let mut window = Vec::new();
     for _ in 0..N {

@@ -173,3 +173,23 @@ pub async fn endpoints(p: &Pipeline) -> Endpoints {
         dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
     }
 }
+
+/// The messages of a durable pull consumer named `native` on `stream`: what
+/// the native JetStream passthroughs read.
+pub async fn native_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> async_nats::jetstream::consumer::pull::Stream {
+    js.get_stream(stream)
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("native".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap()
+}
