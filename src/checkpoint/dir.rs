@@ -1,7 +1,7 @@
-//! Checkpoints as files: `<dir>/<pipeline>.checkpoint.json`, replaced by
-//! writing a temporary file, syncing it and renaming it over the old one.
+//! Checkpoints as files: `<dir>/<pipeline>/<partition>.json`, each replaced
+//! by writing a temporary file, syncing it and renaming it over the old one.
 
-use super::{CheckpointStore, Snapshot, StoreError};
+use super::{CheckpointStore, Record, StoreError};
 use async_trait::async_trait;
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,18 +24,27 @@ impl DirStore {
         })
     }
 
-    fn file(&self, pipeline: &str) -> PathBuf {
-        self.dir.join(format!("{pipeline}.checkpoint.json"))
+    /// The file of one partition's record.
+    pub fn file(&self, pipeline: &str, partition: &str) -> PathBuf {
+        self.dir.join(pipeline).join(format!("{partition}.json"))
     }
 }
 
 #[async_trait]
 impl CheckpointStore for DirStore {
-    async fn save(&self, pipeline: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let (file, bytes) = (self.file(pipeline), snapshot.encode());
+    async fn save(
+        &self,
+        pipeline: &str,
+        partition: &str,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        let (file, bytes) = (self.file(pipeline, partition), record.encode());
         tokio::task::spawn_blocking(move || {
             let tmp = file.with_extension("json.tmp");
             let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", tmp.display()));
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
             let mut f = std::fs::File::create(&tmp).map_err(io)?;
             f.write_all(&bytes).map_err(io)?;
             f.sync_all().map_err(io)?;
@@ -45,10 +54,13 @@ impl CheckpointStore for DirStore {
         .map_err(|e| StoreError::Io(e.to_string()))?
     }
 
-    async fn load(&self, pipeline: &str) -> Result<Option<Snapshot>, StoreError> {
-        let file = self.file(pipeline);
+    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Record>, StoreError> {
+        let file = self.file(pipeline, partition);
         match tokio::fs::read(&file).await {
-            Ok(b) => Snapshot::decode(&b).map(Some),
+            Ok(b) => Record::decode(&b).map(Some).map_err(|e| match e {
+                StoreError::Damaged(m) => StoreError::Damaged(format!("{}: {m}", file.display())),
+                e => e,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Io(format!("{}: {e}", file.display()))),
         }

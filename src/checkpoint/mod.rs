@@ -1,20 +1,24 @@
 //! Persistent checkpoints (DESIGN §5): each stateful stage's state per
-//! partition, stored together with the source positions it belongs to. A
+//! partition, stored together with the source position it belongs to. A
 //! checkpoint only holds what the sinks confirmed: the state after the last
-//! batch whose positions were committed. A restarted worker imports the
-//! state and has the source resume after those positions, so state and
-//! position move on together.
+//! batch whose positions were committed. When a partition starts (a worker
+//! restarts, or a Kafka partition is assigned to it) its state is imported
+//! and the source resumes after the stored position, so state and position
+//! move on together.
 //!
-//! [`CheckpointStore`] is the storage interface: a local directory
+//! [`CheckpointStore`] is the storage interface: one [`Record`] per
+//! pipeline and partition, the latest wins. A local directory
 //! ([`DirStore`]) and a JetStream key-value bucket ([`NatsKvStore`])
-//! implement it; a compacted Kafka topic would fit the same shape (one
-//! record per pipeline key, latest wins).
+//! implement it; a compacted Kafka topic keyed by `<pipeline>/<partition>`
+//! would fit the same shape.
 
 mod dir;
 mod nats;
+mod restore;
 
 pub use dir::DirStore;
 pub use nats::NatsKvStore;
+pub use restore::{Restored, Restorer};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -31,94 +35,78 @@ pub enum StoreError {
     Damaged(String),
 }
 
-/// The state of a pipeline at committed positions.
+/// The state of one partition at a committed position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Per partition: the last position whose events the sinks confirmed.
-    pub positions: BTreeMap<u32, u64>,
-    /// Per stage, per partition: the state after that position.
-    pub states: BTreeMap<String, BTreeMap<u32, Vec<u8>>>,
+pub struct Record {
+    /// The last position whose events the sinks confirmed.
+    pub position: u64,
+    /// Per stateful stage: its state after that position.
+    pub states: BTreeMap<String, Vec<u8>>,
 }
 
-impl Snapshot {
-    /// The snapshot as JSON (states in base64).
+impl Record {
+    /// The record as JSON (states in base64).
     pub fn encode(&self) -> Vec<u8> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let states: serde_json::Map<String, serde_json::Value> = self
             .states
             .iter()
-            .map(|(stage, parts)| {
-                let parts: serde_json::Map<String, serde_json::Value> = parts
-                    .iter()
-                    .map(|(p, s)| (p.to_string(), b64.encode(s).into()))
-                    .collect();
-                (stage.clone(), parts.into())
-            })
+            .map(|(stage, s)| (stage.clone(), b64.encode(s).into()))
             .collect();
-        let positions: serde_json::Map<String, serde_json::Value> = self
-            .positions
-            .iter()
-            .map(|(p, pos)| (p.to_string(), (*pos).into()))
-            .collect();
-        serde_json::json!({ "version": 1, "positions": positions, "states": states })
+        serde_json::json!({ "version": 2, "position": self.position, "states": states })
             .to_string()
             .into_bytes()
     }
 
-    /// Reads [`Snapshot::encode`]'s output.
+    /// Reads [`Record::encode`]'s output.
     ///
     /// # Errors
     /// [`StoreError::Damaged`] when it is not one.
-    pub fn decode(bytes: &[u8]) -> Result<Snapshot, StoreError> {
+    pub fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
         let bad = |m: &str| StoreError::Damaged(m.to_string());
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        if v["version"] != 1 {
+        if v["version"] != 2 {
             return Err(bad("unknown version"));
         }
+        let position = v["position"]
+            .as_u64()
+            .ok_or_else(|| bad("the position is not a number"))?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut snap = Snapshot::default();
-        for (p, pos) in v["positions"]
-            .as_object()
-            .ok_or_else(|| bad("no positions"))?
-        {
-            let p = p.parse().map_err(|_| bad("a partition is not a number"))?;
-            snap.positions.insert(
-                p,
-                pos.as_u64()
-                    .ok_or_else(|| bad("a position is not a number"))?,
-            );
+        let mut states = BTreeMap::new();
+        for (stage, s) in v["states"].as_object().ok_or_else(|| bad("no states"))? {
+            let s = b64
+                .decode(s.as_str().ok_or_else(|| bad("a state is not a string"))?)
+                .map_err(|_| bad("a state is not base64"))?;
+            states.insert(stage.clone(), s);
         }
-        for (stage, parts) in v["states"].as_object().ok_or_else(|| bad("no states"))? {
-            let mut m = BTreeMap::new();
-            for (p, s) in parts.as_object().ok_or_else(|| bad("bad states"))? {
-                let p = p.parse().map_err(|_| bad("a partition is not a number"))?;
-                let s = b64
-                    .decode(s.as_str().ok_or_else(|| bad("a state is not a string"))?)
-                    .map_err(|_| bad("a state is not base64"))?;
-                m.insert(p, s);
-            }
-            snap.states.insert(stage.clone(), m);
-        }
-        Ok(snap)
+        Ok(Record { position, states })
     }
 }
 
-/// Where checkpoints are kept: one current snapshot per pipeline.
+/// Where checkpoints are kept: one current [`Record`] per pipeline and
+/// partition. Pipeline names are `[A-Za-z0-9_-]+`; partition names are
+/// made of `[A-Za-z0-9._-]` and do not start with a dot (`shard-0`,
+/// `orders.3`).
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// Replaces the pipeline's checkpoint, atomically: a reader sees the
-    /// old one or the new one, never a mix.
+    /// Replaces the partition's record, atomically: a reader sees the old
+    /// one or the new one, never a mix.
     ///
     /// # Errors
     /// When the store cannot be written.
-    async fn save(&self, pipeline: &str, snapshot: &Snapshot) -> Result<(), StoreError>;
+    async fn save(
+        &self,
+        pipeline: &str,
+        partition: &str,
+        record: &Record,
+    ) -> Result<(), StoreError>;
 
-    /// The pipeline's checkpoint, if one was saved.
+    /// The partition's record, if one was saved.
     ///
     /// # Errors
-    /// When the store cannot be read or the checkpoint is damaged.
-    async fn load(&self, pipeline: &str) -> Result<Option<Snapshot>, StoreError>;
+    /// When the store cannot be read or the record is damaged.
+    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Record>, StoreError>;
 }
 
 /// Opens the store a pipeline names.
@@ -127,10 +115,30 @@ pub trait CheckpointStore: Send + Sync {
 /// When the directory cannot be created or the NATS server not reached.
 pub async fn open(
     config: &crate::config::CheckpointStoreConfig,
-) -> Result<Box<dyn CheckpointStore>, StoreError> {
+) -> Result<std::sync::Arc<dyn CheckpointStore>, StoreError> {
     use crate::config::CheckpointStoreConfig as C;
     Ok(match config {
-        C::Dir(path) => Box::new(DirStore::open(path)?),
-        C::Nats { connection, bucket } => Box::new(NatsKvStore::open(connection, bucket).await?),
+        C::Dir(path) => std::sync::Arc::new(DirStore::open(path)?),
+        C::Nats { connection, bucket } => {
+            std::sync::Arc::new(NatsKvStore::open(connection, bucket).await?)
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let r = Record {
+            position: 42,
+            states: [("count".to_string(), vec![0, 1, 255])].into(),
+        };
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        assert!(matches!(
+            Record::decode(br#"{"version":1}"#),
+            Err(StoreError::Damaged(_))
+        ));
+    }
 }

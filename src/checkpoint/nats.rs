@@ -1,7 +1,8 @@
-//! Checkpoints in a JetStream key-value bucket: one key per pipeline, the
-//! latest value wins (the bucket keeps a short history).
+//! Checkpoints in a JetStream key-value bucket: one key per pipeline and
+//! partition (`<pipeline>.<partition>`), the latest value wins (the bucket
+//! keeps a short history).
 
-use super::{CheckpointStore, Snapshot, StoreError};
+use super::{CheckpointStore, Record, StoreError};
 use crate::config::NatsConnection;
 use async_trait::async_trait;
 
@@ -35,17 +36,22 @@ impl NatsKvStore {
 
 #[async_trait]
 impl CheckpointStore for NatsKvStore {
-    async fn save(&self, pipeline: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        pipeline: &str,
+        partition: &str,
+        record: &Record,
+    ) -> Result<(), StoreError> {
         self.kv
-            .put(pipeline, snapshot.encode().into())
+            .put(format!("{pipeline}.{partition}"), record.encode().into())
             .await
             .map(drop)
             .map_err(|e| StoreError::Io(e.to_string()))
     }
 
-    async fn load(&self, pipeline: &str) -> Result<Option<Snapshot>, StoreError> {
-        match self.kv.get(pipeline).await {
-            Ok(Some(b)) => Snapshot::decode(&b).map(Some),
+    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Record>, StoreError> {
+        match self.kv.get(format!("{pipeline}.{partition}")).await {
+            Ok(Some(b)) => Record::decode(&b).map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(StoreError::Io(e.to_string())),
         }

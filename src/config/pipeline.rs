@@ -256,12 +256,21 @@ impl Pipeline {
             .and_then(|t| super::checkpoint::checkpoint(&mut w, t, &base));
 
         if checkpoint.is_some() {
-            let resumable = matches!(source, Some(SourceConfig::File { .. }) | None);
-            if !resumable || delivery == Delivery::ExactlyOnce {
+            let resumable = matches!(
+                source,
+                Some(SourceConfig::File { .. } | SourceConfig::Kafka(_)) | None
+            );
+            if !resumable {
                 w.problem(
                     "checkpoint",
-                    "persistent checkpoints need a source that can resume from a checkpoint's positions, and at-least-once delivery",
-                    "in this build: a file source; remove [checkpoint] otherwise",
+                    "persistent checkpoints need a source that can resume from a checkpoint's positions",
+                    "use a file or Kafka source, or remove [checkpoint]",
+                );
+            } else if delivery == Delivery::ExactlyOnce {
+                w.problem(
+                    "checkpoint",
+                    "stage state is not part of a Kafka transaction, so resuming it from a checkpoint would re-publish committed events",
+                    "remove [checkpoint], or use delivery = \"at-least-once\"",
                 );
             }
         }

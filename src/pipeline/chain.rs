@@ -13,6 +13,7 @@
 //!   failure left off.
 
 use super::batch::{dead_letter, Batch, Failure, Processed};
+use crate::checkpoint::Restored;
 use crate::config::StageConfig;
 use crate::metrics::{PipelineMetrics, StageMetrics};
 use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
@@ -85,13 +86,10 @@ pub struct StageChain {
     pub(super) trapped: bool,
     /// Restored state per stage and partition, taken by a partition's first
     /// instance.
-    seed: Option<Arc<Seed>>,
+    restored: Option<Arc<Restored>>,
     /// Whether processed batches carry their stateful stages' state.
     collect_states: bool,
 }
-
-/// Restored state: stage name → partition → state.
-pub type Seed = std::collections::BTreeMap<String, std::collections::BTreeMap<u32, Vec<u8>>>;
 
 impl StageChain {
     /// A chain over `stages`; instances are created on first use.
@@ -109,15 +107,15 @@ impl StageChain {
             probation: stages.iter().map(|_| None).collect(),
             incidents: None,
             trapped: false,
-            seed: None,
+            restored: None,
             collect_states: false,
         }
     }
 
-    /// Restores state from a checkpoint (`seed`), and has every processed
-    /// batch carry its stateful stages' state.
-    pub fn persist(&mut self, seed: Option<Arc<Seed>>) {
-        self.seed = seed;
+    /// Takes partitions' first state from checkpoints (`restored`), and has
+    /// every processed batch carry its stateful stages' state.
+    pub fn persist(&mut self, restored: Arc<Restored>) {
+        self.restored = Some(restored);
         self.collect_states = true;
     }
 
@@ -350,16 +348,14 @@ impl StageChain {
     /// The slot of stage `i` for `partition` (one slot for a stateless
     /// stage).
     pub(super) fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
-        let seed = self.seed.clone();
         let (spec, slots) = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
+        let restored = &self.restored;
         slots.entry(key).or_insert_with(|| Slot {
             instance: None,
-            checkpoint: seed
+            checkpoint: restored
                 .as_ref()
-                .and_then(|s| s.get(&spec.config.name))
-                .and_then(|m| m.get(&key))
-                .cloned(),
+                .and_then(|r| r.take(&spec.config.name, key)),
         })
     }
 

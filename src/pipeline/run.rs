@@ -94,7 +94,7 @@ impl InFlight {
         if let Some((partition, position)) = tracker.complete(self.ack) {
             committer.commit(partition, position);
             if let Some(p) = persistence {
-                p.confirmed(partition, position, self.states);
+                p.confirmed(committer, partition, position, self.states);
             }
         }
     }
@@ -286,14 +286,14 @@ pub async fn run(
         dead_letter: mut dlq,
     } = endpoints;
     let committer = source.committer();
-    let (mut persistence, seed) = match Persistence::open(pipeline, source.as_mut()).await? {
-        Some((p, seed)) => (Some(p), Some(seed)),
+    let (mut persistence, restored) = match Persistence::open(pipeline, source.as_mut()).await? {
+        Some((p, restored)) => (Some(p), Some(restored)),
         None => (None, None),
     };
     counters
         .checkpointing
         .store(persistence.is_some(), Ordering::Relaxed);
-    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters, seed)?;
+    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters, restored)?;
     let mut save_every = tokio::time::interval(
         persistence
             .as_ref()
@@ -332,7 +332,7 @@ pub async fn run(
         match next {
             Next::Save => {
                 if let Some(p) = persistence.as_mut() {
-                    if p.save().await {
+                    if p.save(committer.as_ref()).await {
                         counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -365,7 +365,7 @@ pub async fn run(
     }
     // What was confirmed is saved on the way out, also after a failure.
     if let Some(p) = persistence.as_mut() {
-        if p.save().await {
+        if p.save(committer.as_ref()).await {
             counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -398,7 +398,7 @@ impl Started {
         mut source: Box<dyn Source>,
         mut stop: watch::Receiver<bool>,
         counters: &RunCounters,
-        persist: Option<Option<Arc<super::chain::Seed>>>,
+        persist: Option<Arc<crate::checkpoint::Restored>>,
     ) -> Result<Started, PipelineError> {
         let metrics = PipelineMetrics::new(&pipeline.name);
         // The source stops when the caller says so, and also when the sink

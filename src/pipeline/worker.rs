@@ -34,9 +34,9 @@ pub struct PoolIo {
     pub output: mpsc::Sender<Processed>,
     /// Where a thread reports a new version it rolled back.
     pub incidents: mpsc::UnboundedSender<Incident>,
-    /// With persistent checkpoints: the restored state (if any). Batches
+    /// With persistent checkpoints: where restored state waits. Batches
     /// then carry their state.
-    pub persist: Option<Option<Arc<super::chain::Seed>>>,
+    pub persist: Option<Arc<crate::checkpoint::Restored>>,
 }
 
 /// The running pool.
@@ -104,8 +104,8 @@ impl WorkerPool {
             queues.push(tx);
             let mut chain = StageChain::new(runtime.clone(), pipeline, &stages, metrics.clone());
             chain.report_to(incidents.clone());
-            if let Some(seed) = &persist {
-                chain.persist(seed.clone());
+            if let Some(restored) = &persist {
+                chain.persist(restored.clone());
             }
             let output = output.clone();
             threads.push(

@@ -1,7 +1,8 @@
 //! JSONL from a file or standard input, split into key-hash shards.
 
 use super::chunker::Chunker;
-use super::{shard_of, Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
+use super::{shard_name, shard_of, Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
+use crate::checkpoint::Restorer;
 use crate::jsonl::parse_event;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -85,7 +86,7 @@ pub struct FileSource {
     file: Option<tokio::fs::File>,
     shards: u32,
     commits: Arc<LineCommits>,
-    resume: BTreeMap<u32, u64>,
+    restorer: Option<Restorer>,
 }
 
 impl FileSource {
@@ -101,7 +102,7 @@ impl FileSource {
             file: Some(file),
             shards,
             commits: Arc::default(),
-            resume: BTreeMap::new(),
+            restorer: None,
         })
     }
 }
@@ -113,21 +114,27 @@ impl Source for FileSource {
         out: mpsc::Sender<Chunk>,
         stop: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
-        match self.file.take() {
-            Some(f) => {
-                let reader = BufReader::with_capacity(1 << 16, f);
-                read_lines(reader, self.shards, &self.resume, out, stop).await
+        let Some(f) = self.file.take() else {
+            return Ok(());
+        };
+        let mut resume = BTreeMap::new();
+        if let Some(r) = &self.restorer {
+            for shard in 0..self.shards.max(1) {
+                if let Some(position) = r.restore(shard, &shard_name(shard)).await? {
+                    resume.insert(shard, position);
+                }
             }
-            None => Ok(()),
         }
+        let reader = BufReader::with_capacity(1 << 16, f);
+        read_lines(reader, self.shards, &resume, out, stop).await
     }
 
     fn committer(&self) -> Arc<dyn Committer> {
         self.commits.clone()
     }
 
-    fn resume(&mut self, positions: &BTreeMap<u32, u64>) -> bool {
-        self.resume.clone_from(positions);
+    fn restore_with(&mut self, restorer: Restorer) -> bool {
+        self.restorer = Some(restorer);
         true
     }
 }

@@ -50,7 +50,6 @@ impl MemoryFeed {
 pub struct MemorySource {
     rx: mpsc::Receiver<(u32, Event)>,
     commits: Arc<MemoryCommits>,
-    resume: BTreeMap<u32, u64>,
 }
 
 impl MemorySource {
@@ -62,7 +61,6 @@ impl MemorySource {
             MemorySource {
                 rx,
                 commits: Arc::default(),
-                resume: BTreeMap::new(),
             },
         )
     }
@@ -100,25 +98,19 @@ impl Source for MemorySource {
             if n == 0 {
                 return Ok(());
             }
-            let resume = &self.resume;
             let chunk: Chunk = buf
                 .drain(..)
-                .filter_map(|(partition, event)| {
+                .map(|(partition, event)| {
                     let p = positions.entry(partition).or_insert(0);
                     *p += 1;
-                    // Delivered by an earlier run: skipped.
-                    let done = resume.get(&partition).is_some_and(|&d| *p <= d);
-                    (!done).then_some(SourceEvent {
+                    SourceEvent {
                         partition,
                         position: *p,
                         event,
                         refused: None,
-                    })
+                    }
                 })
                 .collect();
-            if chunk.is_empty() {
-                continue;
-            }
             if out.send(chunk).await.is_err() {
                 return Ok(());
             }
@@ -127,10 +119,5 @@ impl Source for MemorySource {
 
     fn committer(&self) -> Arc<dyn Committer> {
         self.commits.clone()
-    }
-
-    fn resume(&mut self, positions: &BTreeMap<u32, u64>) -> bool {
-        self.resume.clone_from(positions);
-        true
     }
 }

@@ -65,6 +65,9 @@ pub enum SourceError {
     /// The broker client failed or refused its configuration.
     #[error("{0}")]
     Broker(String),
+    /// A partition's checkpoint could not be loaded.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::StoreError),
 }
 
 /// Told which positions were delivered.
@@ -72,6 +75,18 @@ pub trait Committer: Send + Sync {
     /// Every event of `partition` up to and including `position` was
     /// confirmed by the sink and the dead-letter sink.
     fn commit(&self, partition: u32, position: u64);
+
+    /// The name under which `partition`'s checkpoint is stored, or `None`
+    /// when the partition is no longer this worker's (its checkpoint must
+    /// then not be written). Sources with fixed shards use `shard-<n>`.
+    fn checkpoint_name(&self, partition: u32) -> Option<String> {
+        Some(shard_name(partition))
+    }
+}
+
+/// The checkpoint name of shard `n`.
+pub fn shard_name(n: u32) -> String {
+    format!("shard-{n}")
 }
 
 /// A stream of events.
@@ -91,10 +106,11 @@ pub trait Source: Send {
     /// The handle that learns about delivered positions.
     fn committer(&self) -> Arc<dyn Committer>;
 
-    /// Starts after `positions` (partition → last delivered position), as a
-    /// restored checkpoint says; `false` when this source cannot.
-    fn resume(&mut self, positions: &std::collections::BTreeMap<u32, u64>) -> bool {
-        let _ = positions;
+    /// Has the source restore each partition from its checkpoint before it
+    /// sends the partition's first event, and resume after the checkpoint's
+    /// position; `false` when this source cannot.
+    fn restore_with(&mut self, restorer: crate::checkpoint::Restorer) -> bool {
+        let _ = restorer;
         false
     }
 }

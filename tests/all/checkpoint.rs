@@ -5,11 +5,10 @@
 use crate::brokers::NatsServer;
 use crate::cli::{free_port, scrape, weir, Guard};
 use crate::support::*;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use weir::checkpoint::{CheckpointStore, NatsKvStore, Snapshot};
+use weir::checkpoint::{CheckpointStore, NatsKvStore, Record};
 
 const KEYS: usize = 3;
 
@@ -87,12 +86,16 @@ fn a_killed_worker_resumes_state_and_position_together() {
     worker.0.wait().unwrap();
     drop(input);
     let before = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
-    let saved = std::fs::read(d.join("state/ck.checkpoint.json")).unwrap();
-    let snap = Snapshot::decode(&saved).unwrap();
+    let saved: Vec<Record> = (0..2)
+        .map(|shard| {
+            let f = d.join(format!("state/ck/shard-{shard}.json"));
+            Record::decode(&std::fs::read(f).unwrap()).unwrap()
+        })
+        .collect();
     assert_eq!(
-        snap.positions.values().max().copied(),
+        saved.iter().map(|r| r.position).max(),
         Some(N as u64 / 2),
-        "the checkpoint holds the first half: {snap:?}"
+        "the checkpoint holds the first half: {saved:?}"
     );
 
     // Second run: the whole input again, as a replayed file would give it.
@@ -138,19 +141,25 @@ fn the_nats_key_value_store_keeps_the_latest_checkpoint() {
             auth: Default::default(),
         };
         let store = NatsKvStore::open(&connection, "weir-test").await.unwrap();
-        assert_eq!(store.load("p").await.unwrap(), None);
-        let mut snap = Snapshot::default();
+        assert_eq!(store.load("p", "shard-0").await.unwrap(), None);
+        let mut record = Record::default();
         for n in 1..=3u64 {
-            snap.positions.insert(0, n * 10);
-            snap.states
-                .entry("count".into())
-                .or_insert_with(BTreeMap::new)
-                .insert(0, n.to_le_bytes().to_vec());
-            store.save("p", &snap).await.unwrap();
+            record.position = n * 10;
+            record
+                .states
+                .insert("count".into(), n.to_le_bytes().to_vec());
+            store.save("p", "shard-0", &record).await.unwrap();
         }
+        let other = Record {
+            position: 7,
+            ..Record::default()
+        };
+        store.save("p", "orders.3", &other).await.unwrap();
         // A second handle, as a restarted worker would open it.
         let again = NatsKvStore::open(&connection, "weir-test").await.unwrap();
-        assert_eq!(again.load("p").await.unwrap(), Some(snap));
-        assert_eq!(again.load("other").await.unwrap(), None);
+        assert_eq!(again.load("p", "shard-0").await.unwrap(), Some(record));
+        assert_eq!(again.load("p", "orders.3").await.unwrap(), Some(other));
+        assert_eq!(again.load("p", "shard-1").await.unwrap(), None);
+        assert_eq!(again.load("other", "shard-0").await.unwrap(), None);
     });
 }

@@ -148,3 +148,19 @@ fn smoke_checks_need_readable_samples_and_a_known_comparison() {
         "{text}"
     );
 }
+
+#[test]
+fn checkpoints_need_a_resumable_source_and_at_least_once_delivery() {
+    let (text, p) = problems("checkpoint_jetstream.toml");
+    assert!(
+        has(&p, "checkpoint", "need a source that can resume"),
+        "{text}"
+    );
+    assert!(text.contains("use a file or Kafka source"), "{text}");
+    let (text, p) = problems("checkpoint_exactly_once.toml");
+    assert!(
+        has(&p, "checkpoint", "not part of a Kafka transaction"),
+        "{text}"
+    );
+    assert_eq!(p.len(), 1, "nothing else is wrong: {text}");
+}

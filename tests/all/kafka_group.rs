@@ -6,7 +6,7 @@ use crate::brokers::Tansu;
 use crate::support::root;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -14,9 +14,9 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PARTITIONS: i32 = 4;
+pub(crate) const PARTITIONS: i32 = 4;
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -24,7 +24,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn setup(brokers: &str) {
+pub(crate) fn setup(brokers: &str) {
     block_on(async {
         let admin: AdminClient<_> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -44,7 +44,7 @@ fn setup(brokers: &str) {
     });
 }
 
-fn produce(brokers: &str, from: usize, to: usize) {
+pub(crate) fn produce(brokers: &str, from: usize, to: usize) {
     block_on(async {
         let p: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -68,6 +68,17 @@ fn produce(brokers: &str, from: usize, to: usize) {
 /// Reads `out` until `n` distinct values arrived (then a little longer, for
 /// trailing duplicates); returns value → how many times it was seen.
 fn read_out(brokers: &str, n: usize) -> BTreeMap<String, usize> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (value, _) in read_records(brokers, n) {
+        *seen.entry(value).or_default() += 1;
+    }
+    seen
+}
+
+/// Reads `out` from the start until `n` distinct values arrived (then a
+/// little longer, for trailing duplicates); returns every record as its
+/// value and its `count` header, in the order read.
+pub(crate) fn read_records(brokers: &str, n: usize) -> Vec<(String, Option<u64>)> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "verifier")
@@ -80,35 +91,41 @@ fn read_out(brokers: &str, n: usize) -> BTreeMap<String, usize> {
     }
     c.assign(&tpl).unwrap();
     drop(tpl);
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut records = Vec::new();
+    let mut distinct = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut settle: Option<Instant> = None;
     loop {
-        if seen.len() >= n && settle.is_none() {
+        if distinct.len() >= n && settle.is_none() {
             settle = Some(Instant::now() + Duration::from_secs(1));
         }
         if settle.is_some_and(|s| Instant::now() > s) {
-            return seen;
+            return records;
         }
         assert!(
             Instant::now() < deadline,
             "only {} of {n} distinct events arrived",
-            seen.len()
+            distinct.len()
         );
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            *seen
-                .entry(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
-                .or_default() += 1;
+            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            let count = m.headers().and_then(|hs| {
+                hs.iter()
+                    .find(|h| h.key == "count")
+                    .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+            });
+            distinct.insert(value.clone());
+            records.push((value, count));
         }
     }
 }
 
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
 }
 
 impl Worker {
-    fn start(file: &std::path::Path) -> Worker {
+    pub(crate) fn start(file: &std::path::Path) -> Worker {
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", file.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -118,7 +135,7 @@ impl Worker {
         Worker { child }
     }
 
-    fn signal(&mut self, sig: i32) -> String {
+    pub(crate) fn signal(&mut self, sig: i32) -> String {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, sig) };
         let _ = self.child.wait();
@@ -137,7 +154,7 @@ impl Drop for Worker {
     }
 }
 
-fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+pub(crate) fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
     let file = dir.join("group.toml");
     std::fs::write(
         &file,

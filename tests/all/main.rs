@@ -9,6 +9,7 @@ mod checkpoint;
 mod cli;
 mod config;
 mod kafka;
+mod kafka_checkpoint;
 mod kafka_exactly_once;
 mod kafka_group;
 mod limits;

@@ -45,6 +45,14 @@ impl Assignments {
         Some((topic, partition, next))
     }
 
+    /// The checkpoint name (`<topic>.<partition>`) of an id this worker
+    /// holds.
+    pub fn name(&self, id: u32) -> Option<String> {
+        self.partitions
+            .get(&id)
+            .map(|(t, p)| checkpoint_name(t, *p))
+    }
+
     /// The topic and partition a revoked id stood for.
     pub fn forgotten(&self, id: u32) -> Option<(String, i32)> {
         self.revoked.get(&id).cloned()
@@ -60,6 +68,11 @@ impl Assignments {
     }
 }
 
+/// How a Kafka partition is named in checkpoints.
+pub fn checkpoint_name(topic: &str, partition: i32) -> String {
+    format!("{topic}.{partition}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +85,9 @@ mod tests {
         assert_eq!(a.confirm(first, 9), Some(("t".into(), 0, 10)));
         assert_eq!(a.revoke("t", 0), Some(10));
         assert_eq!(a.confirm(first, 20), None, "revoked: nothing to commit");
-        assert_ne!(a.id("t", 0), first);
+        assert_eq!(a.name(first), None, "revoked: no checkpoint to write");
+        let again = a.id("t", 0);
+        assert_ne!(again, first);
+        assert_eq!(a.name(again).as_deref(), Some("t.0"));
     }
 }

@@ -1,6 +1,7 @@
 //! Consuming, converting and committing.
 
-use super::assignments::Assignments;
+use super::assignments::{checkpoint_name, Assignments};
+use crate::checkpoint::Restorer;
 use crate::config::KafkaSource as Config;
 use crate::source::chunker::Chunker;
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
@@ -11,6 +12,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use weir_abi::{Event, Header};
 
@@ -80,6 +82,7 @@ pub struct KafkaSource {
     consumer: Arc<Kafka>,
     topics: Vec<String>,
     assignments: Shared,
+    restorer: Option<Restorer>,
 }
 
 impl KafkaSource {
@@ -126,6 +129,7 @@ impl KafkaSource {
             consumer: Arc::new(consumer),
             topics: config.topics.clone(),
             assignments,
+            restorer: None,
         })
     }
 }
@@ -188,6 +192,49 @@ impl ConsumedOffsets {
     }
 }
 
+impl KafkaSource {
+    /// Restores a partition's checkpoint at its first message `first`, which
+    /// came from the group's committed offset. Returns whether `first` is
+    /// the next event after the checkpoint; if not, the partition was moved
+    /// to just after the checkpoint's position and `first` must be dropped
+    /// (it comes again, or was confirmed already).
+    async fn start_at_checkpoint(
+        &self,
+        restorer: &Restorer,
+        partition: i32,
+        first: &SourceEvent,
+    ) -> Result<bool, SourceError> {
+        let topic = first.event.topic.as_deref().unwrap_or_default();
+        let Some(position) = restorer
+            .restore(first.partition, &checkpoint_name(topic, partition))
+            .await?
+        else {
+            return Ok(true);
+        };
+        let next = position + 1;
+        if first.position == next {
+            return Ok(true);
+        }
+        tracing::info!(
+            topic,
+            partition,
+            committed = first.position,
+            checkpoint = next,
+            "kafka: moving the partition to its checkpoint's position"
+        );
+        // Asynchronous; messages fetched before it are discarded.
+        self.consumer
+            .seek(
+                topic,
+                partition,
+                Offset::Offset(next as i64),
+                Duration::ZERO,
+            )
+            .map_err(|e| SourceError::Broker(format!("kafka seek {topic}/{partition}: {e}")))?;
+        Ok(false)
+    }
+}
+
 fn to_event(m: &impl Message) -> Event {
     let headers = m
         .headers()
@@ -221,18 +268,29 @@ impl Source for KafkaSource {
             .subscribe(&topics)
             .map_err(|e| SourceError::Broker(format!("kafka subscribe: {e}")))?;
         let mut chunker = Chunker::default();
+        // Partition ids (one per assignment) whose checkpoint was looked at.
+        let mut started = std::collections::HashSet::new();
         loop {
             let item = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
                 m = self.consumer.recv() => Some(m.map(|m| {
                     let id = lock(&self.assignments).id(m.topic(), m.partition());
-                    SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None }
+                    (m.partition(), SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None })
                 })),
                 _ = chunker.idle() => None,
             };
             let ready = match item {
-                Some(Ok(e)) => chunker.push(e),
+                Some(Ok((partition, e))) => {
+                    if let Some(r) = &self.restorer {
+                        if started.insert(e.partition)
+                            && !self.start_at_checkpoint(r, partition, &e).await?
+                        {
+                            continue;
+                        }
+                    }
+                    chunker.push(e)
+                }
                 Some(Err(e)) => {
                     // librdkafka retries and reconnects by itself.
                     tracing::warn!("kafka: {e}");
@@ -246,6 +304,11 @@ impl Source for KafkaSource {
         }
         chunker.finish(&out).await;
         Ok(())
+    }
+
+    fn restore_with(&mut self, restorer: Restorer) -> bool {
+        self.restorer = Some(restorer);
+        true
     }
 
     fn committer(&self) -> Arc<dyn Committer> {
@@ -264,6 +327,10 @@ struct KafkaCommitter {
 }
 
 impl Committer for KafkaCommitter {
+    fn checkpoint_name(&self, partition: u32) -> Option<String> {
+        lock(&self.assignments).name(partition)
+    }
+
     fn commit(&self, partition: u32, position: u64) {
         let Some((topic, p, next)) = lock(&self.assignments).confirm(partition, position) else {
             return;
