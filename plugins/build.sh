@@ -29,4 +29,5 @@ copy() { # <dir> <dest dir>
 }
 copy plugins/examples/rust plugins/dist
 copy plugins/fixtures/rust plugins/dist/fixtures
+bash plugins/build-python.sh
 echo "plugins built into plugins/dist/" >&2

@@ -15,6 +15,7 @@ mod kafka_group;
 mod limits;
 mod nats;
 mod pipeline;
+mod python;
 mod reload_cli;
 mod sandbox;
 mod signing;

@@ -47,7 +47,7 @@ async fn feed(feed: MemoryFeed, n: u64, pace: Duration) {
 
 /// Every event exactly once, in order per partition, and the counter's
 /// totals run 1, 2, 3… per key with no gap or repeat.
-fn assert_exactly_once_with_continuous_counts(out: &[Event], n: u64) {
+pub(crate) fn assert_exactly_once_with_continuous_counts(out: &[Event], n: u64) {
     assert_eq!(out.len() as u64, n, "every event once");
     let mut last: BTreeMap<Vec<u8>, (i64, u64)> = BTreeMap::new();
     for e in out {
