@@ -331,7 +331,7 @@ async fn native_jetstream(
     output: String,
     stop: watch::Receiver<bool>,
 ) {
-    let mut messages = native_messages(&js, &input).await;
+    let mut messages = native_messages(&js, &input, "native").await;
     while !*stop.borrow() {
         let Ok(Some(Ok(m))) =
             tokio::time::timeout(Duration::from_millis(100), messages.next()).await

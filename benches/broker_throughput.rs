@@ -5,7 +5,11 @@
 //! `cargo bench --bench broker_throughput`. Each variant moves the same
 //! number of 256 B events from an input topic/stream to its own output; the
 //! clock runs from the first event consumed to the last one confirmed by the
-//! broker, so consumer-group joins are not counted.
+//! broker, so consumer-group joins are not counted. The native baseline and
+//! the weir variants take turns, round after round (`WEIR_BENCH_ROUNDS`,
+//! default 3), each reading the whole input with a consumer of its own; the
+//! table gives medians, and each weir round is compared with the native
+//! round just before it.
 
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
@@ -45,8 +49,36 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// A variant's result: events/s and the peak RSS while it ran.
-type Row = (String, f64, f64);
+/// One run of one variant: events/s, the peak RSS while it ran (MiB) and
+/// the bench process's CPU time per event (µs; the broker not included).
+type Run = (f64, f64, f64);
+
+/// The process's CPU time so far (user + system), in µs.
+fn cpu_us() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// A variant and its runs, one per round.
+struct Row {
+    label: String,
+    runs: Vec<Run>,
+}
+
+/// How many rounds to run.
+fn rounds() -> usize {
+    std::env::var("WEIR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
 
 fn value(i: usize) -> String {
     let mut v = format!("{{\"id\":{i},\"amount\":{}.5,\"note\":\"", i % 1000);
@@ -92,9 +124,9 @@ impl Delivered {
     }
 }
 
-/// Runs a weir pipeline until `N` events were confirmed; events/s from the
-/// first event read.
-async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
+/// Runs a weir pipeline until `N` events were confirmed; events/s and CPU
+/// µs per event from the first event read.
+async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let stages = prepare_stages(rt, &p).unwrap();
     let endpoints = endpoints(&p).await;
@@ -105,11 +137,16 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> f64 {
         let mut first = None;
         loop {
             if first.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
-                first = Some(Instant::now());
+                first = Some((Instant::now(), cpu_us()));
             }
             if c.events_out.load(Ordering::Relaxed) >= N as u64 {
                 let _ = stop_tx.send(true);
-                return first.map_or(0.0, |f| N as f64 / f.elapsed().as_secs_f64());
+                return first.map_or((0.0, 0.0), |(f, cpu)| {
+                    (
+                        N as f64 / f.elapsed().as_secs_f64(),
+                        (cpu_us() - cpu) / N as f64,
+                    )
+                });
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
@@ -156,13 +193,25 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         f.await.unwrap().unwrap();
     }
 
-    // (a) native: consume → produce, no wasm, deliveries tracked in flight,
-    // and, like weir at-least-once, the offsets of delivered events
-    // committed every 512 deliveries.
+    let pipeline = |i: usize, round: usize, stages: &str| {
+        format!(
+            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
+             properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
+             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
+        )
+    };
+    let native = |round: usize| native_kafka(&brokers, &producer, round);
+    rounds_of(rt, "native rdkafka passthrough", native, pipeline).await
+}
+
+/// (a) native: consume → produce, no wasm, deliveries tracked in flight,
+/// and, like weir at-least-once, the offsets of delivered events committed
+/// every 512 deliveries.
+async fn native_kafka(brokers: &str, producer: &FutureProducer, round: usize) -> Run {
     reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", "native")
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("native-{round}"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.queue.backoff.ms", "0")
@@ -172,11 +221,15 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .unwrap();
     consumer.subscribe(&["in"]).unwrap();
     let mut first = None;
+    let mut cpu = 0.0;
     let mut in_flight: VecDeque<(DeliveryFuture, i32, i64)> = VecDeque::new();
     let mut delivered = Delivered::default();
     for _ in 0..N {
         let m = consumer.recv().await.unwrap();
-        first.get_or_insert_with(Instant::now);
+        first.get_or_insert_with(|| {
+            cpu = cpu_us();
+            Instant::now()
+        });
         let rec = FutureRecord::to("out-native")
             .payload(m.payload().unwrap_or_default())
             .key(m.key().unwrap_or_default());
@@ -190,32 +243,39 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         delivered.pop(&mut in_flight, &consumer).await;
     }
     delivered.commit(&consumer);
-    let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
-    let native_rss = peak_rss_mib();
-
-    let pipeline = |i: usize, stages: &str| {
-        format!(
-            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}\"\ntopics = [\"in\"]\n\
-             properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
-             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
-        )
-    };
-    let native = ("native rdkafka passthrough".into(), native, native_rss);
-    with_weir_rows(rt, native, pipeline).await
+    let rate = N as f64 / first.unwrap().elapsed().as_secs_f64();
+    (rate, peak_rss_mib(), (cpu_us() - cpu) / N as f64)
 }
 
-/// `native`'s row, then one per weir variant, whose pipeline text
-/// `pipeline(i, stage tables)` gives.
-async fn with_weir_rows(
+/// Runs the native baseline and every weir variant, in turns, for
+/// [`rounds`] rounds; `pipeline(i, round, stage tables)` gives a weir
+/// variant's pipeline text. The native row comes first.
+async fn rounds_of<F, Fut>(
     rt: &Arc<Runtime>,
-    native: Row,
-    pipeline: impl Fn(usize, &str) -> String,
-) -> Vec<Row> {
-    let mut rows = vec![native];
-    for (i, (label, stages)) in variants().into_iter().enumerate() {
-        reset_peak_rss();
-        let rate = weir_rate(rt, &pipeline(i, &stages)).await;
-        rows.push((label.into(), rate, peak_rss_mib()));
+    native_label: &str,
+    native: F,
+    pipeline: impl Fn(usize, usize, &str) -> String,
+) -> Vec<Row>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Run>,
+{
+    let variants = variants();
+    let mut rows = vec![Row {
+        label: native_label.into(),
+        runs: vec![],
+    }];
+    rows.extend(variants.iter().map(|(label, _)| Row {
+        label: (*label).into(),
+        runs: vec![],
+    }));
+    for round in 0..rounds() {
+        rows[0].runs.push(native(round).await);
+        for (i, (_, stages)) in variants.iter().enumerate() {
+            reset_peak_rss();
+            let (rate, cpu) = weir_rate(rt, &pipeline(i, round, stages)).await;
+            rows[i + 1].runs.push((rate, peak_rss_mib(), cpu));
+        }
     }
     rows
 }
@@ -269,14 +329,29 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
         a.await.unwrap();
     }
 
-    // (a) native: pull → publish with acks → ack the inputs.
+    let pipeline = |i: usize, round: usize, stages: &str| {
+        format!(
+            "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"weir-{i}-{round}\"\n\
+             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{i}\"\n"
+        )
+    };
+    let native = |round: usize| native_jetstream(&js, round);
+    rounds_of(rt, "native async-nats passthrough", native, pipeline).await
+}
+
+/// (a) native: pull → publish with acks → ack the inputs.
+async fn native_jetstream(js: &jetstream::Context, round: usize) -> Run {
     reset_peak_rss();
-    let mut messages = native_messages(&js, "IN").await;
+    let mut messages = native_messages(js, "IN", &format!("native-{round}")).await;
     let mut first = None;
+    let mut cpu = 0.0;
     let mut window = Vec::new();
     for _ in 0..N {
         let m = messages.next().await.unwrap().unwrap();
-        first.get_or_insert_with(Instant::now);
+        first.get_or_insert_with(|| {
+            cpu = cpu_us();
+            Instant::now()
+        });
         let ack = js.publish("outn", m.payload.clone()).await.unwrap();
         window.push((ack, m));
         if window.len() == 512 {
@@ -290,28 +365,45 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
         ack.await.unwrap();
         m.ack().await.unwrap();
     }
-    let native = N as f64 / first.unwrap().elapsed().as_secs_f64();
-    let native_rss = peak_rss_mib();
-
-    let pipeline = |i: usize, stages: &str| {
-        format!(
-            "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"weir-{i}\"\n\
-             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{i}\"\n"
-        )
-    };
-    let native = ("native async-nats passthrough".into(), native, native_rss);
-    with_weir_rows(rt, native, pipeline).await
+    let rate = N as f64 / first.unwrap().elapsed().as_secs_f64();
+    (rate, peak_rss_mib(), (cpu_us() - cpu) / N as f64)
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Medians over the rounds; each weir run is compared with the native run
+/// of its round. Peak RSS is the first round's: memory a variant leaves
+/// behind raises the later ones'.
 fn table(title: &str, rows: &[Row]) {
-    println!("\n### {title}: {N} events of 256 B, 3 partitions/subjects\n");
-    println!("| variant | events/s | vs. native | peak RSS of the process |");
-    println!("|---|---|---|---|");
-    for (label, rate, rss) in rows {
+    let rounds = rows[0].runs.len();
+    println!("\n### {title}: {N} events of 256 B, 3 partitions/subjects, {rounds} rounds\n");
+    println!("| variant | events/s (median) | vs. native (median) | vs. native, each round | CPU µs/event (median) | peak RSS of the process, round 1 |");
+    println!("|---|---|---|---|---|---|");
+    let native = &rows[0].runs;
+    for row in rows {
+        let ratios: Vec<f64> = row
+            .runs
+            .iter()
+            .zip(native)
+            .map(|(r, n)| 100.0 * r.0 / n.0)
+            .collect();
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.0}%")).collect();
         println!(
-            "| {label} | {:.0} k | {:.0}% | {rss:.0} MiB |",
-            rate / 1e3,
-            100.0 * rate / rows[0].1
+            "| {} | {:.0} k | {:.0}% | {} | {:.2} | {:.0} MiB |",
+            row.label,
+            median(row.runs.iter().map(|r| r.0).collect()) / 1e3,
+            median(ratios),
+            each.join(" / "),
+            median(row.runs.iter().map(|r| r.2).collect()),
+            row.runs[0].1,
         );
     }
 }

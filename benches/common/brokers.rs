@@ -174,17 +174,18 @@ pub async fn endpoints(p: &Pipeline) -> Endpoints {
     }
 }
 
-/// The messages of a durable pull consumer named `native` on `stream`: what
-/// the native JetStream passthroughs read.
+/// The messages of a new durable pull consumer `name` on `stream`: what the
+/// native JetStream passthroughs read.
 pub async fn native_messages(
     js: &async_nats::jetstream::Context,
     stream: &str,
+    name: &str,
 ) -> async_nats::jetstream::consumer::pull::Stream {
     js.get_stream(stream)
         .await
         .unwrap()
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            durable_name: Some("native".into()),
+            durable_name: Some(name.into()),
             ..Default::default()
         })
         .await
