@@ -1,22 +1,23 @@
 //! The Kafka sink: an idempotent producer. `send` enqueues every event and
 //! returns once each delivery report came back (`enqueue` returns as soon as
-//! the events are queued, with a future for their reports), so the completion tracker
-//! commits source offsets only for events the brokers acknowledged. It never
-//! calls `flush()`, which waits in 100 ms steps.
+//! the events are queued, with a future for their reports), so the
+//! completion tracker commits source offsets only for events the brokers
+//! acknowledged. It never calls `flush()`, which waits in 100 ms steps.
 
+use super::kafka_reports::{BatchAck, Producer, Reports};
 use super::{Confirmation, Sink, SinkError};
 use crate::config::KafkaSink as Config;
 use async_trait::async_trait;
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use rdkafka::ClientConfig;
-use std::collections::VecDeque;
 use weir_abi::Event;
 
 /// Publishes to Kafka; a stage's topic override wins over `topic`.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: Producer,
     topic: String,
 }
 
@@ -26,8 +27,7 @@ impl KafkaSink {
     /// # Errors
     /// When librdkafka rejects the configuration.
     pub fn new(config: &Config) -> Result<Self, SinkError> {
-        let producer = client_config(config)
-            .create()
+        let producer = create(&client_config(config))
             .map_err(|e| SinkError::Broker(format!("kafka producer: {e}")))?;
         Ok(KafkaSink {
             producer,
@@ -48,14 +48,9 @@ pub(super) fn client_config(config: &Config) -> ClientConfig {
     c
 }
 
-async fn settle(f: DeliveryFuture) -> Result<(), SinkError> {
-    match f.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(SinkError::Broker(format!("kafka delivery failed: {e}"))),
-        Err(_) => Err(SinkError::Broker(
-            "kafka producer went away before delivery".into(),
-        )),
-    }
+/// A producer with its polling thread, reporting deliveries per batch.
+pub(super) fn create(config: &ClientConfig) -> rdkafka::error::KafkaResult<Producer> {
+    Producer::from_config_and_context(config, Reports)
 }
 
 #[async_trait]
@@ -71,16 +66,16 @@ impl Sink for KafkaSink {
 
 /// Hands `events` to `producer` (a stage's topic override wins over
 /// `topic`) and returns the future of their delivery reports. When the
-/// local queue is full it waits for the oldest delivery.
+/// local queue is full it waits for room.
 ///
 /// # Errors
-/// When librdkafka refuses an event or a delivery fails while waiting.
+/// When librdkafka refuses an event.
 pub(super) async fn produce(
-    producer: &FutureProducer,
+    producer: &Producer,
     topic: &str,
     events: &[Event],
 ) -> Result<Confirmation, SinkError> {
-    let mut pending = VecDeque::with_capacity(events.len());
+    let ack = BatchAck::new();
     for e in events {
         let headers = (!e.headers.is_empty()).then(|| {
             e.headers
@@ -92,35 +87,28 @@ pub(super) async fn produce(
                     })
                 })
         });
-        let mut record = FutureRecord::<[u8], [u8]> {
+        let mut record = BaseRecord::<[u8], [u8], _> {
             topic: e.topic.as_deref().unwrap_or(topic),
             partition: None,
             payload: Some(&e.value),
             key: e.key.as_deref(),
             timestamp: e.timestamp,
             headers,
+            delivery_opaque: ack.clone(),
         };
+        ack.expect_one();
         loop {
-            match producer.send_result(record) {
-                Ok(f) => {
-                    pending.push_back(f);
-                    break;
-                }
+            match producer.send(record) {
+                Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    // The polling thread drains the queue as reports come.
                     record = r;
-                    match pending.pop_front() {
-                        Some(f) => settle(f).await?,
-                        None => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
-                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
                 Err((e, _)) => return Err(SinkError::Broker(format!("kafka produce: {e}"))),
             }
         }
     }
-    Ok(Box::pin(async move {
-        for f in pending {
-            settle(f).await?;
-        }
-        Ok(())
-    }))
+    ack.handed_over();
+    Ok(Box::pin(async move { ack.confirmed().await }))
 }

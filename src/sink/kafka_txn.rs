@@ -5,11 +5,12 @@
 //! librdkafka's transactional calls block; each runs on tokio's blocking
 //! pool so the sink loop's runtime stays free.
 
-use super::kafka::{client_config, produce};
+use super::kafka::{client_config, create, produce};
+use super::kafka_reports::Producer as ReportingProducer;
 use super::{Confirmation, SinkError};
 use crate::config::KafkaSink as Config;
 use rdkafka::consumer::ConsumerGroupMetadata;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::TopicPartitionList;
 use std::time::Duration;
 use weir_abi::Event;
@@ -19,7 +20,7 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A transactional producer for a pipeline's sink and dead-letter topics.
 pub struct TransactionalProducer {
-    producer: FutureProducer,
+    producer: ReportingProducer,
     topic: String,
     dead_letter_topic: String,
     /// The `transactional.id`, for logs.
@@ -38,9 +39,7 @@ impl TransactionalProducer {
         dead_letter_topic: &str,
         id: String,
     ) -> Result<Self, SinkError> {
-        let producer: FutureProducer = client_config(sink)
-            .set("transactional.id", &id)
-            .create()
+        let producer = create(client_config(sink).set("transactional.id", &id))
             .map_err(|e| SinkError::Broker(format!("kafka transactional producer: {e}")))?;
         let p = producer.clone();
         blocking(

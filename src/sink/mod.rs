@@ -4,6 +4,7 @@
 
 mod file;
 mod kafka;
+mod kafka_reports;
 mod kafka_txn;
 mod memory;
 mod nats;
