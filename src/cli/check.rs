@@ -79,7 +79,9 @@ fn delivery(p: &Pipeline) -> &'static str {
             "effectively once: acks after the sinks confirm, and Nats-Msg-Id lets the stream drop replays"
         }
         (SourceConfig::JetStream(_), _) => "at-least-once: acks after the sinks confirm; a crash may publish some events twice",
+        (SourceConfig::Kafka(_), _) if p.checkpoint.is_some() => "at-least-once: offsets are committed after the sinks confirm; stage state is checkpointed with its offsets, and a restarted worker or a moved partition resumes from the checkpoint, publishing what came after it again",
         (SourceConfig::Kafka(_), _) => "at-least-once: offsets are committed after the sinks confirm; a crash may publish some events twice",
+        (SourceConfig::File { .. }, _) if p.checkpoint.is_some() => "at-least-once: line positions are checkpointed with the stage state; a restart resumes after the last checkpoint and may publish some events twice",
         (SourceConfig::File { .. } | SourceConfig::Stdin { .. }, _) => "at-least-once within a run; file and stdin positions are not stored",
     }
 }

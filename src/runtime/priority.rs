@@ -41,3 +41,23 @@ pub(crate) fn on_idle_cores<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         None => f(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lowered_thread_runs_in_the_idle_class() {
+        let sched = std::thread::spawn(|| {
+            lower_this_thread();
+            std::fs::read_to_string("/proc/thread-self/sched").unwrap()
+        })
+        .join()
+        .unwrap();
+        let policy = sched
+            .lines()
+            .find(|l| l.starts_with("policy"))
+            .and_then(|l| l.rsplit(':').next()?.trim().parse::<i32>().ok());
+        assert_eq!(policy, Some(libc::SCHED_IDLE), "{sched}");
+    }
+}
