@@ -34,6 +34,10 @@ pub struct StageTally {
     pub events_out: AtomicU64,
     /// Events the stage sent to the dead-letter sink (errors and traps).
     pub errors: AtomicU64,
+    /// Instance slots the worker threads hold now: one per partition and
+    /// thread, or one per thread for a stateless stage. A swap starts this
+    /// many instances of the new version before the threads switch.
+    pub slots: AtomicU64,
 }
 
 /// Every stage's tally, by pipeline and stage name.
@@ -132,6 +136,17 @@ impl StageMetrics {
     pub fn emitted(&self, n: u64) {
         self.events_out.increment(n);
         self.tally.events_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A worker thread opened `n` instance slots (`n` < 0: closed them).
+    pub fn slots(&self, n: i64) {
+        if n >= 0 {
+            self.tally.slots.fetch_add(n as u64, Ordering::Relaxed);
+        } else {
+            self.tally
+                .slots
+                .fetch_sub(n.unsigned_abs(), Ordering::Relaxed);
+        }
     }
 
     /// Counts one trap of `kind`.

@@ -91,6 +91,14 @@ pub struct StageChain {
     collect_states: bool,
 }
 
+impl Drop for StageChain {
+    fn drop(&mut self) {
+        for (spec, slots) in &self.stages {
+            spec.metrics.slots(-(slots.len() as i64));
+        }
+    }
+}
+
 impl StageChain {
     /// A chain over `stages`; instances are created on first use.
     pub fn new(
@@ -351,11 +359,14 @@ impl StageChain {
         let (spec, slots) = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
         let restored = &self.restored;
-        slots.entry(key).or_insert_with(|| Slot {
-            instance: None,
-            checkpoint: restored
-                .as_ref()
-                .and_then(|r| r.take(&spec.config.name, key)),
+        slots.entry(key).or_insert_with(|| {
+            spec.metrics.slots(1);
+            Slot {
+                instance: None,
+                checkpoint: restored
+                    .as_ref()
+                    .and_then(|r| r.take(&spec.config.name, key)),
+            }
         })
     }
 

@@ -23,7 +23,7 @@ mod worker;
 pub use batch::{headers, AckToken, Batch, Processed};
 pub use chain::StageSpec;
 pub use run::{prepare_stages, run, Endpoints, PipelineError, RunCounters, RunReport};
-pub use swap::{Control, Incident};
+pub use swap::{Control, Incident, Spares};
 pub use tracker::CompletionTracker;
 pub use transaction::{run_exactly_once, Faults, TRANSACTION_BATCHES, TRANSACTION_INTERVAL};
 pub use worker::PoolControl;

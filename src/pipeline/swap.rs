@@ -10,7 +10,7 @@
 use super::chain::{Origin, StageChain, StageSpec};
 use crate::runtime::StageInstance;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use weir_abi::Event;
 
 /// A control message for one worker thread.
@@ -22,6 +22,9 @@ pub enum Control {
         stage: usize,
         /// The new version.
         spec: Arc<StageSpec>,
+        /// Instances of the new version, started off the worker threads;
+        /// a thread takes what it needs and starts more if they run out.
+        spares: Arc<Spares>,
         /// Gets `Ok` or why not.
         reply: crossbeam_channel::Sender<Result<(), String>>,
     },
@@ -44,6 +47,23 @@ pub enum Control {
         /// Gets `()` once done.
         reply: crossbeam_channel::Sender<()>,
     },
+}
+
+/// Started instances of a new version, shared by the worker threads: a
+/// plugin that takes long to instantiate (a Python or JavaScript component)
+/// does so off the hot path.
+#[derive(Default)]
+pub struct Spares(Mutex<Vec<StageInstance>>);
+
+impl Spares {
+    /// These instances.
+    pub fn new(instances: Vec<StageInstance>) -> Self {
+        Spares(Mutex::new(instances))
+    }
+
+    fn take(&self) -> Option<StageInstance> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
 }
 
 /// A worker thread rolled a stage back on its own.
@@ -75,8 +95,13 @@ impl StageChain {
     /// Handles a control message between two batches.
     pub fn control(&mut self, c: Control) {
         match c {
-            Control::Swap { stage, spec, reply } => {
-                let r = self.swap(stage, spec);
+            Control::Swap {
+                stage,
+                spec,
+                spares,
+                reply,
+            } => {
+                let r = self.swap(stage, spec, &spares);
                 let _ = reply.send(r);
             }
             Control::Rollback {
@@ -114,12 +139,15 @@ impl StageChain {
             self.stages.push(stage);
             self.probation.push(probation);
         }
+        for ((spec, slots), _) in old.into_iter().flatten() {
+            spec.metrics.slots(-(slots.len() as i64));
+        }
     }
 
     /// Moves stage `i` to `new`: every instance of this thread is replaced
     /// by one of the new version that imported its state. Nothing changes
     /// when one of them fails.
-    fn swap(&mut self, i: usize, new: Arc<StageSpec>) -> Result<(), String> {
+    fn swap(&mut self, i: usize, new: Arc<StageSpec>, spares: &Spares) -> Result<(), String> {
         let runtime = self.runtime.clone();
         let (old, slots) = &mut self.stages[i];
         let stateless = old.config.stateless;
@@ -130,8 +158,11 @@ impl StageChain {
             } else {
                 current_state(slot)?
             };
-            let mut inst = StageInstance::new(&runtime, &new.plugin, &new.settings)
-                .map_err(|e| format!("the new version does not start: {e}"))?;
+            let mut inst = match spares.take() {
+                Some(inst) => inst,
+                None => StageInstance::new(&runtime, &new.plugin, &new.settings)
+                    .map_err(|e| format!("the new version does not start: {e}"))?,
+            };
             if let Some(s) = &state {
                 inst.checkpoint_import(s)
                     .map_err(|e| format!("the new version refused the checkpoint: {e}"))?;

@@ -2,7 +2,7 @@
 
 use super::watch::Watcher;
 use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
-use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
+use crate::pipeline::{Control, Incident, PoolControl, Spares, StageSpec};
 use crate::runtime::{CompiledPlugin, Runtime, StageInstance};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -286,24 +286,46 @@ impl Manager {
     }
 
     /// Swaps every worker thread to `spec`, after checking that it starts.
+    /// The new version's instances are started here, off the worker
+    /// threads, one per instance the threads hold; at the swap each thread
+    /// only moves the state across.
     async fn swap(&mut self, i: usize, spec: Arc<StageSpec>) -> Result<Deployed, SwapError> {
-        // One instance first, off the worker threads: a version whose init
-        // fails never reaches them.
+        let wanted = crate::metrics::stage_tally(&self.pipeline, &spec.config.name)
+            .slots
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .clamp(1, MAX_SPARES);
+        // The first instance tells whether the version starts at all: one
+        // whose init fails never reaches the worker threads.
         let (runtime, s) = (self.runtime.clone(), spec.clone());
+        // At normal priority: instantiating is short, and an idle-class
+        // thread would wait for a free core as long as the workers are busy.
         let started = tokio::task::spawn_blocking(move || {
-            StageInstance::new(&runtime, &s.plugin, &s.settings).map(drop)
+            let mut spares = Vec::with_capacity(wanted as usize);
+            for _ in 0..wanted {
+                match StageInstance::new(&runtime, &s.plugin, &s.settings) {
+                    Ok(inst) => spares.push(inst),
+                    Err(e) if spares.is_empty() => return Err(e),
+                    // The threads start what is missing (and report why).
+                    Err(_) => break,
+                }
+            }
+            Ok(spares)
         })
         .await
         .map_err(|e| SwapError::Refused(e.to_string()))?;
-        if let Err(e) = started {
-            return Err(self.rolled_back(i, format!("the new version does not start: {e}")));
-        }
+        let spares = match started {
+            Ok(spares) => Arc::new(Spares::new(spares)),
+            Err(e) => {
+                return Err(self.rolled_back(i, format!("the new version does not start: {e}")))
+            }
+        };
         let control = self.control.clone();
         let s = spec.clone();
         let replies = tokio::task::spawn_blocking(move || {
             control.broadcast(|reply| Control::Swap {
                 stage: i,
                 spec: s.clone(),
+                spares: spares.clone(),
                 reply,
             })
         })
@@ -337,10 +359,22 @@ impl Manager {
 
     /// Records a rollback of stage `i` and returns it as an error.
     fn rolled_back(&self, i: usize, why: String) -> SwapError {
+        self.rolled_back_to(i, why, None)
+    }
+
+    /// [`Manager::rolled_back`], also recording in the same status update
+    /// that `back_to` runs again: a reader never sees the rollback counted
+    /// and the failed version still named.
+    fn rolled_back_to(&self, i: usize, why: String, back_to: Option<&StageSpec>) -> SwapError {
         tracing::warn!(pipeline = %self.pipeline, stage = %self.stages[i].current.config.name, "new version rolled back: {why}");
         self.note(i, |s| {
             s.rollbacks += 1;
             s.last_problem = Some(format!("rolled back: {why}"));
+            if let Some(spec) = back_to {
+                s.plugin = spec.plugin.path.display().to_string();
+                s.digest = spec.plugin.sha256.clone();
+                s.since = SystemTime::now();
+            }
         });
         crate::metrics::swapped(
             &self.pipeline,
@@ -376,21 +410,15 @@ impl Manager {
             return;
         };
         let stragglers = self.broadcast_rollback(i, &incident.reason).await;
-        let failed = std::mem::replace(&mut self.stages[i].current, previous.clone());
-        let _ = self.rolled_back(i, incident.reason);
         if stragglers {
             // Threads past their probation swap back like for a deploy.
-            self.stages[i].current = failed;
             if let Err(e) = self.swap(i, previous.clone()).await {
                 tracing::error!(pipeline = %self.pipeline, stage = %previous.config.name, "cannot move every thread back: {e}");
             }
             self.stages[i].previous = None;
         }
-        self.note(i, |s| {
-            s.plugin = previous.plugin.path.display().to_string();
-            s.digest = previous.plugin.sha256.clone();
-            s.since = SystemTime::now();
-        });
+        self.stages[i].current = previous.clone();
+        let _ = self.rolled_back_to(i, incident.reason, Some(&previous));
     }
 
     /// An operator's rollback: a swap back to the previous version.
@@ -404,6 +432,10 @@ impl Manager {
         Ok(r)
     }
 }
+
+/// At most this many instances of a new version are started ahead of a
+/// swap; threads start any more they need themselves.
+const MAX_SPARES: u64 = 64;
 
 /// Runs `f` (verifying and compiling a new version) on a thread of its own
 /// in the `SCHED_IDLE` class, so that the worker threads keep the cores
