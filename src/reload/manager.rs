@@ -295,21 +295,27 @@ impl Manager {
             .load(std::sync::atomic::Ordering::Relaxed)
             .clamp(1, MAX_SPARES);
         // The first instance tells whether the version starts at all: one
-        // whose init fails never reaches the worker threads.
+        // whose init fails never reaches the worker threads. When it took
+        // long to start (a Python or JavaScript component), the others are
+        // started here too; a fast one (Rust: well under a millisecond) is
+        // cheaper started by each thread than competing with the threads
+        // for a core now.
         let (runtime, s) = (self.runtime.clone(), spec.clone());
         // At normal priority: instantiating is short, and an idle-class
         // thread would wait for a free core as long as the workers are busy.
         let started = tokio::task::spawn_blocking(move || {
-            let mut spares = Vec::with_capacity(wanted as usize);
-            for _ in 0..wanted {
+            let began = std::time::Instant::now();
+            let first = StageInstance::new(&runtime, &s.plugin, &s.settings)?;
+            let slow = began.elapsed() >= SLOW_START;
+            let mut spares = vec![first];
+            while slow && (spares.len() as u64) < wanted {
                 match StageInstance::new(&runtime, &s.plugin, &s.settings) {
                     Ok(inst) => spares.push(inst),
-                    Err(e) if spares.is_empty() => return Err(e),
                     // The threads start what is missing (and report why).
                     Err(_) => break,
                 }
             }
-            Ok(spares)
+            Ok::<_, crate::runtime::CallError>(spares)
         })
         .await
         .map_err(|e| SwapError::Refused(e.to_string()))?;
@@ -436,6 +442,10 @@ impl Manager {
 /// At most this many instances of a new version are started ahead of a
 /// swap; threads start any more they need themselves.
 const MAX_SPARES: u64 = 64;
+
+/// A version whose first instance took this long to start has all its
+/// instances started ahead of a swap.
+const SLOW_START: Duration = Duration::from_millis(1);
 
 /// Runs `f` (verifying and compiling a new version) on a thread of its own
 /// in the `SCHED_IDLE` class, so that the worker threads keep the cores
