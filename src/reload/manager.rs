@@ -2,7 +2,7 @@
 
 use super::watch::Watcher;
 use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
-use crate::pipeline::{Control, Incident, PoolControl, Spares, StageSpec};
+use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
 use crate::runtime::{CompiledPlugin, Runtime, StageInstance};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -285,45 +285,12 @@ impl Manager {
         self.swap(i, spec).await
     }
 
-    /// Swaps every worker thread to `spec`, after checking that it starts.
-    /// The new version's instances are started here, off the worker
-    /// threads, one per instance the threads hold; at the swap each thread
-    /// only moves the state across.
+    /// Swaps every worker thread to `spec`, after checking that it starts
+    /// (see [`super::ahead`]).
     async fn swap(&mut self, i: usize, spec: Arc<StageSpec>) -> Result<Deployed, SwapError> {
-        let wanted = crate::metrics::stage_tally(&self.pipeline, &spec.config.name)
-            .slots
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .clamp(1, MAX_SPARES);
-        // The first instance tells whether the version starts at all: one
-        // whose init fails never reaches the worker threads. When it took
-        // long to start (a Python or JavaScript component), the others are
-        // started here too; a fast one (Rust: well under a millisecond) is
-        // cheaper started by each thread than competing with the threads
-        // for a core now.
-        let (runtime, s) = (self.runtime.clone(), spec.clone());
-        // At normal priority: instantiating is short, and an idle-class
-        // thread would wait for a free core as long as the workers are busy.
-        let started = tokio::task::spawn_blocking(move || {
-            let began = std::time::Instant::now();
-            let first = StageInstance::new(&runtime, &s.plugin, &s.settings)?;
-            let slow = began.elapsed() >= SLOW_START;
-            let mut spares = vec![first];
-            while slow && (spares.len() as u64) < wanted {
-                match StageInstance::new(&runtime, &s.plugin, &s.settings) {
-                    Ok(inst) => spares.push(inst),
-                    // The threads start what is missing (and report why).
-                    Err(_) => break,
-                }
-            }
-            Ok::<_, crate::runtime::CallError>(spares)
-        })
-        .await
-        .map_err(|e| SwapError::Refused(e.to_string()))?;
-        let spares = match started {
-            Ok(spares) => Arc::new(Spares::new(spares)),
-            Err(e) => {
-                return Err(self.rolled_back(i, format!("the new version does not start: {e}")))
-            }
+        let spares = match super::ahead::start_ahead(&self.runtime, &self.pipeline, &spec).await {
+            Ok(spares) => Arc::new(spares),
+            Err(why) => return Err(self.rolled_back(i, why)),
         };
         let control = self.control.clone();
         let s = spec.clone();
@@ -438,14 +405,6 @@ impl Manager {
         Ok(r)
     }
 }
-
-/// At most this many instances of a new version are started ahead of a
-/// swap; threads start any more they need themselves.
-const MAX_SPARES: u64 = 64;
-
-/// A version whose first instance took this long to start has all its
-/// instances started ahead of a swap.
-const SLOW_START: Duration = Duration::from_millis(1);
 
 /// Runs `f` (verifying and compiling a new version) on a thread of its own
 /// in the `SCHED_IDLE` class, so that the worker threads keep the cores

@@ -5,6 +5,7 @@
 //! new version does not start, refuses the state, or fails its first
 //! batches.
 
+mod ahead;
 mod manager;
 mod smoke;
 mod watch;
