@@ -5,11 +5,20 @@
 //! `cargo bench --bench broker_throughput`. Each variant moves the same
 //! number of 256 B events from an input topic/stream to its own output; the
 //! clock runs from the first event consumed to the last one confirmed by the
-//! broker, so consumer-group joins are not counted. The native baseline and
+//! broker, so consumer-group joins are not counted. The native baselines and
 //! the weir variants take turns, round after round (`WEIR_BENCH_ROUNDS`,
 //! default 3), each reading the whole input with a consumer of its own; the
-//! table gives medians, and each weir round is compared with the native
-//! round just before it.
+//! table gives medians, and each run is compared with the baselines' runs of
+//! its round.
+//!
+//! Kafka has two baselines: a passthrough whose producer is idempotent, as
+//! weir's Kafka sink must be (the like-for-like one), and one with
+//! librdkafka's plain producer, which shows what idempotence itself costs.
+//!
+//! `WEIR_BENCH_EVENTS` sets the events per run (default 600,000);
+//! `WEIR_BENCH_VARIANTS=core,3 stages` runs only the weir variants whose
+//! label contains one of the words; `WEIR_BENCH_SINK_PROPS` adds a line to
+//! the weir Kafka sink's table (e.g. `properties = { "linger.ms" = "5" }`).
 
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
@@ -30,7 +39,14 @@ use weir::runtime::Runtime;
 mod brokers;
 use brokers::{endpoints, native_messages, stages, stages_of, Bench};
 
-const N: usize = 200_000;
+/// Events per run (`WEIR_BENCH_EVENTS`, default 600,000: single runs of
+/// 200,000 moved by ±20%).
+fn events() -> usize {
+    std::env::var("WEIR_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600_000)
+}
 
 /// Resets the process's peak resident set size (Linux: `clear_refs` 5).
 fn reset_peak_rss() {
@@ -124,7 +140,7 @@ impl Delivered {
     }
 }
 
-/// Runs a weir pipeline until `N` events were confirmed; events/s and CPU
+/// Runs a weir pipeline until [`events`] events were confirmed; events/s and CPU
 /// µs per event from the first event read.
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
@@ -139,12 +155,12 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
             if first.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
                 first = Some((Instant::now(), cpu_us()));
             }
-            if c.events_out.load(Ordering::Relaxed) >= N as u64 {
+            if c.events_out.load(Ordering::Relaxed) >= events() as u64 {
                 let _ = stop_tx.send(true);
                 return first.map_or((0.0, 0.0), |(f, cpu)| {
                     (
-                        N as f64 / f.elapsed().as_secs_f64(),
-                        (cpu_us() - cpu) / N as f64,
+                        events() as f64 / f.elapsed().as_secs_f64(),
+                        (cpu_us() - cpu) / events() as f64,
                     )
                 });
             }
@@ -177,7 +193,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .create()
         .unwrap();
     let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
-    for i in 0..N {
+    for i in 0..events() {
         let (k, v) = (format!("k{}", i % 64), value(i));
         pending.push_back(
             producer
@@ -193,25 +209,42 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         f.await.unwrap().unwrap();
     }
 
+    let sinkprops = std::env::var("WEIR_BENCH_SINK_PROPS").unwrap_or_default();
     let pipeline = |i: usize, round: usize, stages: &str| {
         format!(
             "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
              properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
-             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n"
+             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n{sinkprops}"
         )
     };
-    let native = |round: usize| native_kafka(&brokers, &producer, round);
-    rounds_of(rt, "native rdkafka passthrough", native, pipeline).await
+    // The first baseline produces with weir's producer settings (an
+    // idempotent producer, as the Kafka sink must be); the second with
+    // librdkafka's plain producer.
+    let idempotent: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .create()
+        .unwrap();
+    let native = |round: usize, n: usize| {
+        let producer = if n == 0 { &idempotent } else { &producer };
+        native_kafka(&brokers, producer, format!("native-{n}-{round}"))
+    };
+    let natives = [
+        "native rdkafka passthrough, idempotent producer (as weir's)",
+        "native rdkafka passthrough, plain producer",
+    ];
+    rounds_of(rt, &natives, native, pipeline, |_| async {}).await
 }
 
 /// (a) native: consume → produce, no wasm, deliveries tracked in flight,
 /// and, like weir at-least-once, the offsets of delivered events committed
 /// every 512 deliveries.
-async fn native_kafka(brokers: &str, producer: &FutureProducer, round: usize) -> Run {
+async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -> Run {
     reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("native-{round}"))
+        .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.queue.backoff.ms", "0")
@@ -224,7 +257,7 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, round: usize) ->
     let mut cpu = 0.0;
     let mut in_flight: VecDeque<(DeliveryFuture, i32, i64)> = VecDeque::new();
     let mut delivered = Delivered::default();
-    for _ in 0..N {
+    for _ in 0..events() {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(|| {
             cpu = cpu_us();
@@ -243,46 +276,63 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, round: usize) ->
         delivered.pop(&mut in_flight, &consumer).await;
     }
     delivered.commit(&consumer);
-    let rate = N as f64 / first.unwrap().elapsed().as_secs_f64();
-    (rate, peak_rss_mib(), (cpu_us() - cpu) / N as f64)
+    let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
+    (rate, peak_rss_mib(), (cpu_us() - cpu) / events() as f64)
 }
 
-/// Runs the native baseline and every weir variant, in turns, for
-/// [`rounds`] rounds; `pipeline(i, round, stage tables)` gives a weir
-/// variant's pipeline text. The native row comes first.
-async fn rounds_of<F, Fut>(
+/// Runs the native baselines and every weir variant, in turns, for
+/// [`rounds`] rounds; `native(round, n)` runs baseline `n` of `natives`,
+/// `pipeline(i, round, stage tables)` gives a weir variant's pipeline text,
+/// and `fresh(row)` readies the output of the row about to run. The native
+/// rows come first.
+async fn rounds_of<F, Fut, R, RFut>(
     rt: &Arc<Runtime>,
-    native_label: &str,
+    natives: &[&str],
     native: F,
     pipeline: impl Fn(usize, usize, &str) -> String,
+    fresh: R,
 ) -> Vec<Row>
 where
-    F: Fn(usize) -> Fut,
+    F: Fn(usize, usize) -> Fut,
     Fut: std::future::Future<Output = Run>,
+    R: Fn(usize) -> RFut,
+    RFut: std::future::Future<Output = ()>,
 {
     let variants = variants();
-    let mut rows = vec![Row {
-        label: native_label.into(),
-        runs: vec![],
-    }];
+    let mut rows: Vec<Row> = natives
+        .iter()
+        .map(|label| Row {
+            label: (*label).into(),
+            runs: vec![],
+        })
+        .collect();
     rows.extend(variants.iter().map(|(label, _)| Row {
         label: (*label).into(),
         runs: vec![],
     }));
     for round in 0..rounds() {
-        rows[0].runs.push(native(round).await);
+        for n in 0..natives.len() {
+            fresh(n).await;
+            rows[n].runs.push(native(round, n).await);
+        }
         for (i, (_, stages)) in variants.iter().enumerate() {
+            fresh(natives.len() + i).await;
             reset_peak_rss();
             let (rate, cpu) = weir_rate(rt, &pipeline(i, round, stages)).await;
-            rows[i + 1].runs.push((rate, peak_rss_mib(), cpu));
+            rows[natives.len() + i]
+                .runs
+                .push((rate, peak_rss_mib(), cpu));
         }
     }
     rows
 }
 
 /// The weir variants: a label and its stage tables.
-fn variants() -> [(&'static str, String); 3] {
-    [
+/// `WEIR_BENCH_VARIANTS=core,3 stages` keeps the variants whose label
+/// contains one of the comma-separated words (the native baselines always
+/// run).
+fn variants() -> Vec<(&'static str, String)> {
+    let all = [
         (
             "weir, 1 identity stage (core module)",
             stages_of(&["identity.core.wasm"]),
@@ -292,30 +342,28 @@ fn variants() -> [(&'static str, String); 3] {
             stages_of(&["identity.wasm"]),
         ),
         ("weir, 3 stages", stages(3)),
-    ]
+    ];
+    let wanted = std::env::var("WEIR_BENCH_VARIANTS").unwrap_or_default();
+    all.into_iter()
+        .filter(|(label, _)| {
+            wanted.is_empty() || wanted.split(',').any(|w| label.contains(w.trim()))
+        })
+        .collect()
 }
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, url) = brokers::nats(dir.path());
     let js = jetstream::new(async_nats::connect(&url).await.unwrap());
-    for (name, subject) in [
-        ("IN", "in.>"),
-        ("OUTN", "outn"),
-        ("OUT0", "out0"),
-        ("OUT1", "out1"),
-        ("OUT2", "out2"),
-    ] {
-        js.create_stream(stream::Config {
-            name: name.into(),
-            subjects: vec![subject.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
+    js.create_stream(stream::Config {
+        name: "IN".into(),
+        subjects: vec!["in.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut acks = VecDeque::new();
-    for i in 0..N {
+    for i in 0..events() {
         acks.push_back(
             js.publish(format!("in.{}", i % 3), value(i).into())
                 .await
@@ -329,31 +377,75 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
         a.await.unwrap();
     }
 
+    // Row `r` publishes to subject `out{r}`, stored by stream `OUT{r}`,
+    // made anew before each run: message ids repeat from round to round, and
+    // the server would otherwise drop the later rounds' events as
+    // duplicates, which is cheaper than storing them.
+    let fresh = |row: usize| {
+        let js = js.clone();
+        async move {
+            let name = format!("OUT{row}");
+            let _ = js.delete_stream(&name).await;
+            js.create_stream(stream::Config {
+                name,
+                subjects: vec![format!("out{row}")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+    };
+    let natives = [
+        "native async-nats passthrough, Nats-Msg-Id set (as weir's)",
+        "native async-nats passthrough, no message ids",
+    ];
     let pipeline = |i: usize, round: usize, stages: &str| {
+        let out = natives.len() + i;
         format!(
             "name = \"bench\"\n[source]\ntype = \"jetstream\"\nurl = \"{url}\"\nstream = \"IN\"\nconsumer = \"weir-{i}-{round}\"\n\
-             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{i}\"\n"
+             [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{out}\"\n"
         )
     };
-    let native = |round: usize| native_jetstream(&js, round);
-    rounds_of(rt, "native async-nats passthrough", native, pipeline).await
+    let native = |round: usize, n: usize| native_jetstream(&js, round, n);
+    rounds_of(rt, &natives, native, pipeline, fresh).await
 }
 
-/// (a) native: pull → publish with acks → ack the inputs.
-async fn native_jetstream(js: &jetstream::Context, round: usize) -> Run {
+/// (a) native: pull → publish with acks → ack the inputs. Baseline 0 sets
+/// `Nats-Msg-Id` from the input's stream sequence, as weir's JetStream sink
+/// must (the server then deduplicates); baseline 1 sets no header.
+async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Run {
     reset_peak_rss();
-    let mut messages = native_messages(js, "IN", &format!("native-{round}")).await;
+    let mut messages = native_messages(js, "IN", &format!("native-{n}-{round}")).await;
+    let subject = format!("out{n}");
     let mut first = None;
     let mut cpu = 0.0;
     let mut window = Vec::new();
-    for _ in 0..N {
-        let m = messages.next().await.unwrap().unwrap();
+    let mut n_read = 0;
+    while n_read < events() {
+        // A pull can fail (a missed heartbeat while the server is busy);
+        // the stream goes on, as weir's source does.
+        let m = match messages.next().await.unwrap() {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("native jetstream: {e}");
+                continue;
+            }
+        };
+        n_read += 1;
         first.get_or_insert_with(|| {
             cpu = cpu_us();
             Instant::now()
         });
-        let ack = js.publish("outn", m.payload.clone()).await.unwrap();
-        window.push((ack, m));
+        let ack = if n == 0 {
+            let seq = m.info().unwrap().stream_sequence;
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("IN:{seq}").as_str());
+            js.publish_with_headers(subject.clone(), headers, m.payload.clone())
+                .await
+        } else {
+            js.publish(subject.clone(), m.payload.clone()).await
+        };
+        window.push((ack.unwrap(), m));
         if window.len() == 512 {
             for (ack, m) in window.drain(..) {
                 ack.await.unwrap();
@@ -365,8 +457,8 @@ async fn native_jetstream(js: &jetstream::Context, round: usize) -> Run {
         ack.await.unwrap();
         m.ack().await.unwrap();
     }
-    let rate = N as f64 / first.unwrap().elapsed().as_secs_f64();
-    (rate, peak_rss_mib(), (cpu_us() - cpu) / N as f64)
+    let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
+    (rate, peak_rss_mib(), (cpu_us() - cpu) / events() as f64)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -379,28 +471,44 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Medians over the rounds; each weir run is compared with the native run
-/// of its round. Peak RSS is the first round's: memory a variant leaves
-/// behind raises the later ones'.
-fn table(title: &str, rows: &[Row]) {
+/// Medians over the rounds; each run is compared with each baseline's run
+/// of its round (the first `natives` rows are the baselines). Peak RSS is
+/// the first round's: memory a variant leaves behind raises the later ones'.
+fn table(title: &str, rows: &[Row], natives: usize) {
     let rounds = rows[0].runs.len();
-    println!("\n### {title}: {N} events of 256 B, 3 partitions/subjects, {rounds} rounds\n");
-    println!("| variant | events/s (median) | vs. native (median) | vs. native, each round | CPU µs/event (median) | peak RSS of the process, round 1 |");
-    println!("|---|---|---|---|---|---|");
-    let native = &rows[0].runs;
-    for row in rows {
-        let ratios: Vec<f64> = row
-            .runs
+    println!(
+        "\n### {title}: {} events of 256 B, 3 partitions/subjects, {rounds} rounds\n",
+        events()
+    );
+    let vs: Vec<String> = (1..=natives)
+        .map(|n| format!("vs. baseline {n} (median)"))
+        .collect();
+    println!(
+        "| variant | events/s (median) | {} | vs. baseline 1, each round | CPU µs/event (median) | peak RSS of the process, round 1 |",
+        vs.join(" | ")
+    );
+    println!("|---|---|{}---|---|---|", "---|".repeat(natives));
+    let ratios = |row: &Row, n: usize| -> Vec<f64> {
+        row.runs
             .iter()
-            .zip(native)
-            .map(|(r, n)| 100.0 * r.0 / n.0)
+            .zip(&rows[n].runs)
+            .map(|(r, b)| 100.0 * r.0 / b.0)
+            .collect()
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let label = if i < natives {
+            format!("baseline {}: {}", i + 1, row.label)
+        } else {
+            row.label.clone()
+        };
+        let medians: Vec<String> = (0..natives)
+            .map(|n| format!("{:.0}%", median(ratios(row, n))))
             .collect();
-        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.0}%")).collect();
+        let each: Vec<String> = ratios(row, 0).iter().map(|r| format!("{r:.0}%")).collect();
         println!(
-            "| {} | {:.0} k | {:.0}% | {} | {:.2} | {:.0} MiB |",
-            row.label,
+            "| {label} | {:.0} k | {} | {} | {:.2} | {:.0} MiB |",
             median(row.runs.iter().map(|r| r.0).collect()) / 1e3,
-            median(ratios),
+            medians.join(" | "),
             each.join(" / "),
             median(row.runs.iter().map(|r| r.2).collect()),
             row.runs[0].1,
@@ -415,10 +523,10 @@ fn main() {
     // `-- kafka` or `-- jetstream` runs one broker only.
     if bench.wants("kafka") {
         let kafka = bench.tokio.block_on(kafka(&bench.rt));
-        table("Kafka (Tansu) → weir → Kafka", &kafka);
+        table("Kafka (Tansu) → weir → Kafka", &kafka, 2);
     }
     if bench.wants("jetstream") {
         let js = bench.tokio.block_on(jetstream(&bench.rt));
-        table("JetStream → weir → JetStream", &js);
+        table("JetStream → weir → JetStream", &js, 2);
     }
 }
