@@ -65,9 +65,30 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// One run of one variant: events/s, the peak RSS while it ran (MiB) and
-/// the bench process's CPU time per event (µs; the broker not included).
-type Run = (f64, f64, f64);
+/// One run of one variant: events/s, the peak RSS while it ran (MiB), the
+/// bench process's CPU time per event (µs; the broker not included) and the
+/// broker process's CPU time per event (µs).
+type Run = (f64, f64, f64, f64);
+
+/// The broker process of the part running now.
+static BROKER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The broker process's CPU time so far (user + system), in µs.
+fn broker_cpu_us() -> f64 {
+    let pid = BROKER.load(Ordering::Relaxed);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields 14 and 15 (utime, stime), counted after the command's ")".
+    let after = stat.rsplit_once(") ").map_or("", |(_, a)| a);
+    let ticks: f64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks * 1e6 / hz
+}
 
 /// The process's CPU time so far (user + system), in µs.
 fn cpu_us() -> f64 {
@@ -142,7 +163,7 @@ impl Delivered {
 
 /// Runs a weir pipeline until [`events`] events were confirmed; events/s and CPU
 /// µs per event from the first event read.
-async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
+async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64, f64) {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let stages = prepare_stages(rt, &p).unwrap();
     let endpoints = endpoints(&p).await;
@@ -153,14 +174,15 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
         let mut first = None;
         loop {
             if first.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
-                first = Some((Instant::now(), cpu_us()));
+                first = Some((Instant::now(), cpu_us(), broker_cpu_us()));
             }
             if c.events_out.load(Ordering::Relaxed) >= events() as u64 {
                 let _ = stop_tx.send(true);
-                return first.map_or((0.0, 0.0), |(f, cpu)| {
+                return first.map_or((0.0, 0.0, 0.0), |(f, cpu, broker)| {
                     (
                         events() as f64 / f.elapsed().as_secs_f64(),
                         (cpu_us() - cpu) / events() as f64,
+                        (broker_cpu_us() - broker) / events() as f64,
                     )
                 });
             }
@@ -174,7 +196,8 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64) {
 }
 
 async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
-    let (_broker, brokers) = brokers::tansu();
+    let (broker, brokers) = brokers::tansu();
+    BROKER.store(broker.pid(), Ordering::Relaxed);
     let admin: AdminClient<_> = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .create()
@@ -254,13 +277,13 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -
         .unwrap();
     consumer.subscribe(&["in"]).unwrap();
     let mut first = None;
-    let mut cpu = 0.0;
+    let (mut cpu, mut broker) = (0.0, 0.0);
     let mut in_flight: VecDeque<(DeliveryFuture, i32, i64)> = VecDeque::new();
     let mut delivered = Delivered::default();
     for _ in 0..events() {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(|| {
-            cpu = cpu_us();
+            (cpu, broker) = (cpu_us(), broker_cpu_us());
             Instant::now()
         });
         let rec = FutureRecord::to("out-native")
@@ -277,7 +300,12 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -
     }
     delivered.commit(&consumer);
     let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
-    (rate, peak_rss_mib(), (cpu_us() - cpu) / events() as f64)
+    (
+        rate,
+        peak_rss_mib(),
+        (cpu_us() - cpu) / events() as f64,
+        (broker_cpu_us() - broker) / events() as f64,
+    )
 }
 
 /// Runs the native baselines and every weir variant, in turns, for
@@ -318,10 +346,10 @@ where
         for (i, (_, stages)) in variants.iter().enumerate() {
             fresh(natives.len() + i).await;
             reset_peak_rss();
-            let (rate, cpu) = weir_rate(rt, &pipeline(i, round, stages)).await;
+            let (rate, cpu, broker) = weir_rate(rt, &pipeline(i, round, stages)).await;
             rows[natives.len() + i]
                 .runs
-                .push((rate, peak_rss_mib(), cpu));
+                .push((rate, peak_rss_mib(), cpu, broker));
         }
     }
     rows
@@ -353,7 +381,8 @@ fn variants() -> Vec<(&'static str, String)> {
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
     let dir = tempfile::tempdir().unwrap();
-    let (_broker, url) = brokers::nats(dir.path());
+    let (broker, url) = brokers::nats(dir.path());
+    BROKER.store(broker.pid(), Ordering::Relaxed);
     let js = jetstream::new(async_nats::connect(&url).await.unwrap());
     js.create_stream(stream::Config {
         name: "IN".into(),
@@ -418,7 +447,7 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
     let mut messages = native_messages(js, "IN", &format!("native-{n}-{round}")).await;
     let subject = format!("out{n}");
     let mut first = None;
-    let mut cpu = 0.0;
+    let (mut cpu, mut broker) = (0.0, 0.0);
     let mut window = Vec::new();
     let mut n_read = 0;
     while n_read < events() {
@@ -433,7 +462,7 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
         };
         n_read += 1;
         first.get_or_insert_with(|| {
-            cpu = cpu_us();
+            (cpu, broker) = (cpu_us(), broker_cpu_us());
             Instant::now()
         });
         let ack = if n == 0 {
@@ -458,7 +487,12 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
         m.ack().await.unwrap();
     }
     let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
-    (rate, peak_rss_mib(), (cpu_us() - cpu) / events() as f64)
+    (
+        rate,
+        peak_rss_mib(),
+        (cpu_us() - cpu) / events() as f64,
+        (broker_cpu_us() - broker) / events() as f64,
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -484,10 +518,10 @@ fn table(title: &str, rows: &[Row], natives: usize) {
         .map(|n| format!("vs. baseline {n} (median)"))
         .collect();
     println!(
-        "| variant | events/s (median) | {} | vs. baseline 1, each round | CPU µs/event (median) | peak RSS of the process, round 1 |",
+        "| variant | events/s (median) | {} | vs. baseline 1, each round | CPU µs/event (median) | broker CPU µs/event (median) | peak RSS of the process, round 1 |",
         vs.join(" | ")
     );
-    println!("|---|---|{}---|---|---|", "---|".repeat(natives));
+    println!("|---|---|{}---|---|---|---|", "---|".repeat(natives));
     let ratios = |row: &Row, n: usize| -> Vec<f64> {
         row.runs
             .iter()
@@ -506,11 +540,12 @@ fn table(title: &str, rows: &[Row], natives: usize) {
             .collect();
         let each: Vec<String> = ratios(row, 0).iter().map(|r| format!("{r:.0}%")).collect();
         println!(
-            "| {label} | {:.0} k | {} | {} | {:.2} | {:.0} MiB |",
+            "| {label} | {:.0} k | {} | {} | {:.2} | {:.2} | {:.0} MiB |",
             median(row.runs.iter().map(|r| r.0).collect()) / 1e3,
             medians.join(" | "),
             each.join(" / "),
             median(row.runs.iter().map(|r| r.2).collect()),
+            median(row.runs.iter().map(|r| r.3).collect()),
             row.runs[0].1,
         );
     }
