@@ -339,9 +339,9 @@ where
         runs: vec![],
     }));
     for round in 0..rounds() {
-        for n in 0..natives.len() {
+        for (n, row) in rows.iter_mut().enumerate().take(natives.len()) {
             fresh(n).await;
-            rows[n].runs.push(native(round, n).await);
+            row.runs.push(native(round, n).await);
         }
         for (i, (_, stages)) in variants.iter().enumerate() {
             fresh(natives.len() + i).await;
