@@ -1,5 +1,6 @@
 //! The manager task: one per running pipeline.
 
+use super::background::in_background;
 use super::watch::Watcher;
 use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
 use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
@@ -404,25 +405,6 @@ impl Manager {
         self.note(i, |s| s.rollbacks += 1);
         Ok(r)
     }
-}
-
-/// Runs `f` (verifying and compiling a new version) on a thread of its own
-/// in the `SCHED_IDLE` class, so that the worker threads keep the cores
-/// while it compiles.
-async fn in_background<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::sync::oneshot::error::RecvError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("weir-compile".into())
-        .spawn(move || {
-            crate::runtime::lower_this_thread();
-            let _ = tx.send(crate::runtime::on_idle_cores(f));
-        });
-    if spawned.is_err() {
-        tracing::warn!("cannot start a compile thread");
-    }
-    rx.await
 }
 
 /// The status of a stage that just started.

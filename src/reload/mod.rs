@@ -6,6 +6,7 @@
 //! batches.
 
 mod ahead;
+mod background;
 mod manager;
 mod smoke;
 mod watch;

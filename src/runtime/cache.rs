@@ -37,7 +37,11 @@ impl ArtifactCache {
     pub fn store(&self, sha256: &str, compiled: &[u8]) {
         let path = self.path_for(sha256);
         let result = std::fs::create_dir_all(&self.dir).and_then(|()| {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // Two compiles of one plugin may store at once (a starved
+            // compile is done again): each writes a file of its own.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
             std::fs::write(&tmp, compiled)?;
             std::fs::rename(&tmp, &path)
         });

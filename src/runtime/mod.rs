@@ -29,4 +29,4 @@ pub use instance::{InstanceSettings, StageInstance};
 pub use limits::{StageLimits, DEFAULT_FUEL, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
 pub use plugin::CompiledPlugin;
 pub use plugin_log::LogTag;
-pub(crate) use priority::{lower_this_thread, on_idle_cores};
+pub(crate) use priority::{lower_this_thread, lowered_cpu, on_idle_cores, on_one_core};
