@@ -10,6 +10,7 @@
 //! queue = "orders-enrich"        # nats: queue group (default: the pipeline name)
 //! ack_wait = "30s"               # jetstream
 //! max_deliver = 5                # jetstream: the last delivery goes to the dead-letter sink
+//! max_ack_pending = 20000        # jetstream: delivered, not yet acknowledged messages
 //! token = "${NATS_TOKEN}"        # or user + password, or credentials = "file.creds"
 //! ```
 
@@ -77,9 +78,16 @@ pub struct JetStreamSource {
     pub ack_wait: Duration,
     /// Deliveries before a message goes to the dead-letter sink.
     pub max_deliver: i64,
+    /// Messages the server delivers before it waits for acknowledgements.
+    pub max_ack_pending: i64,
     /// Subject-hash shards standing in for partitions.
     pub shards: u32,
 }
+
+/// The default `max_ack_pending`: room for the batches weir keeps in flight
+/// (the server's own default, 1000, holds two batches of 512 and stalls the
+/// pipeline behind them).
+pub const MAX_ACK_PENDING: i64 = 20_000;
 
 /// A NATS or JetStream sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +190,7 @@ pub(super) fn jetstream_source(
             "subject",
             "ack_wait",
             "max_deliver",
+            "max_ack_pending",
             "shards",
         ]),
     );
@@ -202,6 +211,9 @@ pub(super) fn jetstream_source(
     let max_deliver = w
         .integer("source", t, "max_deliver", 1, 1_000_000)
         .map_or(5, |n| n as i64);
+    let max_ack_pending = w
+        .integer("source", t, "max_ack_pending", 1, 10_000_000)
+        .map_or(MAX_ACK_PENDING, |n| n as i64);
     Some(JetStreamSource {
         connection: connection?,
         stream: stream?,
@@ -209,6 +221,7 @@ pub(super) fn jetstream_source(
         subject,
         ack_wait,
         max_deliver,
+        max_ack_pending,
         shards,
     })
 }

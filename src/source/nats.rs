@@ -214,6 +214,7 @@ impl Source for JetStreamSource {
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: c.ack_wait,
                     max_deliver: c.max_deliver,
+                    max_ack_pending: c.max_ack_pending,
                     filter_subject: c.subject.clone().unwrap_or_default(),
                     ..Default::default()
                 },

@@ -164,3 +164,30 @@ fn checkpoints_need_a_resumable_source_and_at_least_once_delivery() {
     );
     assert_eq!(p.len(), 1, "nothing else is wrong: {text}");
 }
+
+#[test]
+fn a_jetstream_consumer_lets_enough_messages_wait_for_their_acks() {
+    use weir::config::SourceConfig;
+    let toml = |extra: &str| {
+        format!(
+            "name = \"js\"\n[source]\ntype = \"jetstream\"\nurl = \"nats://127.0.0.1:4222\"\n\
+             stream = \"IN\"\n{extra}\n[[stage]]\nname = \"id\"\nplugin = \"identity.wasm\"\n\
+             [sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
+        )
+    };
+    let file = root().join("plugins/dist/js.toml");
+    let pending = |extra: &str| match Pipeline::parse(&file, &toml(extra)).unwrap().source {
+        SourceConfig::JetStream(js) => js.max_ack_pending,
+        other => panic!("not a jetstream source: {other:?}"),
+    };
+    // The server's own default (1000) would hold two batches of 512.
+    assert_eq!(pending(""), 20_000);
+    assert_eq!(pending("max_ack_pending = 50000"), 50_000);
+    let err = Pipeline::parse(&file, &toml("max_ack_pending = 0")).unwrap_err();
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.key == "source.max_ack_pending"),
+        "{err}"
+    );
+}
