@@ -78,7 +78,7 @@ pub(super) async fn watched<T: Send + 'static>(
         "a new version's compile got no CPU in the idle class (the workers keep every core busy); \
          compiling it again at normal priority on one core"
     );
-    let normal = spawn("weir-compile-start", move || on_one_core(|| f()));
+    let normal = spawn("weir-compile-again", move || on_one_core(|| f()));
     tokio::select! {
         r = idle => r.map(|t| (t, Attempt::Idle)),
         r = normal => r.map(|t| (t, Attempt::Normal)),
