@@ -6,11 +6,13 @@ use crate::config::KafkaSource as Config;
 use crate::source::chunker::Chunker;
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -26,6 +28,9 @@ fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
 /// exactly-once mode, where only transactions commit offsets).
 pub struct Ctx {
     assignments: Shared,
+    /// Counts revocations, so that the source can keep the id of the
+    /// partition it reads from until one happens.
+    revocations: Arc<AtomicU64>,
     transactional: bool,
 }
 
@@ -36,6 +41,7 @@ impl ConsumerContext for Ctx {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        self.revocations.fetch_add(1, Ordering::AcqRel);
         if self.transactional {
             let mut a = lock(&self.assignments);
             for e in tpl.elements() {
@@ -82,6 +88,7 @@ pub struct KafkaSource {
     consumer: Arc<Kafka>,
     topics: Vec<String>,
     assignments: Shared,
+    revocations: Arc<AtomicU64>,
     restorer: Option<Restorer>,
 }
 
@@ -106,6 +113,7 @@ impl KafkaSource {
 
     fn build(config: &Config, transactional: bool) -> Result<Self, SourceError> {
         let assignments = Shared::default();
+        let revocations = Arc::new(AtomicU64::new(0));
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
@@ -122,6 +130,7 @@ impl KafkaSource {
         let consumer: Kafka = c
             .create_with_context(Ctx {
                 assignments: assignments.clone(),
+                revocations: revocations.clone(),
                 transactional,
             })
             .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
@@ -129,6 +138,7 @@ impl KafkaSource {
             consumer: Arc::new(consumer),
             topics: config.topics.clone(),
             assignments,
+            revocations,
             restorer: None,
         })
     }
@@ -270,12 +280,32 @@ impl Source for KafkaSource {
         let mut chunker = Chunker::default();
         // Partition ids (one per assignment) whose checkpoint was looked at.
         let mut started = std::collections::HashSet::new();
+        // One stream for the whole run (`recv` would register and drop a
+        // waker slot per message).
+        let mut messages = self.consumer.stream();
+        // The partition last read from and its id, valid until a revocation
+        // (messages come in runs of one partition).
+        let mut last: Option<(String, i32, u32, u64)> = None;
         loop {
             let item = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
-                m = self.consumer.recv() => Some(m.map(|m| {
-                    let id = lock(&self.assignments).id(m.topic(), m.partition());
+                m = messages.next() => m.map(|m| m.map(|m| {
+                    let revocations = self.revocations.load(Ordering::Acquire);
+                    let id = match &last {
+                        Some((topic, partition, id, seen))
+                            if *partition == m.partition()
+                                && *seen == revocations
+                                && topic == m.topic() =>
+                        {
+                            *id
+                        }
+                        _ => {
+                            let id = lock(&self.assignments).id(m.topic(), m.partition());
+                            last = Some((m.topic().to_string(), m.partition(), id, revocations));
+                            id
+                        }
+                    };
                     (m.partition(), SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None })
                 })),
                 _ = chunker.idle() => None,
