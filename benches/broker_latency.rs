@@ -61,9 +61,9 @@ fn variants() -> Vec<(&'static str, Variant)> {
     ]
 }
 
-/// A 256 B value starting with its send time in µs since `base`.
-fn stamped(base: Instant, i: u64) -> Vec<u8> {
-    let mut v = format!("{:020}|{i}|", base.elapsed().as_micros()).into_bytes();
+/// A 256 B value starting with its send time `at` (since the bench's base).
+fn stamped(at: Duration, i: u64) -> Vec<u8> {
+    let mut v = format!("{:020}|{i}|", at.as_micros()).into_bytes();
     v.resize(256, b'x');
     v
 }
@@ -119,10 +119,13 @@ async fn steady(base: Instant, mut send: impl FnMut(u64, Vec<u8>)) -> u64 {
     while start.elapsed() < WARM_UP + MEASURE {
         let due = (start.elapsed().as_secs_f64() * RATE as f64) as u64;
         while i < due {
-            if start.elapsed() >= WARM_UP {
+            // Counted by its stamp, as the reader counts arrivals: the
+            // schedule's own clock started later than `base`.
+            let at = base.elapsed();
+            if at >= WARM_UP {
                 counted += 1;
             }
-            send(i, stamped(base, i));
+            send(i, stamped(at, i));
             i += 1;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
