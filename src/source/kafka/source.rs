@@ -245,6 +245,31 @@ impl KafkaSource {
     }
 }
 
+/// The partition last read from and its id, kept until a revocation
+/// (messages come in runs of one partition, so most need no lookup under
+/// the assignments lock).
+#[derive(Default)]
+struct LastPartition(Option<(String, i32, u32, u64)>);
+
+impl LastPartition {
+    /// The id of `m`'s partition.
+    fn id(&mut self, m: &impl Message, assignments: &Shared, revocations: &AtomicU64) -> u32 {
+        let seen_now = revocations.load(Ordering::Acquire);
+        match &self.0 {
+            Some((topic, partition, id, seen))
+                if *partition == m.partition() && *seen == seen_now && topic == m.topic() =>
+            {
+                *id
+            }
+            _ => {
+                let id = lock(assignments).id(m.topic(), m.partition());
+                self.0 = Some((m.topic().to_string(), m.partition(), id, seen_now));
+                id
+            }
+        }
+    }
+}
+
 fn to_event(m: &impl Message) -> Event {
     let headers = m
         .headers()
@@ -283,29 +308,13 @@ impl Source for KafkaSource {
         // One stream for the whole run (`recv` would register and drop a
         // waker slot per message).
         let mut messages = self.consumer.stream();
-        // The partition last read from and its id, valid until a revocation
-        // (messages come in runs of one partition).
-        let mut last: Option<(String, i32, u32, u64)> = None;
+        let mut last = LastPartition::default();
         loop {
             let item = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
                 m = messages.next() => m.map(|m| m.map(|m| {
-                    let revocations = self.revocations.load(Ordering::Acquire);
-                    let id = match &last {
-                        Some((topic, partition, id, seen))
-                            if *partition == m.partition()
-                                && *seen == revocations
-                                && topic == m.topic() =>
-                        {
-                            *id
-                        }
-                        _ => {
-                            let id = lock(&self.assignments).id(m.topic(), m.partition());
-                            last = Some((m.topic().to_string(), m.partition(), id, revocations));
-                            id
-                        }
-                    };
+                    let id = last.id(&m, &self.assignments, &self.revocations);
                     (m.partition(), SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None })
                 })),
                 _ = chunker.idle() => None,
