@@ -65,10 +65,61 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// One run of one variant: events/s, the peak RSS while it ran (MiB), the
-/// bench process's CPU time per event (µs; the broker not included) and the
-/// broker process's CPU time per event (µs).
-type Run = (f64, f64, f64, f64);
+/// One run of one variant.
+struct Run {
+    /// Events per second, from the first event consumed to the last one
+    /// confirmed.
+    rate: f64,
+    /// Events per second over the last two thirds of the events confirmed:
+    /// the rate once start-up (fresh pages, fetch queues filling) is over.
+    steady: f64,
+    /// The peak resident set size while it ran (MiB).
+    rss: f64,
+    /// The bench process's CPU time per event (µs; the broker not included).
+    cpu: f64,
+    /// The broker process's CPU time per event (µs).
+    broker: f64,
+}
+
+/// The clock of one run, started at the first event consumed.
+struct Clock {
+    start: Instant,
+    cpu: f64,
+    broker: f64,
+    /// When a third of the events had been confirmed.
+    third: Option<Instant>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+            cpu: cpu_us(),
+            broker: broker_cpu_us(),
+            third: None,
+        }
+    }
+
+    /// `n` events are confirmed so far.
+    fn confirmed(&mut self, n: usize) {
+        if self.third.is_none() && n >= events() / 3 {
+            self.third = Some(Instant::now());
+        }
+    }
+
+    /// The run, all events confirmed now.
+    fn finish(&self) -> Run {
+        let n = events() as f64;
+        let third = self.third.unwrap_or(self.start);
+        Run {
+            rate: n / self.start.elapsed().as_secs_f64(),
+            steady: (events() - events() / 3) as f64 / third.elapsed().as_secs_f64(),
+            rss: peak_rss_mib(),
+            cpu: (cpu_us() - self.cpu) / n,
+            broker: (broker_cpu_us() - self.broker) / n,
+        }
+    }
+}
 
 /// The broker process of the part running now.
 static BROKER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -131,6 +182,7 @@ fn value(i: usize) -> String {
 struct Delivered {
     next: std::collections::BTreeMap<i32, i64>,
     since_commit: usize,
+    count: usize,
 }
 
 impl Delivered {
@@ -138,9 +190,12 @@ impl Delivered {
         &mut self,
         in_flight: &mut VecDeque<(DeliveryFuture, i32, i64)>,
         consumer: &StreamConsumer,
+        clock: &mut Clock,
     ) {
         let (f, partition, offset) = in_flight.pop_front().unwrap();
         f.await.unwrap().unwrap();
+        self.count += 1;
+        clock.confirmed(self.count);
         self.next.insert(partition, offset + 1);
         self.since_commit += 1;
         if self.since_commit == 512 {
@@ -161,9 +216,9 @@ impl Delivered {
     }
 }
 
-/// Runs a weir pipeline until [`events`] events were confirmed; events/s and CPU
-/// µs per event from the first event read.
-async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64, f64) {
+/// Runs a weir pipeline until [`events`] events were confirmed, clocked from
+/// the first batch.
+async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let stages = prepare_stages(rt, &p).unwrap();
     let endpoints = endpoints(&p).await;
@@ -171,20 +226,18 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> (f64, f64, f64) {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let c = counters.clone();
     let clock = tokio::spawn(async move {
-        let mut first = None;
+        let mut clock = None;
         loop {
-            if first.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
-                first = Some((Instant::now(), cpu_us(), broker_cpu_us()));
+            if clock.is_none() && (c.batches.load(Ordering::Relaxed) > 0) {
+                clock = Some(Clock::start());
             }
-            if c.events_out.load(Ordering::Relaxed) >= events() as u64 {
-                let _ = stop_tx.send(true);
-                return first.map_or((0.0, 0.0, 0.0), |(f, cpu, broker)| {
-                    (
-                        events() as f64 / f.elapsed().as_secs_f64(),
-                        (cpu_us() - cpu) / events() as f64,
-                        (broker_cpu_us() - broker) / events() as f64,
-                    )
-                });
+            let out = c.events_out.load(Ordering::Relaxed) as usize;
+            if let Some(clock) = clock.as_mut() {
+                clock.confirmed(out);
+                if out >= events() {
+                    let _ = stop_tx.send(true);
+                    return clock.finish();
+                }
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
@@ -276,36 +329,27 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -
         .create()
         .unwrap();
     consumer.subscribe(&["in"]).unwrap();
-    let mut first = None;
-    let (mut cpu, mut broker) = (0.0, 0.0);
+    let mut clock = None;
     let mut in_flight: VecDeque<(DeliveryFuture, i32, i64)> = VecDeque::new();
     let mut delivered = Delivered::default();
     for _ in 0..events() {
         let m = consumer.recv().await.unwrap();
-        first.get_or_insert_with(|| {
-            (cpu, broker) = (cpu_us(), broker_cpu_us());
-            Instant::now()
-        });
+        let clock = clock.get_or_insert_with(Clock::start);
         let rec = FutureRecord::to("out-native")
             .payload(m.payload().unwrap_or_default())
             .key(m.key().unwrap_or_default());
         let f = producer.send_result(rec).map_err(|(e, _)| e).unwrap();
         in_flight.push_back((f, m.partition(), m.offset()));
         if in_flight.len() > 10_000 {
-            delivered.pop(&mut in_flight, &consumer).await;
+            delivered.pop(&mut in_flight, &consumer, clock).await;
         }
     }
+    let clock = clock.as_mut().unwrap();
     while !in_flight.is_empty() {
-        delivered.pop(&mut in_flight, &consumer).await;
+        delivered.pop(&mut in_flight, &consumer, clock).await;
     }
     delivered.commit(&consumer);
-    let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
-    (
-        rate,
-        peak_rss_mib(),
-        (cpu_us() - cpu) / events() as f64,
-        (broker_cpu_us() - broker) / events() as f64,
-    )
+    clock.finish()
 }
 
 /// Runs the native baselines and every weir variant, in turns, for
@@ -346,10 +390,8 @@ where
         for (i, (_, stages)) in variants.iter().enumerate() {
             fresh(natives.len() + i).await;
             reset_peak_rss();
-            let (rate, cpu, broker) = weir_rate(rt, &pipeline(i, round, stages)).await;
-            rows[natives.len() + i]
-                .runs
-                .push((rate, peak_rss_mib(), cpu, broker));
+            let run = weir_rate(rt, &pipeline(i, round, stages)).await;
+            rows[natives.len() + i].runs.push(run);
         }
     }
     rows
@@ -446,10 +488,9 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
     reset_peak_rss();
     let mut messages = native_messages(js, "IN", &format!("native-{n}-{round}")).await;
     let subject = format!("out{n}");
-    let mut first = None;
-    let (mut cpu, mut broker) = (0.0, 0.0);
+    let mut clock = None;
     let mut window = Vec::new();
-    let mut n_read = 0;
+    let (mut n_read, mut n_acked) = (0, 0);
     while n_read < events() {
         // A pull can fail (a missed heartbeat while the server is busy);
         // the stream goes on, as weir's source does.
@@ -461,10 +502,7 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
             }
         };
         n_read += 1;
-        first.get_or_insert_with(|| {
-            (cpu, broker) = (cpu_us(), broker_cpu_us());
-            Instant::now()
-        });
+        let clock = clock.get_or_insert_with(Clock::start);
         let ack = if n == 0 {
             let seq = m.info().unwrap().stream_sequence;
             let mut headers = async_nats::HeaderMap::new();
@@ -480,19 +518,15 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
                 ack.await.unwrap();
                 m.ack().await.unwrap();
             }
+            n_acked += 512;
+            clock.confirmed(n_acked);
         }
     }
     for (ack, m) in window.drain(..) {
         ack.await.unwrap();
         m.ack().await.unwrap();
     }
-    let rate = events() as f64 / first.unwrap().elapsed().as_secs_f64();
-    (
-        rate,
-        peak_rss_mib(),
-        (cpu_us() - cpu) / events() as f64,
-        (broker_cpu_us() - broker) / events() as f64,
-    )
+    clock.unwrap().finish()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -518,17 +552,18 @@ fn table(title: &str, rows: &[Row], natives: usize) {
         .map(|n| format!("vs. baseline {n} (median)"))
         .collect();
     println!(
-        "| variant | events/s (median) | {} | vs. baseline 1, each round | CPU µs/event (median) | broker CPU µs/event (median) | peak RSS of the process, round 1 |",
+        "| variant | events/s (median) | {} | vs. baseline 1, each round | last two thirds: vs. baseline 1 (median), each round | CPU µs/event (median) | broker CPU µs/event (median) | peak RSS of the process, round 1 |",
         vs.join(" | ")
     );
-    println!("|---|---|{}---|---|---|---|", "---|".repeat(natives));
-    let ratios = |row: &Row, n: usize| -> Vec<f64> {
+    println!("|---|---|{}---|---|---|---|---|", "---|".repeat(natives));
+    let ratios_of = |row: &Row, n: usize, rate: fn(&Run) -> f64| -> Vec<f64> {
         row.runs
             .iter()
             .zip(&rows[n].runs)
-            .map(|(r, b)| 100.0 * r.0 / b.0)
+            .map(|(r, b)| 100.0 * rate(r) / rate(b))
             .collect()
     };
+    let ratios = |row: &Row, n: usize| ratios_of(row, n, |r| r.rate);
     for (i, row) in rows.iter().enumerate() {
         let label = if i < natives {
             format!("baseline {}: {}", i + 1, row.label)
@@ -538,15 +573,21 @@ fn table(title: &str, rows: &[Row], natives: usize) {
         let medians: Vec<String> = (0..natives)
             .map(|n| format!("{:.0}%", median(ratios(row, n))))
             .collect();
-        let each: Vec<String> = ratios(row, 0).iter().map(|r| format!("{r:.0}%")).collect();
+        let percents = |v: Vec<f64>| -> String {
+            let each: Vec<String> = v.iter().map(|r| format!("{r:.0}")).collect();
+            each.join(" / ")
+        };
+        let steady = ratios_of(row, 0, |r| r.steady);
         println!(
-            "| {label} | {:.0} k | {} | {} | {:.2} | {:.2} | {:.0} MiB |",
-            median(row.runs.iter().map(|r| r.0).collect()) / 1e3,
+            "| {label} | {:.0} k | {} | {} | {:.0}%: {} | {:.2} | {:.2} | {:.0} MiB |",
+            median(row.runs.iter().map(|r| r.rate).collect()) / 1e3,
             medians.join(" | "),
-            each.join(" / "),
-            median(row.runs.iter().map(|r| r.2).collect()),
-            median(row.runs.iter().map(|r| r.3).collect()),
-            row.runs[0].1,
+            percents(ratios(row, 0)),
+            median(steady.clone()),
+            percents(steady),
+            median(row.runs.iter().map(|r| r.cpu).collect()),
+            median(row.runs.iter().map(|r| r.broker).collect()),
+            row.runs[0].rss,
         );
     }
 }
