@@ -7,9 +7,12 @@
 //! clock runs from the first event consumed to the last one confirmed by the
 //! broker, so consumer-group joins are not counted. The native baselines and
 //! the weir variants take turns, round after round (`WEIR_BENCH_ROUNDS`,
-//! default 3), each reading the whole input with a consumer of its own; the
-//! table gives medians, and each run is compared with the baselines' runs of
-//! its round.
+//! default one round per variant), each reading the whole input with a
+//! consumer of its own; each round starts one variant later than the one
+//! before, so every variant runs in every place of the order. Each run
+//! writes to an output made anew for it, so the broker holds the same data
+//! in every run. The table gives medians, and each run is compared with the
+//! baselines' runs of its round.
 //!
 //! Kafka has two baselines: a passthrough whose producer is idempotent, as
 //! weir's Kafka sink must be (the like-for-like one), and one with
@@ -64,6 +67,9 @@ fn peak_rss_mib() -> f64 {
         })
         .map_or(0.0, |kib| kib / 1024.0)
 }
+
+/// The native baselines per broker; their rows come before weir's.
+const NATIVES: usize = 2;
 
 /// One run of one variant.
 struct Run {
@@ -159,12 +165,13 @@ struct Row {
     runs: Vec<Run>,
 }
 
-/// How many rounds to run.
-fn rounds() -> usize {
+/// How many rounds to run (`WEIR_BENCH_ROUNDS`), by default one per row,
+/// so that every row runs once in every place of the order.
+fn rounds(rows: usize) -> usize {
     std::env::var("WEIR_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(rows)
         .max(1)
 }
 
@@ -255,12 +262,11 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("bootstrap.servers", &brokers)
         .create()
         .unwrap();
-    let topics: Vec<NewTopic> = ["in", "out-native", "out-0", "out-1", "out-2"]
-        .iter()
-        .map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1)))
-        .collect();
     admin
-        .create_topics(&topics, &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new("in", 3, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     let producer: FutureProducer = ClientConfig::new()
@@ -290,7 +296,8 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         format!(
             "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
              properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
-             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{i}\"\n{sinkprops}"
+             [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{}\"\n{sinkprops}",
+            NATIVES + i
         )
     };
     // The first baseline produces with weir's producer settings (an
@@ -304,19 +311,40 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .unwrap();
     let native = |round: usize, n: usize| {
         let producer = if n == 0 { &idempotent } else { &producer };
-        native_kafka(&brokers, producer, format!("native-{n}-{round}"))
+        native_kafka(&brokers, producer, format!("native-{n}-{round}"), n)
     };
     let natives = [
         "native rdkafka passthrough, idempotent producer (as weir's)",
         "native rdkafka passthrough, plain producer",
     ];
-    rounds_of(rt, &natives, native, pipeline, |_| async {}).await
+    // Row `r` produces to topic `out-{r}`, deleted and made anew before each
+    // run, so that the broker holds as much data in every run (it slows down
+    // as it fills).
+    let fresh = |row: usize| {
+        let admin = &admin;
+        async move {
+            let topic = format!("out-{row}");
+            let _ = admin
+                .delete_topics(&[topic.as_str()], &AdminOptions::new())
+                .await;
+            let created = admin
+                .create_topics(
+                    &[NewTopic::new(&topic, 3, TopicReplication::Fixed(1))],
+                    &AdminOptions::new(),
+                )
+                .await
+                .unwrap();
+            assert!(created.iter().all(Result::is_ok), "{created:?}");
+        }
+    };
+    rounds_of(rt, &natives, native, pipeline, fresh).await
 }
 
 /// (a) native: consume → produce, no wasm, deliveries tracked in flight,
 /// and, like weir at-least-once, the offsets of delivered events committed
 /// every 512 deliveries.
-async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -> Run {
+async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String, row: usize) -> Run {
+    let topic = format!("out-{row}");
     reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -335,7 +363,7 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -
     for _ in 0..events() {
         let m = consumer.recv().await.unwrap();
         let clock = clock.get_or_insert_with(Clock::start);
-        let rec = FutureRecord::to("out-native")
+        let rec = FutureRecord::to(&topic)
             .payload(m.payload().unwrap_or_default())
             .key(m.key().unwrap_or_default());
         let f = producer.send_result(rec).map_err(|(e, _)| e).unwrap();
@@ -356,7 +384,7 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String) -
 /// [`rounds`] rounds; `native(round, n)` runs baseline `n` of `natives`,
 /// `pipeline(i, round, stage tables)` gives a weir variant's pipeline text,
 /// and `fresh(row)` readies the output of the row about to run. The native
-/// rows come first.
+/// rows come first in the table.
 async fn rounds_of<F, Fut, R, RFut>(
     rt: &Arc<Runtime>,
     natives: &[&str],
@@ -382,16 +410,26 @@ where
         label: (*label).into(),
         runs: vec![],
     }));
-    for round in 0..rounds() {
-        for (n, row) in rows.iter_mut().enumerate().take(natives.len()) {
-            fresh(n).await;
-            row.runs.push(native(round, n).await);
-        }
-        for (i, (_, stages)) in variants.iter().enumerate() {
-            fresh(natives.len() + i).await;
-            reset_peak_rss();
-            let run = weir_rate(rt, &pipeline(i, round, stages)).await;
-            rows[natives.len() + i].runs.push(run);
+    for round in 0..rounds(rows.len()) {
+        // Each round starts one row later, so that no row always runs
+        // first or last (the broker holds more data with every run).
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.rotate_left(round % rows.len());
+        for row in order {
+            fresh(row).await;
+            let run = match row.checked_sub(natives.len()) {
+                None => native(round, row).await,
+                Some(i) => {
+                    reset_peak_rss();
+                    weir_rate(rt, &pipeline(i, round, &variants[i].1)).await
+                }
+            };
+            eprintln!(
+                "round {round}: {} at {:.0} k events/s",
+                rows[row].label,
+                run.rate / 1e3
+            );
+            rows[row].runs.push(run);
         }
     }
     rows
