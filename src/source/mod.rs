@@ -4,6 +4,7 @@
 
 mod chunker;
 mod file;
+mod jetstream_consumer;
 mod kafka;
 mod memory;
 pub mod nats;

@@ -5,7 +5,7 @@
 use super::chunker::Chunker;
 use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use std::collections::{HashMap, VecDeque};
@@ -206,21 +206,7 @@ impl Source for JetStreamSource {
             .get_stream(&c.stream)
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream stream {}: {e}", c.stream)))?;
-        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(
-                &c.consumer,
-                pull::Config {
-                    durable_name: Some(c.consumer.clone()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: c.ack_wait,
-                    max_deliver: c.max_deliver,
-                    max_ack_pending: c.max_ack_pending,
-                    filter_subject: c.subject.clone().unwrap_or_default(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| SourceError::Broker(format!("jetstream consumer {}: {e}", c.consumer)))?;
+        let consumer = super::jetstream_consumer::settle(&stream, c).await?;
         // Pulls of PULL_BATCH messages that expire after PULL_EXPIRES: a
         // pull the client and server disagree about ends that soon rather
         // than after async-nats' default 30 s.

@@ -14,6 +14,7 @@ mod kafka_exactly_once;
 mod kafka_group;
 mod limits;
 mod nats;
+mod nats_consumer;
 mod pipeline;
 mod python;
 mod reload_cli;

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 
-async fn js(url: &str) -> jetstream::Context {
+pub(crate) async fn js(url: &str) -> jetstream::Context {
     jetstream::new(async_nats::connect(url).await.unwrap())
 }
 
-async fn create_streams(url: &str, streams: &[(&str, &str)]) {
+pub(crate) async fn create_streams(url: &str, streams: &[(&str, &str)]) {
     let js = js(url).await;
     for (name, subject) in streams {
         js.create_stream(stream::Config {
@@ -28,7 +28,7 @@ async fn create_streams(url: &str, streams: &[(&str, &str)]) {
     }
 }
 
-async fn publish(url: &str, values: impl IntoIterator<Item = (String, String)>) {
+pub(crate) async fn publish(url: &str, values: impl IntoIterator<Item = (String, String)>) {
     let js = js(url).await;
     for (subject, value) in values {
         js.publish(subject, value.into())
@@ -75,7 +75,7 @@ async fn count(url: &str, name: &str) -> u64 {
 }
 
 /// The state of the durable consumer `weir` on the stream `IN`.
-async fn consumer_info(url: &str) -> jetstream::consumer::Info {
+pub(crate) async fn consumer_info(url: &str) -> jetstream::consumer::Info {
     js(url)
         .await
         .get_stream("IN")
@@ -100,7 +100,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 /// Runs `p` in this process until every `(stream, n)` holds at least `n`
 /// messages, lets the last acks go out, then stops it gracefully.
-fn run_until_counts(
+pub(crate) fn run_until_counts(
     rt: &tokio::runtime::Runtime,
     p: &weir::config::Pipeline,
     url: &str,
@@ -142,7 +142,7 @@ fn run_until_counts(
     })
 }
 
-fn js_pipeline_toml(url: &str, stage: &str) -> String {
+pub(crate) fn js_pipeline_toml(url: &str, stage: &str) -> String {
     format!(
         r#"
         name = "js"
