@@ -6,7 +6,7 @@ use crate::config::KafkaSource as Config;
 use crate::source::chunker::Chunker;
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -310,15 +310,33 @@ impl Source for KafkaSource {
         let mut messages = self.consumer.stream();
         let mut last = LastPartition::default();
         loop {
-            let item = tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => break,
-                m = messages.next() => m.map(|m| m.map(|m| {
-                    let id = last.id(&m, &self.assignments, &self.revocations);
-                    (m.partition(), SourceEvent { partition: id, position: m.offset() as u64, event: to_event(&m), refused: None })
-                })),
-                _ = chunker.idle() => None,
+            if *stop.borrow() {
+                break;
+            }
+            // A message that is ready is taken without the select, whose
+            // stop future would register and drop a waiter per message; the
+            // select waits when none is.
+            let m = match messages.next().now_or_never() {
+                Some(m) => m,
+                None => tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => break,
+                    m = messages.next() => m,
+                    _ = chunker.idle() => None,
+                },
             };
+            let item = m.map(|m| {
+                m.map(|m| {
+                    let id = last.id(&m, &self.assignments, &self.revocations);
+                    let e = SourceEvent {
+                        partition: id,
+                        position: m.offset() as u64,
+                        event: to_event(&m),
+                        refused: None,
+                    };
+                    (m.partition(), e)
+                })
+            });
             let ready = match item {
                 Some(Ok((partition, e))) => {
                     if let Some(r) = &self.restorer {
