@@ -3,14 +3,25 @@
 //! is never held back.
 
 use super::{Chunk, SourceEvent};
+use futures_util::{FutureExt, Stream, StreamExt};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 /// Events per chunk.
 pub const CHUNK: usize = 256;
 /// How long a partial chunk waits for more events.
 pub const CHUNK_IDLE: Duration = Duration::from_millis(1);
+
+/// What a source's read loop does next.
+pub enum Next<T> {
+    /// Handle this item of the stream.
+    Item(T),
+    /// The partial chunk is due: send it.
+    Idle,
+    /// Stop: `stop` became true, or the stream ended.
+    Stop,
+}
 
 /// The chunk being filled.
 pub struct Chunker {
@@ -57,12 +68,101 @@ impl Chunker {
         Self::forward(out, Some(self.take())).await;
     }
 
+    /// The next item of `stream`. One that is ready is taken at once;
+    /// otherwise this waits for an item, for `stop`, or for the partial
+    /// chunk to fall due. (Waiting on all three builds a `stop` future that
+    /// registers a waiter and drops it again, which costs more per event
+    /// than the rest of the read when events come fast.) `stream`'s `next`
+    /// must be cancel-safe.
+    pub async fn next<S: Stream + Unpin>(
+        &self,
+        stream: &mut S,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Next<S::Item> {
+        if *stop.borrow() {
+            return Next::Stop;
+        }
+        let item = match stream.next().now_or_never() {
+            Some(item) => item,
+            None => tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return Next::Stop,
+                item = stream.next() => item,
+                _ = self.idle() => return Next::Idle,
+            },
+        };
+        item.map_or(Next::Stop, Next::Item)
+    }
+
     /// Resolves when a partial chunk is due; never, when none waits. Select
-    /// on it beside the source's own (cancel-safe) read.
+    /// on it beside a read that is not a stream (see [`Chunker::next`]).
     pub async fn idle(&self) {
         match self.due {
             Some(t) => sleep_until(t).await,
             None => std::future::pending().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use weir_abi::Event;
+
+    fn event(n: u64) -> SourceEvent {
+        SourceEvent {
+            partition: 0,
+            position: n,
+            event: Event::from_value(n.to_string()),
+            refused: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_items_come_first_then_the_due_chunk_then_the_end() {
+        let (_tx, mut stop) = watch::channel(false);
+        let mut chunker = Chunker::default();
+        let mut s = stream::iter([1, 2]).chain(stream::pending());
+        assert!(matches!(
+            chunker.next(&mut s, &mut stop).await,
+            Next::Item(1)
+        ));
+        chunker.push(event(1));
+        assert!(matches!(
+            chunker.next(&mut s, &mut stop).await,
+            Next::Item(2)
+        ));
+        // Nothing more comes: the partial chunk falls due.
+        assert!(matches!(chunker.next(&mut s, &mut stop).await, Next::Idle));
+        assert_eq!(chunker.take().len(), 1);
+        let mut ended = stream::iter([3]);
+        assert!(matches!(
+            chunker.next(&mut ended, &mut stop).await,
+            Next::Item(3)
+        ));
+        assert!(matches!(
+            chunker.next(&mut ended, &mut stop).await,
+            Next::Stop
+        ));
+    }
+
+    #[tokio::test]
+    async fn stop_wins_over_ready_items_and_ends_a_wait() {
+        let (tx, mut stop) = watch::channel(false);
+        let chunker = Chunker::default();
+        let waiting = tokio::spawn(async move {
+            let mut s = stream::pending::<u32>();
+            matches!(chunker.next(&mut s, &mut stop).await, Next::Stop)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(true).unwrap();
+        assert!(waiting.await.unwrap(), "a waiting read stops");
+        let mut stop = tx.subscribe();
+        let mut ready = stream::iter([1]);
+        assert!(matches!(
+            Chunker::default().next(&mut ready, &mut stop).await,
+            Next::Stop
+        ));
     }
 }

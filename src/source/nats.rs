@@ -2,12 +2,11 @@
 //! gone once delivered), and JetStream durable pull consumers, acknowledged
 //! only after both sinks confirmed.
 
-use super::chunker::Chunker;
+use super::chunker::{Chunker, Next};
 use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
 use async_nats::jetstream;
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
@@ -98,11 +97,10 @@ impl Source for NatsSource {
         let mut positions: HashMap<u32, u64> = HashMap::new();
         let mut chunker = Chunker::default();
         loop {
-            let msg = tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => break,
-                m = sub.next() => match m { Some(m) => Some(m), None => break },
-                _ = chunker.idle() => None,
+            let msg = match chunker.next(&mut sub, &mut stop).await {
+                Next::Stop => break,
+                Next::Idle => None,
+                Next::Item(m) => Some(m),
             };
             let full = match msg {
                 Some(m) => {
@@ -221,11 +219,10 @@ impl Source for JetStreamSource {
         let mut chunker = Chunker::default();
         let mut delivered_count: HashMap<u32, u64> = HashMap::new();
         loop {
-            let msg = tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => break,
-                m = messages.next() => match m { Some(m) => Some(m), None => break },
-                _ = chunker.idle() => None,
+            let msg = match chunker.next(&mut messages, &mut stop).await {
+                Next::Stop => break,
+                Next::Idle => None,
+                Next::Item(m) => Some(m),
             };
             let full = match msg {
                 Some(Err(e)) => {

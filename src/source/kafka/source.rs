@@ -3,10 +3,10 @@
 use super::assignments::{checkpoint_name, Assignments};
 use crate::checkpoint::Restorer;
 use crate::config::KafkaSource as Config;
-use crate::source::chunker::Chunker;
+use crate::source::chunker::{Chunker, Next};
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
-use futures_util::{FutureExt, StreamExt};
+
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -310,20 +310,10 @@ impl Source for KafkaSource {
         let mut messages = self.consumer.stream();
         let mut last = LastPartition::default();
         loop {
-            if *stop.borrow() {
-                break;
-            }
-            // A message that is ready is taken without the select, whose
-            // stop future would register and drop a waiter per message; the
-            // select waits when none is.
-            let m = match messages.next().now_or_never() {
-                Some(m) => m,
-                None => tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => break,
-                    m = messages.next() => m,
-                    _ = chunker.idle() => None,
-                },
+            let m = match chunker.next(&mut messages, &mut stop).await {
+                Next::Stop => break,
+                Next::Idle => None,
+                Next::Item(m) => Some(m),
             };
             let item = m.map(|m| {
                 m.map(|m| {
