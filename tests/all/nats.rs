@@ -28,6 +28,28 @@ pub(crate) async fn create_streams(url: &str, streams: &[(&str, &str)]) {
     }
 }
 
+/// A nats-server with the streams `IN` (`in.>`), `OUT` (`out.>`) and `DLQ`
+/// (`dlq`), its URL, and a runtime to drive clients.
+pub(crate) fn server_with_streams() -> (NatsServer, String, tokio::runtime::Runtime) {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let rt = tokio_rt();
+    rt.block_on(create_streams(
+        &url,
+        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
+    ));
+    (nats, url, rt)
+}
+
+/// The source and sinks `p` names.
+pub(crate) async fn endpoints(p: &weir::config::Pipeline) -> Endpoints {
+    Endpoints {
+        source: weir::source::build(&p.source).await.unwrap(),
+        sink: weir::sink::build(&p.sink).await.unwrap(),
+        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
+    }
+}
+
 pub(crate) async fn publish(url: &str, values: impl IntoIterator<Item = (String, String)>) {
     let js = js(url).await;
     for (subject, value) in values {
@@ -108,11 +130,7 @@ pub(crate) fn run_until_counts(
 ) -> RunReport {
     let stages = prepare_stages(&runtime(), p).unwrap();
     rt.block_on(async {
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
+        let endpoints = endpoints(p).await;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let url = url.to_string();
         tokio::spawn(async move {
@@ -173,13 +191,7 @@ pub(crate) fn js_pipeline_toml(url: &str, stage: &str) -> String {
 
 #[test]
 fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
-    let nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (_nats, url, rt) = server_with_streams();
     let values: Vec<(String, String)> = (0..100)
         .map(|i| {
             (
@@ -257,13 +269,7 @@ fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
 
 #[test]
 fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
-    let nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (_nats, url, rt) = server_with_streams();
     const N: usize = 3000;
     rt.block_on(publish(
         &url,
@@ -333,13 +339,7 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
 
 #[test]
 fn jetstream_source_survives_a_broker_restart() {
-    let mut nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (mut nats, url, rt) = server_with_streams();
     rt.block_on(publish(
         &url,
         (0..500).map(|i| ("in.a".to_string(), format!("a{i}"))),
@@ -397,11 +397,7 @@ fn core_nats_queue_group_to_nats() {
     let got = rt.block_on(async {
         let client = async_nats::connect(url.as_str()).await.unwrap();
         let mut sub = client.subscribe("enriched").await.unwrap();
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
+        let endpoints = endpoints(&p).await;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let running = tokio::spawn({
             let p = p.clone();
@@ -452,13 +448,7 @@ fn core_nats_queue_group_to_nats() {
 
 #[test]
 fn the_last_allowed_delivery_goes_to_the_dead_letter_stream() {
-    let nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (_nats, url, rt) = server_with_streams();
     rt.block_on(publish(
         &url,
         (0..5).map(|i| ("in.a".to_string(), format!("m{i}"))),

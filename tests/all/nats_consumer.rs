@@ -1,13 +1,14 @@
 //! The durable JetStream consumer weir reads from, when it exists before
 //! weir starts: weir brings it to the pipeline's settings, or refuses it.
 
-use crate::brokers::NatsServer;
-use crate::nats::{consumer_info, create_streams, js, js_pipeline_toml, publish, run_until_counts};
+use crate::nats::{
+    consumer_info, endpoints, js, js_pipeline_toml, publish, run_until_counts, server_with_streams,
+};
 use crate::support::*;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use std::sync::Arc;
 use std::time::Duration;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::{prepare_stages, run, RunCounters};
 
 /// Makes the durable consumer `weir` on `IN` the way an operator might have.
 async fn existing_consumer(url: &str, ack_policy: AckPolicy) {
@@ -30,13 +31,7 @@ async fn existing_consumer(url: &str, ack_policy: AckPolicy) {
 
 #[test]
 fn an_existing_consumer_takes_the_pipelines_settings() {
-    let nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (_nats, url, rt) = server_with_streams();
     rt.block_on(existing_consumer(&url, AckPolicy::Explicit));
     rt.block_on(publish(
         &url,
@@ -61,23 +56,13 @@ fn an_existing_consumer_takes_the_pipelines_settings() {
 
 #[test]
 fn an_existing_consumer_without_explicit_acks_is_refused() {
-    let nats = NatsServer::start();
-    let url = nats.url();
-    let rt = tokio_rt();
-    rt.block_on(create_streams(
-        &url,
-        &[("IN", "in.>"), ("OUT", "out.>"), ("DLQ", "dlq")],
-    ));
+    let (_nats, url, rt) = server_with_streams();
     rt.block_on(existing_consumer(&url, AckPolicy::None));
 
     let p = pipeline(&js_pipeline_toml(&url, "identity.wasm"));
     let stages = prepare_stages(&runtime(), &p).unwrap();
     let err = rt.block_on(async {
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
+        let endpoints = endpoints(&p).await;
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let counters = Arc::new(RunCounters::default());
         run(runtime(), &p, stages, endpoints, stop, counters)
