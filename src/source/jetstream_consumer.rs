@@ -35,10 +35,7 @@ pub async fn settle(stream: &Stream, c: &JsConfig) -> Result<Consumer<pull::Conf
     }
     let mut config =
         pull::Config::try_from_consumer_config(have.clone()).map_err(|e| broker(e.to_string()))?;
-    config.ack_wait = c.ack_wait;
-    config.max_deliver = c.max_deliver;
-    config.max_ack_pending = c.max_ack_pending;
-    config.filter_subject = c.subject.clone().unwrap_or_default();
+    apply(&mut config, c);
     let consumer = stream.create_consumer(config).await.map_err(|e| {
         broker(format!(
             "cannot bring the existing consumer to the pipeline's {}: {e}",
@@ -51,15 +48,21 @@ pub async fn settle(stream: &Stream, c: &JsConfig) -> Result<Consumer<pull::Conf
 
 /// The settings of a consumer made for `c`.
 fn wanted(c: &JsConfig) -> pull::Config {
-    pull::Config {
+    let mut config = pull::Config {
         durable_name: Some(c.consumer.clone()),
         ack_policy: AckPolicy::Explicit,
-        ack_wait: c.ack_wait,
-        max_deliver: c.max_deliver,
-        max_ack_pending: c.max_ack_pending,
-        filter_subject: c.subject.clone().unwrap_or_default(),
         ..Default::default()
-    }
+    };
+    apply(&mut config, c);
+    config
+}
+
+/// Sets the settings a pipeline file gives a consumer.
+fn apply(config: &mut pull::Config, c: &JsConfig) {
+    config.ack_wait = c.ack_wait;
+    config.max_deliver = c.max_deliver;
+    config.max_ack_pending = c.max_ack_pending;
+    config.filter_subject = c.subject.clone().unwrap_or_default();
 }
 
 /// The pipeline's settings that `have` does not match, as "key old → new".

@@ -6,7 +6,6 @@ use crate::config::KafkaSource as Config;
 use crate::source::chunker::{Chunker, Next};
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
-
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
