@@ -7,8 +7,23 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The threads [`lower_this_thread`] lowered and that may still run.
+/// The threads [`lower_this_thread`] lowered that still run.
 static LOWERED: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+
+/// A lowered thread's entry in [`LOWERED`], removed when the thread ends
+/// (before its id can be given to another thread).
+struct Registered(libc::pid_t);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut lowered = LOWERED.lock().unwrap_or_else(|p| p.into_inner());
+        lowered.retain(|&tid| tid != self.0);
+    }
+}
+
+thread_local! {
+    static REGISTERED: std::cell::OnceCell<Registered> = const { std::cell::OnceCell::new() };
+}
 
 fn this_thread_id() -> libc::pid_t {
     // SAFETY: gettid has no preconditions.
@@ -30,23 +45,25 @@ pub(crate) fn lower_this_thread() {
             libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
         }
     }
-    LOWERED.lock().unwrap_or_else(|p| p.into_inner()).push(tid);
+    REGISTERED.with(|r| {
+        // Once per thread (a refused second entry would unregister on drop).
+        if r.get().is_none() {
+            LOWERED.lock().unwrap_or_else(|p| p.into_inner()).push(tid);
+            let _ = r.set(Registered(tid));
+        }
+    });
 }
 
 /// CPU time used so far by each lowered thread that still runs, in clock
-/// ticks (user + system, from `/proc/self/task/<tid>/stat`). Threads that
-/// ended are forgotten.
+/// ticks (user + system, from `/proc/self/task/<tid>/stat`).
 pub(crate) fn lowered_cpu() -> LoweredCpu {
-    let mut lowered = LOWERED.lock().unwrap_or_else(|p| p.into_inner());
-    let mut ticks = HashMap::new();
-    lowered.retain(|&tid| match thread_ticks(tid) {
-        Some(t) => {
-            ticks.insert(tid, t);
-            true
-        }
-        None => false,
-    });
-    LoweredCpu(ticks)
+    let lowered = LOWERED.lock().unwrap_or_else(|p| p.into_inner());
+    LoweredCpu(
+        lowered
+            .iter()
+            .filter_map(|&tid| Some((tid, thread_ticks(tid)?)))
+            .collect(),
+    )
 }
 
 /// A reading of [`lowered_cpu`].
@@ -142,6 +159,26 @@ mod tests {
         .join()
         .unwrap();
         assert!(got > 0.0, "the lowered thread's CPU was not counted: {got}");
+    }
+
+    #[test]
+    fn a_lowered_thread_is_forgotten_when_it_ends() {
+        let tid = std::thread::spawn(|| {
+            lower_this_thread();
+            lower_this_thread();
+            let tid = this_thread_id();
+            let entries = LOWERED
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|&&t| t == tid)
+                .count();
+            assert_eq!(entries, 1, "registered once");
+            tid
+        })
+        .join()
+        .unwrap();
+        assert!(!LOWERED.lock().unwrap().contains(&tid));
     }
 
     #[test]
