@@ -15,6 +15,7 @@ mod batcher;
 mod chain;
 mod persist;
 mod run;
+mod started;
 mod swap;
 mod tracker;
 mod transaction;

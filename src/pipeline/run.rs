@@ -1,11 +1,11 @@
 //! Wiring one pipeline: source → batcher → worker pool → sinks →
 //! completion tracker → source commits.
 
-use super::batch::{Batch, Processed};
+use super::batch::Processed;
 use super::chain::StageSpec;
 use super::persist::Persistence;
+use super::started::Started;
 use super::tracker::CompletionTracker;
-use super::worker::WorkerPool;
 use crate::config::Pipeline;
 use crate::metrics::PipelineMetrics;
 use crate::runtime::{CallError, LoadError, Runtime, StageInstance};
@@ -14,11 +14,7 @@ use crate::source::{Source, SourceError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
-
-/// Batches in flight between the batcher and the pool, and between the pool
-/// and the sinks: the bounds that make a busy pool hold the source back.
-const QUEUE: usize = 4;
+use tokio::sync::watch;
 
 /// Batches handed to the sinks whose confirmation is still outstanding. An
 /// idempotent Kafka producer keeps at most five requests in flight per
@@ -202,7 +198,7 @@ pub struct RunCounters {
     /// Asks the running pipeline to save a checkpoint now.
     pub checkpoint_now: tokio::sync::Notify,
     /// The reload manager of the current run, once the pipeline runs.
-    reloader: std::sync::Mutex<Option<crate::reload::Reloader>>,
+    pub(super) reloader: std::sync::Mutex<Option<crate::reload::Reloader>>,
 }
 
 impl RunCounters {
@@ -375,133 +371,4 @@ pub async fn run(
         }
     }
     started.finish(failure, &counters).await
-}
-
-/// The part of a running pipeline before the sinks: source, batcher and
-/// worker pool, with the channel of processed batches.
-pub(super) struct Started {
-    /// Processed batches, in order per partition.
-    pub done: mpsc::Receiver<Processed>,
-    /// The pipeline's metrics.
-    pub metrics: PipelineMetrics,
-    source_task: tokio::task::JoinHandle<Result<(), SourceError>>,
-    batcher_task: tokio::task::JoinHandle<u64>,
-    pool: WorkerPool,
-    /// Stops the source: set by the caller's `stop`, or by a failure.
-    halt: Arc<watch::Sender<bool>>,
-    forward_stop: tokio::task::JoinHandle<()>,
-    /// The reload manager; it holds the worker threads' queues open.
-    manager: tokio::task::JoinHandle<()>,
-}
-
-impl Started {
-    /// Starts the source, the batcher and the worker pool.
-    pub fn start(
-        runtime: Arc<Runtime>,
-        pipeline: &Pipeline,
-        stages: Vec<Arc<StageSpec>>,
-        mut source: Box<dyn Source>,
-        mut stop: watch::Receiver<bool>,
-        counters: &RunCounters,
-        persist: Option<Arc<crate::checkpoint::Restored>>,
-    ) -> Result<Started, PipelineError> {
-        let metrics = PipelineMetrics::new(&pipeline.name);
-        // The source stops when the caller says so, and also when the sink
-        // side failed: an idle source would otherwise wait for events
-        // forever.
-        let (halt, halted) = watch::channel(false);
-        let halt = Arc::new(halt);
-        let h = halt.clone();
-        let forward_stop = tokio::spawn(async move {
-            let _ = stop.wait_for(|s| *s).await;
-            let _ = h.send(true);
-        });
-        let (chunk_tx, chunk_rx) = mpsc::channel(QUEUE);
-        let (batch_tx, batch_rx) = mpsc::channel::<Batch>(QUEUE);
-        let (done_tx, done) = mpsc::channel::<Processed>(QUEUE);
-
-        let source_task = tokio::spawn(async move { source.run(chunk_tx, halted).await });
-        let batcher = super::batcher::Batcher::new(pipeline.batch);
-        let events_in = metrics.events_in.clone();
-        let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
-        let (incidents_tx, incidents) = mpsc::unbounded_channel();
-        let (pool, control) = WorkerPool::start(
-            pipeline.workers.threads,
-            runtime.clone(),
-            &pipeline.name,
-            stages.clone(),
-            super::worker::PoolIo {
-                input: batch_rx,
-                output: done_tx,
-                incidents: incidents_tx,
-                persist,
-            },
-            metrics.clone(),
-        )
-        .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
-        let (reloader, manager) =
-            crate::reload::spawn(runtime, pipeline, &stages, control, incidents);
-        // A restarted run (exactly-once mode) replaces the handle.
-        *counters.reloader.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
-        Ok(Started {
-            done,
-            metrics,
-            source_task,
-            batcher_task,
-            pool,
-            halt,
-            forward_stop,
-            manager,
-        })
-    }
-
-    /// Stops everything (closing the result channel stops the workers; the
-    /// source stops when the batcher stops taking its chunks) and reports.
-    pub async fn finish(
-        self,
-        failure: Option<PipelineError>,
-        counters: &RunCounters,
-    ) -> Result<RunReport, PipelineError> {
-        let Started {
-            done,
-            source_task,
-            batcher_task,
-            pool,
-            halt,
-            forward_stop,
-            manager,
-            ..
-        } = self;
-        // The manager holds the worker queues open: stop it first.
-        manager.abort();
-        let _ = manager.await;
-        if failure.is_some() {
-            let _ = halt.send(true);
-        }
-        drop(done);
-        let events_in = batcher_task.await.unwrap_or(0);
-        // Added, not stored: exactly-once mode restarts after an abort.
-        let events_in = counters.events_in.fetch_add(events_in, Ordering::Relaxed) + events_in;
-        let source_result = source_task.await;
-        let pool_ok = tokio::task::spawn_blocking(move || pool.join())
-            .await
-            .unwrap_or(false);
-        forward_stop.abort();
-        if let Some(f) = failure {
-            return Err(f);
-        }
-        match source_result {
-            Ok(r) => r?,
-            Err(e) => return Err(PipelineError::Internal(format!("source task failed: {e}"))),
-        }
-        if !pool_ok {
-            return Err(PipelineError::Internal("a worker thread panicked".into()));
-        }
-        Ok(RunReport {
-            events_in,
-            events_out: counters.events_out.load(Ordering::Relaxed),
-            dead_letters: counters.dead_letters.load(Ordering::Relaxed),
-            batches: counters.batches.load(Ordering::Relaxed),
-        })
-    }
 }

@@ -15,7 +15,8 @@
 
 use super::batch::Processed;
 use super::chain::StageSpec;
-use super::run::{count_delivered, PipelineError, RunCounters, RunReport, Started};
+use super::run::{count_delivered, PipelineError, RunCounters, RunReport};
+use super::started::Started;
 use super::tracker::CompletionTracker;
 use crate::config::{Pipeline, SinkConfig, SourceConfig};
 use crate::runtime::Runtime;
