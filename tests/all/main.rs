@@ -15,6 +15,7 @@ mod kafka_group;
 mod limits;
 mod nats;
 mod nats_consumer;
+mod nats_recovery;
 mod pipeline;
 mod python;
 mod reload_cli;
