@@ -12,14 +12,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// The filter when none is given: async-nats logs every connection event
+/// (one line per dropped message, too) at `info`; weir logs those events
+/// itself, spaced out and with what to do about them.
+pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
+
 /// Installs the global subscriber. The filter comes from `--log`, else
-/// `WEIR_LOG`, else `info`.
+/// `WEIR_LOG`, else [`DEFAULT_FILTER`].
 pub fn init(format: LogFormat, filter: Option<&str>) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("WEIR_LOG").ok())
-        .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|| DEFAULT_FILTER.into());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -13,7 +13,10 @@ pub mod units;
 pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
 pub use endpoints::{transactional, SinkConfig, SourceConfig};
 pub use kafka::{KafkaSink, KafkaSource, Properties};
-pub use nats::{JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource};
+pub use nats::{
+    JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource,
+    MAX_PENDING as NATS_MAX_PENDING,
+};
 pub use pipeline::{
     default_threads, BatchConfig, Delivery, Pipeline, SmokeCheck, SmokeCompare, StageConfig,
     SwapPolicy, WorkersConfig,

@@ -8,6 +8,7 @@
 //! consumer = "orders-enrich"     # jetstream: durable consumer name
 //! subject = "orders.>"           # nats: subject to subscribe; jetstream: optional filter
 //! queue = "orders-enrich"        # nats: queue group (default: the pipeline name)
+//! max_pending = 65536            # nats: messages the client buffers before it drops
 //! ack_wait = "30s"               # jetstream
 //! max_deliver = 5                # jetstream: the last delivery goes to the dead-letter sink
 //! max_ack_pending = 20000        # jetstream: delivered, not yet acknowledged messages
@@ -59,9 +60,15 @@ pub struct NatsSource {
     pub subject: String,
     /// Queue group shared by the workers of this pipeline.
     pub queue: String,
+    /// Messages the client buffers for the subscription; past that it drops
+    /// what the server sends (and logs it): core NATS does not redeliver.
+    pub max_pending: usize,
     /// Subject-hash shards standing in for partitions.
     pub shards: u32,
 }
+
+/// The default `max_pending`: async-nats' own subscription capacity.
+pub const MAX_PENDING: usize = 65_536;
 
 /// A JetStream durable pull consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,16 +167,24 @@ pub(super) fn nats_source(
     pipeline: &str,
     shards: u32,
 ) -> Option<NatsSource> {
-    w.unknown_keys("source", t, &keys(&["subject", "queue", "shards"]));
+    w.unknown_keys(
+        "source",
+        t,
+        &keys(&["subject", "queue", "max_pending", "shards"]),
+    );
     let connection = connection(w, "source", t, base);
     let subject = w.required_string("source", t, "subject", "subject = \"orders.>\"");
     let queue = w
         .string("source", t, "queue")
         .unwrap_or_else(|| pipeline.to_string());
+    let max_pending = w
+        .integer("source", t, "max_pending", 1, 16_777_216)
+        .map_or(MAX_PENDING, |n| n as usize);
     Some(NatsSource {
         connection: connection?,
         subject: subject?,
         queue,
+        max_pending,
         shards,
     })
 }

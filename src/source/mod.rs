@@ -8,6 +8,7 @@ mod jetstream_consumer;
 mod kafka;
 mod memory;
 pub mod nats;
+mod nats_connection;
 
 pub use file::{FileSource, StdinSource};
 pub use kafka::{ConsumedOffsets, KafkaSource, Revoked};

@@ -3,8 +3,10 @@
 //! only after both sinks confirmed.
 
 use super::chunker::{Chunker, Next};
+pub use super::nats_connection::connect;
+use super::nats_connection::connect_buffered;
 use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
-use crate::config::{JetStreamSource as JsConfig, NatsConnection, NatsSource as CoreConfig};
+use crate::config::{JetStreamSource as JsConfig, NatsSource as CoreConfig};
 use async_nats::jetstream;
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
@@ -14,29 +16,6 @@ use weir_abi::{Event, Header};
 
 /// The header carrying JetStream's deduplication id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
-
-/// Connects with the configured credentials.
-///
-/// # Errors
-/// When the server cannot be reached or refuses the credentials.
-pub async fn connect(c: &NatsConnection) -> Result<async_nats::Client, String> {
-    let mut o = async_nats::ConnectOptions::new().name("weir");
-    if let Some(t) = &c.auth.token {
-        o = o.token(t.clone());
-    }
-    if let Some((u, p)) = &c.auth.user_password {
-        o = o.user_and_password(u.clone(), p.clone());
-    }
-    if let Some(path) = &c.auth.credentials {
-        o = o
-            .credentials_file(path)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    o.connect(c.url.as_str())
-        .await
-        .map_err(|e| format!("nats {}: {e}", c.url))
-}
 
 fn shard(subject: &str, shards: u32) -> u32 {
     let h = subject.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -87,7 +66,7 @@ impl Source for NatsSource {
         out: mpsc::Sender<Chunk>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
-        let client = connect(&self.config.connection)
+        let client = connect_buffered(&self.config.connection, self.config.max_pending)
             .await
             .map_err(SourceError::Broker)?;
         let mut sub = client

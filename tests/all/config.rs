@@ -191,3 +191,30 @@ fn a_jetstream_consumer_lets_enough_messages_wait_for_their_acks() {
         "{err}"
     );
 }
+
+#[test]
+fn a_core_nats_source_buffers_what_the_file_says() {
+    use weir::config::SourceConfig;
+    let toml = |extra: &str| {
+        format!(
+            "name = \"core\"\n[source]\ntype = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\n\
+             subject = \"in.>\"\n{extra}\n[[stage]]\nname = \"id\"\nplugin = \"identity.wasm\"\n\
+             [sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
+        )
+    };
+    let file = root().join("plugins/dist/core.toml");
+    let pending = |extra: &str| match Pipeline::parse(&file, &toml(extra)).unwrap().source {
+        SourceConfig::Nats(n) => n.max_pending,
+        other => panic!("not a core NATS source: {other:?}"),
+    };
+    assert_eq!(pending(""), 65_536, "async-nats' own default");
+    assert_eq!(pending("max_pending = 500000"), 500_000);
+    let err = Pipeline::parse(&file, &toml("max_pending = 0")).unwrap_err();
+    let problem = err
+        .problems
+        .iter()
+        .find(|p| p.key == "source.max_pending")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(err.to_string().contains("core.toml"), "{err}");
+    assert!(!problem.hint.is_empty(), "a hint says what fits: {err}");
+}

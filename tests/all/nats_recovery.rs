@@ -1,31 +1,75 @@
 //! JetStream through crashes and broker restarts: a weir process killed
-//! with SIGKILL mid-stream, and a nats-server stopped and started again.
+//! with SIGKILL mid-stream, a nats-server stopped and started again, and a
+//! core NATS subscription that falls behind.
 
 use crate::nats::*;
 use crate::support::*;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Weir(Child);
+/// A `weir run` child process; its stderr is collected as it comes.
+pub(crate) struct Weir {
+    pub(crate) child: Child,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
 
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Weir {
+    /// What it logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for it to exit; its exit status and everything it logged.
+    pub(crate) fn wait(&mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status, self.log())
+    }
+
+    /// Sends it `signal`.
+    pub(crate) fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 }
 
-fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
-    Weir(
-        Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", pipeline_file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", pipeline_file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn({
+        let log = log.clone();
+        move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let Ok(line) = line else { break };
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    Weir {
+        child,
+        log,
+        reader: Some(reader),
+    }
 }
 
 #[test]
@@ -51,18 +95,16 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
         wait_until("output to reach the kill point", 60, || {
             rt.block_on(count(&url, "OUT")) >= kill_at
         });
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(w.0.id() as i32, libc::SIGKILL) };
-        let _ = w.0.wait();
+        w.signal(libc::SIGKILL);
+        let _ = w.wait();
     }
     let mut w = spawn_weir(&file);
     let deadline = Instant::now() + Duration::from_secs(90);
     while rt.block_on(count(&url, "OUT")) < N as u64 {
         if Instant::now() > deadline {
             let info = rt.block_on(consumer_info(&url));
-            let _ = w.0.kill();
-            let mut log = String::new();
-            w.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+            w.signal(libc::SIGKILL);
+            let (_, log) = w.wait();
             panic!(
                 "OUT has {} of {N}, DLQ {}; consumer: ack pending {}, pending {}, redelivered {}\n{}",
                 rt.block_on(count(&url, "OUT")),
@@ -76,11 +118,8 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(3)); // redeliveries after ack_wait
-                                                // SAFETY: signalling our own child.
-    unsafe { libc::kill(w.0.id() as i32, libc::SIGTERM) };
-    let status = w.0.wait().unwrap();
-    let mut log = String::new();
-    w.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    w.signal(libc::SIGTERM);
+    let (status, log) = w.wait();
     assert!(status.success(), "{log}");
 
     let out: Vec<String> = rt
@@ -127,8 +166,16 @@ fn jetstream_source_survives_a_broker_restart() {
         rt.block_on(count(&url, "OUT")) >= 1000
     });
     assert!(
-        w.0.try_wait().unwrap().is_none(),
+        w.child.try_wait().unwrap().is_none(),
         "weir kept running through the restart"
+    );
+    let log = w.log();
+    let lost = log
+        .find("nats: disconnected")
+        .expect("the lost server is logged");
+    assert!(
+        log[lost..].contains("nats: connected"),
+        "so is its return:\n{log}"
     );
     let out: BTreeSet<String> = rt
         .block_on(read_stream(&url, "OUT"))
@@ -136,4 +183,76 @@ fn jetstream_source_survives_a_broker_restart() {
         .map(|(v, _)| v)
         .collect();
     assert_eq!(out.len(), 1000);
+}
+
+#[test]
+fn a_core_nats_subscription_that_falls_behind_logs_its_drops_and_keeps_serving() {
+    let nats = crate::brokers::NatsServer::start();
+    let url = nats.url();
+    let dir = tempfile::tempdir().unwrap();
+    // A stage that spins about a million iterations per event, one event per
+    // batch, behind a client buffer of 16 messages.
+    let spin = dir.path().join("spin.wasm");
+    std::fs::write(
+        &spin,
+        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
+    )
+    .unwrap();
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            name = "slow"
+            source = {{ type = "nats", url = "{url}", subject = "in.>", max_pending = 16 }}
+            sink = {{ type = "nats", url = "{url}", subject = "out" }}
+            batch = {{ max_events = 1, linger = "1ms" }}
+            workers = {{ threads = 1 }}
+            [[stage]]
+            name = "spin"
+            plugin = "{}"
+            "#,
+            spin.display()
+        ),
+    )
+    .unwrap();
+    let w = spawn_weir(&file);
+    wait_until("weir to subscribe", 30, || {
+        w.log().contains("nats: connected")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let rt = tokio_rt();
+    rt.block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let value = "x".repeat(1000);
+        for i in 0..2000 {
+            client
+                .publish(format!("in.{}", i % 3), value.clone().into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+    });
+    wait_until("the slow consumer report", 30, || {
+        w.log().contains("nats: slow consumer")
+    });
+    let log = w.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("nats: slow consumer"))
+        .unwrap();
+    assert!(
+        line.contains("max_pending") && line.contains("dropped"),
+        "the report says what happened and what to do: {line}"
+    );
+    assert_eq!(
+        log.matches("slow consumer").count(),
+        1,
+        "reports are spaced out, not one per dropped message:\n{log}"
+    );
+    let mut w = w;
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "weir keeps serving:\n{log}"
+    );
 }
