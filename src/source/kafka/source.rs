@@ -80,7 +80,43 @@ impl ConsumerContext for Ctx {
     }
 }
 
-type Kafka = StreamConsumer<Ctx>;
+type Member = StreamConsumer<Ctx>;
+
+/// The group member, shared by the source, its committer and a
+/// transactional producer. Closing it leaves the group: librdkafka revokes
+/// the partitions (the revoke commits synchronously) and waits for the
+/// broker, which blocks. The last handle to go closes it with
+/// `block_in_place`, so that the async runtime moves its other tasks (other
+/// pipelines' sources and sinks) off the blocked thread meanwhile.
+struct Kafka(Option<Member>);
+
+impl std::ops::Deref for Kafka {
+    type Target = Member;
+
+    fn deref(&self) -> &Member {
+        self.0.as_ref().expect("open until dropped")
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        let close = move || {
+            let started = std::time::Instant::now();
+            drop(consumer);
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "kafka: consumer closed"
+            );
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(close),
+            _ => close(),
+        }
+    }
+}
 
 /// A Kafka consumer-group member.
 pub struct KafkaSource {
@@ -126,7 +162,7 @@ impl KafkaSource {
         for (k, v) in &config.properties.0 {
             c.set(k, v);
         }
-        let consumer: Kafka = c
+        let consumer: Member = c
             .create_with_context(Ctx {
                 assignments: assignments.clone(),
                 revocations: revocations.clone(),
@@ -134,7 +170,7 @@ impl KafkaSource {
             })
             .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
         Ok(KafkaSource {
-            consumer: Arc::new(consumer),
+            consumer: Arc::new(Kafka(Some(consumer))),
             topics: config.topics.clone(),
             assignments,
             revocations,
