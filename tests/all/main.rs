@@ -12,6 +12,7 @@ mod kafka;
 mod kafka_checkpoint;
 mod kafka_exactly_once;
 mod kafka_group;
+mod kafka_outage;
 mod limits;
 mod nats;
 mod nats_consumer;
