@@ -3,6 +3,7 @@
 //! confirmed: the completion tracker commits source positions after that.
 
 mod file;
+mod jetstream;
 mod kafka;
 mod kafka_reports;
 mod kafka_txn;
@@ -10,10 +11,11 @@ mod memory;
 mod nats;
 
 pub use file::{FileSink, StdioSink};
+pub use jetstream::{JetStreamSink, RETRY_FOR as JETSTREAM_RETRY_FOR};
 pub use kafka::KafkaSink;
 pub use kafka_txn::TransactionalProducer;
 pub use memory::MemorySink;
-pub use nats::{JetStreamSink, NatsSink};
+pub use nats::NatsSink;
 
 use crate::config::SinkConfig;
 use async_trait::async_trait;

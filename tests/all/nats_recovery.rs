@@ -138,11 +138,13 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
 }
 
 #[test]
-fn jetstream_source_survives_a_broker_restart() {
+fn jetstream_broker_restart_mid_stream_loses_nothing_and_weir_keeps_running() {
+    const BEFORE: usize = 5000;
+    const AFTER: usize = 500;
     let (mut nats, url, rt) = server_with_streams();
     rt.block_on(publish(
         &url,
-        (0..500).map(|i| ("in.a".to_string(), format!("a{i}"))),
+        (0..BEFORE).map(|i| ("in.a".to_string(), format!("a{i}"))),
     ));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("js.toml");
@@ -154,22 +156,29 @@ fn jetstream_source_survives_a_broker_restart() {
     .unwrap();
     let mut w = spawn_weir(&file);
     wait_until("the first events", 60, || {
-        rt.block_on(count(&url, "OUT")) >= 500
+        rt.block_on(count(&url, "OUT")) >= 200
     });
-
+    // While events flow: publishes and acks in flight are cut off.
+    let at_restart = rt.block_on(count(&url, "OUT"));
     nats.restart();
     rt.block_on(publish(
         &url,
-        (0..500).map(|i| ("in.b".to_string(), format!("b{i}"))),
+        (0..AFTER).map(|i| ("in.b".to_string(), format!("b{i}"))),
     ));
-    wait_until("events after the restart", 90, || {
-        rt.block_on(count(&url, "OUT")) >= 1000
+    wait_until("every event in OUT", 90, || {
+        assert!(
+            w.child.try_wait().unwrap().is_none(),
+            "weir stopped:\n{}",
+            w.log()
+        );
+        rt.block_on(count(&url, "OUT")) >= (BEFORE + AFTER) as u64
     });
-    assert!(
-        w.child.try_wait().unwrap().is_none(),
-        "weir kept running through the restart"
-    );
+    std::thread::sleep(Duration::from_secs(3)); // redeliveries after ack_wait
     let log = w.log();
+    assert!(
+        at_restart < BEFORE as u64,
+        "the restart came mid-stream ({at_restart} of {BEFORE} were out)"
+    );
     let lost = log
         .find("nats: disconnected")
         .expect("the lost server is logged");
@@ -177,12 +186,23 @@ fn jetstream_source_survives_a_broker_restart() {
         log[lost..].contains("nats: connected"),
         "so is its return:\n{log}"
     );
-    let out: BTreeSet<String> = rt
+    let out: Vec<String> = rt
         .block_on(read_stream(&url, "OUT"))
         .into_iter()
         .map(|(v, _)| v)
         .collect();
-    assert_eq!(out.len(), 1000);
+    let distinct: BTreeSet<&String> = out.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        BEFORE + AFTER,
+        "every input event is in OUT"
+    );
+    assert_eq!(
+        out.len(),
+        BEFORE + AFTER,
+        "no duplicates: retried publishes and redeliveries carried the same Nats-Msg-Id"
+    );
+    assert_eq!(rt.block_on(count(&url, "DLQ")), 0);
 }
 
 #[test]

@@ -1,0 +1,189 @@
+//! The JetStream sink: a batch is confirmed once the stream acknowledged
+//! every publish of it. `Nats-Msg-Id` headers (set by the JetStream source)
+//! let the server drop what a crash made weir publish twice, and what a
+//! publish retried after a lost acknowledgement stored twice.
+
+use super::nats::header_map;
+use super::{Confirmation, Sink, SinkError};
+use crate::config::NatsSink as Config;
+use crate::source::nats::connect;
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::{jetstream, HeaderMap};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+use weir_abi::Event;
+
+/// Publish acknowledgements awaited together, by one task.
+const ACKS_IN_FLIGHT: usize = 1024;
+
+/// How long a publish is tried again after its acknowledgement failed to
+/// come (the server restarting, the connection lost): well inside the
+/// default duplicate window of a stream (2 minutes), so that a retry of a
+/// message the stream did store is dropped as a duplicate.
+pub const RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// The longest pause between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// JetStream publishing with acknowledgements.
+pub struct JetStreamSink {
+    js: jetstream::Context,
+    subject: String,
+}
+
+impl JetStreamSink {
+    /// Connects.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    pub async fn connect(config: &Config) -> Result<Self, SinkError> {
+        let client = connect(&config.connection)
+            .await
+            .map_err(SinkError::Broker)?;
+        Ok(JetStreamSink {
+            js: jetstream::new(client),
+            subject: config.subject.clone(),
+        })
+    }
+}
+
+/// One publish, kept to be made again.
+struct Outgoing {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+}
+
+#[async_trait]
+impl Sink for JetStreamSink {
+    async fn send(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        self.enqueue(events).await?.await
+    }
+
+    /// Publishes the batch and returns the wait for its publish acks. The
+    /// acks are awaited by tasks of their own, a group of
+    /// [`ACKS_IN_FLIGHT`] each: async-nats lets a publish wait for an ack
+    /// permit, and awaiting an ack is what returns the permit, so the
+    /// awaiting must not depend on the caller polling the confirmation.
+    async fn enqueue(&mut self, events: Vec<Event>) -> Result<Confirmation, SinkError> {
+        let mut seen = HashMap::new();
+        let mut groups = Vec::new();
+        let mut group = Vec::with_capacity(events.len().min(ACKS_IN_FLIGHT));
+        for e in events {
+            let subject = e.topic.clone().unwrap_or_else(|| self.subject.clone());
+            let headers = header_map(&e, &mut seen);
+            let payload = Bytes::from(e.value);
+            let out = Outgoing {
+                subject,
+                headers,
+                payload,
+            };
+            let ack = publish(&self.js, &out).await?;
+            group.push((out, ack));
+            if group.len() == ACKS_IN_FLIGHT {
+                let js = self.js.clone();
+                groups.push(tokio::spawn(confirm_all(js, std::mem::take(&mut group))));
+            }
+        }
+        if !group.is_empty() {
+            groups.push(tokio::spawn(confirm_all(self.js.clone(), group)));
+        }
+        Ok(Box::pin(async move {
+            for group in groups {
+                group
+                    .await
+                    .map_err(|e| SinkError::Broker(format!("jetstream publish acks: {e}")))??;
+            }
+            Ok(())
+        }))
+    }
+}
+
+async fn publish(js: &jetstream::Context, out: &Outgoing) -> Result<PublishAckFuture, SinkError> {
+    js.publish_with_headers(
+        out.subject.clone(),
+        out.headers.clone(),
+        out.payload.clone(),
+    )
+    .await
+    .map_err(|err| SinkError::Broker(format!("jetstream publish: {err}")))
+}
+
+/// Whether a failed acknowledgement may succeed when the publish is made
+/// again: it timed out or the connection broke, or the stream did not
+/// answer (a restarted server that has not loaded it yet).
+fn retryable(kind: PublishErrorKind) -> bool {
+    matches!(
+        kind,
+        PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+            | PublishErrorKind::StreamNotFound
+    )
+}
+
+/// Awaits a group's acks, all at once (each waits up to the client's
+/// request timeout, and acks lost to an outage must not wait one after the
+/// other). The publishes whose ack failed in a way a retry can mend are
+/// made again, in order and with the same headers (so the same
+/// `Nats-Msg-Id`), until all are acknowledged or [`RETRY_FOR`] is over.
+async fn confirm_all(
+    js: jetstream::Context,
+    group: Vec<(Outgoing, PublishAckFuture)>,
+) -> Result<(), SinkError> {
+    let (mut pending, acks): (Vec<Outgoing>, Vec<PublishAckFuture>) = group.into_iter().unzip();
+    let mut results = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+    let deadline = Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 1u32;
+    loop {
+        let mut failed = Vec::new();
+        let mut last = None;
+        for (out, result) in pending.into_iter().zip(results) {
+            match result {
+                Ok(_) => {}
+                Err(e) if retryable(e.kind()) => {
+                    failed.push(out);
+                    last = Some(e);
+                }
+                Err(e) => {
+                    return Err(SinkError::Broker(format!(
+                        "jetstream publish to {} refused: {e}",
+                        out.subject
+                    )))
+                }
+            }
+        }
+        let Some(err) = last else {
+            if tries > 1 {
+                tracing::info!(tries, "jetstream: publishes acknowledged after a retry");
+            }
+            return Ok(());
+        };
+        if Instant::now() + pause > deadline {
+            return Err(SinkError::Broker(format!(
+                "{} jetstream publishes not acknowledged after {tries} tries in {}s: {err}",
+                failed.len(),
+                RETRY_FOR.as_secs()
+            )));
+        }
+        if tries == 1 {
+            tracing::warn!(
+                publishes = failed.len(),
+                "jetstream: publishes not acknowledged ({err}); trying again with the same message ids"
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_BACKOFF);
+        tries += 1;
+        let mut acks = Vec::with_capacity(failed.len());
+        for out in &failed {
+            acks.push(publish(&js, out).await?);
+        }
+        pending = failed;
+        results = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+    }
+}
