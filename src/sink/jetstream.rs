@@ -7,7 +7,7 @@ use super::nats::header_map;
 use super::{Confirmation, Sink, SinkError};
 use crate::config::NatsSink as Config;
 use crate::source::nats::connect;
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::{jetstream, HeaderMap};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -125,44 +125,65 @@ fn retryable(kind: PublishErrorKind) -> bool {
     )
 }
 
-/// Awaits a group's acks, all at once (each waits up to the client's
-/// request timeout, and acks lost to an outage must not wait one after the
-/// other). The publishes whose ack failed in a way a retry can mend are
-/// made again, in order and with the same headers (so the same
-/// `Nats-Msg-Id`), until all are acknowledged or [`RETRY_FOR`] is over.
+type Acked = Result<jetstream::publish::PublishAck, PublishError>;
+
+/// Splits a group's results into the publishes to make again and the last
+/// retryable error; a failure no retry can mend ends the run.
+fn retryable_failures(
+    outs: Vec<Outgoing>,
+    results: Vec<Acked>,
+) -> Result<(Vec<Outgoing>, Option<PublishError>), SinkError> {
+    let mut failed = Vec::new();
+    let mut last = None;
+    for (out, result) in outs.into_iter().zip(results) {
+        match result {
+            Ok(_) => {}
+            Err(e) if retryable(e.kind()) => {
+                failed.push(out);
+                last = Some(e);
+            }
+            Err(e) => {
+                return Err(SinkError::Broker(format!(
+                    "jetstream publish to {} refused: {e}",
+                    out.subject
+                )))
+            }
+        }
+    }
+    Ok((failed, last))
+}
+
+/// Awaits a group's acks in order. Acks usually come in order and quickly,
+/// so awaiting them one by one costs least; once one has failed, the rest
+/// are awaited together (each waits up to the client's request timeout, and
+/// acks lost to an outage must not time out one after the other). The
+/// publishes whose ack failed in a way a retry can mend are made again, in
+/// order and with the same headers (so the same `Nats-Msg-Id`), until all
+/// are acknowledged or [`RETRY_FOR`] is over.
 async fn confirm_all(
     js: jetstream::Context,
     group: Vec<(Outgoing, PublishAckFuture)>,
 ) -> Result<(), SinkError> {
-    let (mut pending, acks): (Vec<Outgoing>, Vec<PublishAckFuture>) = group.into_iter().unzip();
-    let mut results = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+    let mut group = group.into_iter();
+    let mut failed = Vec::new();
+    let mut last = None;
+    while let Some((out, ack)) = group.next() {
+        match ack.await {
+            Ok(_) => {}
+            Err(e) => {
+                let (outs, acks): (Vec<Outgoing>, Vec<PublishAckFuture>) = group.unzip();
+                let mut results = vec![Err(e)];
+                results.extend(join_all(acks.into_iter().map(IntoFuture::into_future)).await);
+                (failed, last) =
+                    retryable_failures(std::iter::once(out).chain(outs).collect(), results)?;
+                break;
+            }
+        }
+    }
     let deadline = Instant::now() + RETRY_FOR;
     let mut pause = Duration::from_millis(100);
     let mut tries = 1u32;
-    loop {
-        let mut failed = Vec::new();
-        let mut last = None;
-        for (out, result) in pending.into_iter().zip(results) {
-            match result {
-                Ok(_) => {}
-                Err(e) if retryable(e.kind()) => {
-                    failed.push(out);
-                    last = Some(e);
-                }
-                Err(e) => {
-                    return Err(SinkError::Broker(format!(
-                        "jetstream publish to {} refused: {e}",
-                        out.subject
-                    )))
-                }
-            }
-        }
-        let Some(err) = last else {
-            if tries > 1 {
-                tracing::info!(tries, "jetstream: publishes acknowledged after a retry");
-            }
-            return Ok(());
-        };
+    while let Some(err) = last {
         if Instant::now() + pause > deadline {
             return Err(SinkError::Broker(format!(
                 "{} jetstream publishes not acknowledged after {tries} tries in {}s: {err}",
@@ -183,7 +204,11 @@ async fn confirm_all(
         for out in &failed {
             acks.push(publish(&js, out).await?);
         }
-        pending = failed;
-        results = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+        let results = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+        (failed, last) = retryable_failures(failed, results)?;
     }
+    if tries > 1 {
+        tracing::info!(tries, "jetstream: publishes acknowledged after a retry");
+    }
+    Ok(())
 }
