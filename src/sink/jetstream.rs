@@ -3,19 +3,19 @@
 //! let the server drop what a crash made weir publish twice, and what a
 //! publish retried after a lost acknowledgement stored twice.
 
-use super::nats::header_map;
+use super::nats::{header_map, number_msg_ids};
 use super::{Confirmation, Sink, SinkError};
 use crate::config::NatsSink as Config;
 use crate::source::nats::connect;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
-use async_nats::{jetstream, HeaderMap};
+use async_nats::{jetstream, Subject};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
-use weir_abi::Event;
+use weir_abi::{Event, Header};
 
 /// Publish acknowledgements awaited together, by one task.
 const ACKS_IN_FLIGHT: usize = 1024;
@@ -32,7 +32,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// JetStream publishing with acknowledgements.
 pub struct JetStreamSink {
     js: jetstream::Context,
-    subject: String,
+    subject: Subject,
 }
 
 impl JetStreamSink {
@@ -46,15 +46,16 @@ impl JetStreamSink {
             .map_err(SinkError::Broker)?;
         Ok(JetStreamSink {
             js: jetstream::new(client),
-            subject: config.subject.clone(),
+            subject: Subject::from(config.subject.as_str()),
         })
     }
 }
 
-/// One publish, kept to be made again.
+/// One publish, kept to be made again (its headers as weir's, turned into
+/// NATS headers for each try: cheaper than keeping a copy of those).
 struct Outgoing {
-    subject: String,
-    headers: HeaderMap,
+    subject: Subject,
+    headers: Vec<Header>,
     payload: Bytes,
 }
 
@@ -74,8 +75,12 @@ impl Sink for JetStreamSink {
         let mut groups = Vec::new();
         let mut group = Vec::with_capacity(events.len().min(ACKS_IN_FLIGHT));
         for e in events {
-            let subject = e.topic.clone().unwrap_or_else(|| self.subject.clone());
-            let headers = header_map(&e, &mut seen);
+            let subject = match e.topic {
+                Some(t) => Subject::from(t),
+                None => self.subject.clone(),
+            };
+            let mut headers = e.headers;
+            number_msg_ids(&mut headers, &mut seen);
             let payload = Bytes::from(e.value);
             let out = Outgoing {
                 subject,
@@ -106,7 +111,7 @@ impl Sink for JetStreamSink {
 async fn publish(js: &jetstream::Context, out: &Outgoing) -> Result<PublishAckFuture, SinkError> {
     js.publish_with_headers(
         out.subject.clone(),
-        out.headers.clone(),
+        header_map(&out.headers),
         out.payload.clone(),
     )
     .await

@@ -7,23 +7,28 @@ use crate::config::NatsSink as Config;
 use crate::source::nats::{connect, MSG_ID};
 use async_trait::async_trait;
 use std::collections::HashMap;
-use weir_abi::Event;
+use weir_abi::{Event, Header};
 
-pub(super) fn header_map(e: &Event, seen: &mut HashMap<Vec<u8>, u32>) -> async_nats::HeaderMap {
+/// Numbers the repeated `Nats-Msg-Id`s of a batch in place: a stage that
+/// emits several events for one input gets each kept, and each
+/// deduplicated on replay (`<id>`, `<id>:1`, `<id>:2`…).
+pub(super) fn number_msg_ids(headers: &mut [Header], seen: &mut HashMap<Vec<u8>, u32>) {
+    for x in headers.iter_mut().filter(|x| x.key == MSG_ID) {
+        let n = seen.entry(x.value.clone()).or_insert(0);
+        if *n > 0 {
+            x.value = format!("{}:{n}", String::from_utf8_lossy(&x.value)).into_bytes();
+        }
+        *n += 1;
+    }
+}
+
+/// The NATS headers of an event (its message id, if any, once).
+pub(super) fn header_map(headers: &[Header]) -> async_nats::HeaderMap {
     let mut h = async_nats::HeaderMap::new();
-    for x in &e.headers {
+    for x in headers {
         let value = String::from_utf8_lossy(&x.value);
         if x.key == MSG_ID {
-            // A stage that emits several events for one input: number them,
-            // so that each is kept and each is deduplicated on replay.
-            let n = seen.entry(x.value.clone()).or_insert(0);
-            let id = if *n == 0 {
-                value.into_owned()
-            } else {
-                format!("{value}:{n}")
-            };
-            *n += 1;
-            h.insert(MSG_ID, id.as_str());
+            h.insert(MSG_ID, value.as_ref());
         } else {
             h.append(x.key.as_str(), value.as_ref());
         }
@@ -59,7 +64,9 @@ impl Sink for NatsSink {
         let mut seen = HashMap::new();
         for e in events {
             let subject = e.topic.clone().unwrap_or_else(|| self.subject.clone());
-            let headers = header_map(&e, &mut seen);
+            let mut headers = e.headers;
+            number_msg_ids(&mut headers, &mut seen);
+            let headers = header_map(&headers);
             self.client
                 .publish_with_headers(subject, headers, e.value.into())
                 .await
