@@ -194,10 +194,18 @@ pub async fn native_messages(
         .unwrap()
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
             durable_name: Some(name.into()),
+            // The consumer and pulls weir's JetStream source uses: the
+            // server's default (1000 waiting for acks) and async-nats'
+            // pulls (200, expiring after 30 s) would hold the baseline back.
+            max_ack_pending: weir::config::JETSTREAM_MAX_ACK_PENDING,
             ..Default::default()
         })
         .await
         .unwrap()
+        .stream()
+        .max_messages_per_batch(1000)
+        .expires(std::time::Duration::from_secs(5))
+        .heartbeat(std::time::Duration::from_millis(2500))
         .messages()
         .await
         .unwrap()

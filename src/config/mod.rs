@@ -15,7 +15,7 @@ pub use endpoints::{transactional, SinkConfig, SourceConfig};
 pub use kafka::{KafkaSink, KafkaSource, Properties};
 pub use nats::{
     JetStreamSource, NatsAuth, NatsConnection, NatsSink, NatsSource,
-    MAX_PENDING as NATS_MAX_PENDING,
+    MAX_ACK_PENDING as JETSTREAM_MAX_ACK_PENDING, MAX_PENDING as NATS_MAX_PENDING,
 };
 pub use pipeline::{
     default_threads, BatchConfig, Delivery, Pipeline, SmokeCheck, SmokeCompare, StageConfig,
