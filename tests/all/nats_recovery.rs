@@ -72,6 +72,24 @@ pub(crate) fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
     }
 }
 
+/// `OUT` holds each of the `n` input events exactly once (`Nats-Msg-Id`
+/// dropped every replay) and nothing went to the dead-letter stream.
+fn assert_every_event_once(rt: &tokio::runtime::Runtime, url: &str, n: usize) {
+    let out: Vec<String> = rt
+        .block_on(read_stream(url, "OUT"))
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    let distinct: BTreeSet<&String> = out.iter().collect();
+    assert_eq!(distinct.len(), n, "every input event is in OUT");
+    assert_eq!(
+        out.len(),
+        n,
+        "no duplicates: Nats-Msg-Id deduplicated the replays"
+    );
+    assert_eq!(rt.block_on(count(url, "DLQ")), 0);
+}
+
 #[test]
 fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
     let (_nats, url, rt) = server_with_streams();
@@ -122,19 +140,7 @@ fn jetstream_crash_with_sigkill_loses_nothing_and_dedup_drops_the_replays() {
     let (status, log) = w.wait();
     assert!(status.success(), "{log}");
 
-    let out: Vec<String> = rt
-        .block_on(read_stream(&url, "OUT"))
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
-    let distinct: BTreeSet<&String> = out.iter().collect();
-    assert_eq!(distinct.len(), N, "every input event is in OUT");
-    assert_eq!(
-        out.len(),
-        N,
-        "no duplicates: Nats-Msg-Id deduplicated the replays"
-    );
-    assert_eq!(rt.block_on(count(&url, "DLQ")), 0);
+    assert_every_event_once(&rt, &url, N);
 }
 
 #[test]
@@ -186,23 +192,7 @@ fn jetstream_broker_restart_mid_stream_loses_nothing_and_weir_keeps_running() {
         log[lost..].contains("nats: connected"),
         "so is its return:\n{log}"
     );
-    let out: Vec<String> = rt
-        .block_on(read_stream(&url, "OUT"))
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect();
-    let distinct: BTreeSet<&String> = out.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        BEFORE + AFTER,
-        "every input event is in OUT"
-    );
-    assert_eq!(
-        out.len(),
-        BEFORE + AFTER,
-        "no duplicates: retried publishes and redeliveries carried the same Nats-Msg-Id"
-    );
-    assert_eq!(rt.block_on(count(&url, "DLQ")), 0);
+    assert_every_event_once(&rt, &url, BEFORE + AFTER);
 }
 
 #[test]
