@@ -24,7 +24,7 @@ const ACKS_IN_FLIGHT: usize = 1024;
 /// come (the server restarting, the connection lost): well inside the
 /// default duplicate window of a stream (2 minutes), so that a retry of a
 /// message the stream did store is dropped as a duplicate.
-pub const RETRY_FOR: Duration = Duration::from_secs(60);
+const RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// The longest pause between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ mod memory;
 mod nats;
 
 pub use file::{FileSink, StdioSink};
-pub use jetstream::{JetStreamSink, RETRY_FOR as JETSTREAM_RETRY_FOR};
+pub use jetstream::JetStreamSink;
 pub use kafka::KafkaSink;
 pub use kafka_txn::TransactionalProducer;
 pub use memory::MemorySink;
