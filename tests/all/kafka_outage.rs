@@ -9,7 +9,7 @@ use rdkafka::ClientConfig;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
 
 /// How many records the 3 partitions of `topic` hold (their high
@@ -76,19 +76,12 @@ fn kafka_broker_down_mid_stream_loses_nothing() {
         }
     });
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_for("the first outputs", &|| count(&brokers, "out") > 0);
+    wait_until("the first outputs", 60, || count(&brokers, "out") > 0);
     mock.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_secs(4));
     mock.broker_up(1).unwrap();
     tokio_rt().block_on(produce(&brokers, "in", after));
-    wait_for("every offset committed", &|| {
+    wait_until("every offset committed", 60, || {
         committed(&brokers, "weir", "in", 3) == [1000, 1000, 1000]
     });
     stop.store(true, Ordering::Relaxed);

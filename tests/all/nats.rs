@@ -6,7 +6,7 @@ use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 
 pub(crate) async fn js(url: &str) -> jetstream::Context {
@@ -108,14 +108,6 @@ pub(crate) async fn consumer_info(url: &str) -> jetstream::consumer::Info {
         .await
         .unwrap()
         .clone()
-}
-
-pub(crate) fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Runs `p` in this process until every `(stream, n)` holds at least `n`

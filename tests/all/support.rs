@@ -168,3 +168,13 @@ pub fn tokio_rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Polls `f` every 50 ms until it holds; fails the test after `secs`.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
