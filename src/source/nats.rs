@@ -3,14 +3,15 @@
 //! only after both sinks confirmed.
 
 use super::chunker::{Chunker, Next};
+use super::jetstream_pending::Pending;
 pub use super::nats_connection::connect;
 use super::nats_connection::connect_buffered;
 use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsSource as CoreConfig};
 use async_nats::jetstream;
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use weir_abi::{Event, Header};
 
@@ -138,34 +139,12 @@ const PULL_BATCH: usize = 1000;
 /// How long a pull request lasts on the server.
 const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Delivered, not yet acknowledged messages, per shard, in delivery order.
-#[derive(Default)]
-struct Pending(Mutex<HashMap<u32, VecDeque<(u64, jetstream::message::Acker)>>>);
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
-impl Committer for Pending {
-    fn commit(&self, partition: u32, position: u64) {
-        let mut done = Vec::new();
-        {
-            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(q) = m.get_mut(&partition) else {
-                return;
-            };
-            while q.front().is_some_and(|(seq, _)| *seq <= position) {
-                done.extend(q.pop_front().map(|(_, a)| a));
-            }
-        }
-        if done.is_empty() {
-            return;
-        }
-        // Acks are sent from the runtime; one lost is redelivered after
-        // ack_wait (at-least-once).
-        tokio::spawn(async move {
-            for a in done {
-                if let Err(e) = a.ack().await {
-                    tracing::warn!("jetstream: ack failed: {e}");
-                }
-            }
-        });
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -178,7 +157,7 @@ impl Source for JetStreamSource {
     ) -> Result<(), SourceError> {
         let c = &self.config;
         let client = connect(&c.connection).await.map_err(SourceError::Broker)?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let stream = js
             .get_stream(&c.stream)
             .await
@@ -195,6 +174,10 @@ impl Source for JetStreamSource {
             .messages()
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
+        // Messages held past a third of ack_wait are reported in progress.
+        let keep_alive = AbortOnDrop(tokio::spawn(
+            self.pending.clone().keep_alive(client, c.ack_wait),
+        ));
         let mut chunker = Chunker::default();
         let mut delivered_count: HashMap<u32, u64> = HashMap::new();
         loop {
@@ -227,6 +210,7 @@ impl Source for JetStreamSource {
                     let timestamp =
                         Some((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
                     let partition = shard(m.subject.as_str(), c.shards);
+                    let reply = m.reply.clone();
                     let (msg, acker) = m.split();
                     let mut headers = headers(msg.headers.as_ref());
                     headers.retain(|h| h.key != MSG_ID);
@@ -259,13 +243,9 @@ impl Source for JetStreamSource {
                         *n += 1;
                         *n
                     };
-                    self.pending
-                        .0
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(partition)
-                        .or_default()
-                        .push_back((position, acker));
+                    if let Some(reply) = reply {
+                        self.pending.hold(partition, position, acker, reply);
+                    }
                     chunker.push(SourceEvent {
                         partition,
                         position,
@@ -280,6 +260,7 @@ impl Source for JetStreamSource {
             }
         }
         chunker.finish(&out).await;
+        drop(keep_alive);
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod kafka_outage;
 mod limits;
 mod nats;
 mod nats_consumer;
+mod nats_in_progress;
 mod nats_recovery;
 mod pipeline;
 mod python;

@@ -1,0 +1,171 @@
+//! The JetStream messages weir holds: delivered, not yet acknowledged.
+//!
+//! A message is acknowledged once the sinks confirmed it. Until then weir
+//! tells the server, every third of `ack_wait`, that the message is still
+//! in progress (`+WPI`), so that a batch that waits longer than `ack_wait`
+//! (a slow stage, a long queue, a sink retrying through a broker restart)
+//! is not redelivered while weir still works on it. Redeliveries would do
+//! the work twice and count towards `max_deliver`, whose last delivery goes
+//! to the dead-letter sink. A message is kept in progress for at most
+//! [`KEEP_IN_PROGRESS_FOR`], so a worker that hangs gives its messages back.
+
+use super::Committer;
+use async_nats::jetstream::message::Acker;
+use async_nats::{Client, Subject};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long weir keeps telling the server that a message it holds is in
+/// progress; past that, the server redelivers it after `ack_wait`.
+pub const KEEP_IN_PROGRESS_FOR: Duration = Duration::from_secs(300);
+
+/// One held message; `A` acknowledges it.
+struct Held<A> {
+    /// Its position in its shard (deliveries counted).
+    position: u64,
+    acker: A,
+    /// Where progress reports go (the delivery's reply subject).
+    reply: Subject,
+    /// The keep-alive round it was delivered in.
+    round: u32,
+}
+
+/// Delivered, not yet acknowledged messages, per shard, in delivery order.
+pub struct Pending<A = Acker> {
+    held: Mutex<HashMap<u32, VecDeque<Held<A>>>>,
+    /// Counts the keep-alive rounds.
+    round: AtomicU32,
+}
+
+impl<A> Default for Pending<A> {
+    fn default() -> Self {
+        Pending {
+            held: Mutex::default(),
+            round: AtomicU32::new(0),
+        }
+    }
+}
+
+impl<A> Pending<A> {
+    /// Holds a delivered message at `position` of `partition` until it is
+    /// committed.
+    pub fn hold(&self, partition: u32, position: u64, acker: A, reply: Subject) {
+        let round = self.round.load(Ordering::Relaxed);
+        self.lock().entry(partition).or_default().push_back(Held {
+            position,
+            acker,
+            reply,
+            round,
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, VecDeque<Held<A>>>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends a round: the reply subjects of the messages held since before
+    /// it began, for fewer than `max_rounds` rounds.
+    fn due(&self, max_rounds: u32) -> Vec<Subject> {
+        let round = self.round.fetch_add(1, Ordering::Relaxed);
+        self.lock()
+            .values()
+            .flat_map(|q| q.iter())
+            .filter(|h| h.round != round && round.wrapping_sub(h.round) < max_rounds)
+            .map(|h| h.reply.clone())
+            .collect()
+    }
+
+    /// The acknowledgers of `partition`'s messages up to `position`, no
+    /// longer held.
+    fn release(&self, partition: u32, position: u64) -> Vec<A> {
+        let mut m = self.lock();
+        let Some(q) = m.get_mut(&partition) else {
+            return Vec::new();
+        };
+        let mut done = Vec::new();
+        while q.front().is_some_and(|h| h.position <= position) {
+            done.extend(q.pop_front().map(|h| h.acker));
+        }
+        done
+    }
+
+    /// Reports every message held for a whole round as in progress; a
+    /// round lasts `ack_wait / 3`. Runs until the task is aborted.
+    pub async fn keep_alive(self: Arc<Self>, client: Client, ack_wait: Duration) {
+        let every = (ack_wait / 3).max(Duration::from_millis(10));
+        let max_rounds = (KEEP_IN_PROGRESS_FOR.as_millis() / every.as_millis())
+            .try_into()
+            .unwrap_or(u32::MAX);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tick.tick().await;
+            let due = self.due(max_rounds);
+            let mut failed = 0usize;
+            for reply in &due {
+                if client.publish(reply.clone(), "+WPI".into()).await.is_err() {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                tracing::warn!(
+                    "jetstream: {failed} of {} in-progress reports not sent; the server may \
+                     redeliver those messages",
+                    due.len()
+                );
+            }
+        }
+    }
+}
+
+impl Committer for Pending<Acker> {
+    fn commit(&self, partition: u32, position: u64) {
+        let done = self.release(partition, position);
+        if done.is_empty() {
+            return;
+        }
+        // Acks are sent from the runtime; one lost is redelivered after
+        // ack_wait (at-least-once).
+        tokio::spawn(async move {
+            for a in done {
+                if let Err(e) = a.ack().await {
+                    tracing::warn!("jetstream: ack failed: {e}");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replies(due: Vec<Subject>) -> Vec<String> {
+        due.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_held_message_is_reported_from_the_round_after_its_delivery_on() {
+        let p = Pending::<()>::default();
+        p.hold(0, 1, (), "a".into());
+        assert!(p.due(100).is_empty(), "not in the round it came in");
+        p.hold(0, 2, (), "b".into());
+        assert_eq!(replies(p.due(100)), ["a"]);
+        assert_eq!(replies(p.due(100)), ["a", "b"]);
+        assert_eq!(p.release(0, 1).len(), 1);
+        assert_eq!(replies(p.due(100)), ["b"], "an acknowledged one no more");
+        assert_eq!(p.release(0, 2).len(), 1);
+        assert!(p.due(100).is_empty());
+    }
+
+    #[test]
+    fn a_message_is_kept_in_progress_for_a_bounded_number_of_rounds() {
+        let p = Pending::<()>::default();
+        p.hold(3, 1, (), "a".into());
+        let reported: usize = (0..10).map(|_| p.due(4).len()).sum();
+        assert_eq!(reported, 3, "rounds 1, 2 and 3 after its delivery");
+    }
+}

@@ -1,0 +1,82 @@
+//! A JetStream message that weir holds longer than `ack_wait` (behind a
+//! slow stage here) is reported in progress, so the server does not deliver
+//! it again while weir still works on it.
+
+use crate::nats::{consumer_info, count, js, publish, server_with_streams};
+use crate::nats_recovery::spawn_weir;
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn messages_held_longer_than_ack_wait_are_not_redelivered() {
+    let (_nats, url, rt) = server_with_streams();
+    const N: usize = 300;
+    // Each event makes the stage spin about sixteen million times (some 15 ms).
+    let value = "x".repeat(16_000);
+    rt.block_on(publish(
+        &url,
+        (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let spin = dir.path().join("spin.wasm");
+    std::fs::write(
+        &spin,
+        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
+    )
+    .unwrap();
+    // One event per batch on one thread: the last events wait in weir for
+    // many times ack_wait. A second delivery would be the last one
+    // (max_deliver 2), which goes to the dead-letter stream.
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            name = "slow"
+            source = {{ type = "jetstream", url = "{url}", stream = "IN", consumer = "weir", ack_wait = "1s", max_deliver = 2 }}
+            sink = {{ type = "jetstream", url = "{url}", subject = "out.all" }}
+            dead_letter = {{ type = "jetstream", url = "{url}", subject = "dlq" }}
+            batch = {{ max_events = 1, linger = "1ms" }}
+            workers = {{ threads = 1 }}
+            [[stage]]
+            name = "spin"
+            plugin = "{}"
+            fuel = 1000000000
+            timeout = "5s"
+            "#,
+            spin.display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut w = spawn_weir(&file);
+    wait_until("weir's consumer", 30, || {
+        rt.block_on(async {
+            let stream = js(&url).await.get_stream("IN").await.unwrap();
+            stream.consumer_info("weir").await.is_ok()
+        })
+    });
+    wait_until("every message acknowledged", 120, || {
+        let info = rt.block_on(consumer_info(&url));
+        info.num_pending == 0 && info.num_ack_pending == 0
+    });
+    let took = started.elapsed();
+    w.signal(libc::SIGTERM);
+    let (status, log) = w.wait();
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        rt.block_on(count(&url, "DLQ")),
+        0,
+        "no message was delivered a second time:\n{log}"
+    );
+    let info = rt.block_on(consumer_info(&url));
+    assert_eq!(info.delivered.stream_sequence, N as u64);
+    assert_eq!(
+        info.delivered.consumer_sequence, N as u64,
+        "one delivery per message"
+    );
+    assert!(
+        took > Duration::from_secs(3),
+        "the run outlasted ack_wait several times over (took {took:?}), or it proves nothing"
+    );
+}
