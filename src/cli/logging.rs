@@ -1,6 +1,7 @@
 //! Logging to stderr, as text or JSON.
 
 use clap::ValueEnum;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -18,15 +19,18 @@ pub enum LogFormat {
 pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
 
 /// Installs the global subscriber. The filter comes from `--log`, else
-/// `WEIR_LOG`, else [`DEFAULT_FILTER`].
+/// `WEIR_LOG`, else [`DEFAULT_FILTER`]. Text is coloured only when stderr
+/// is a terminal.
 pub fn init(format: LogFormat, filter: Option<&str>) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("WEIR_LOG").ok())
         .unwrap_or_else(|| DEFAULT_FILTER.into());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Colours only on a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -364,6 +364,8 @@ pub async fn run(
             }
         }
     }
+    // What was committed reaches the source, also after a failure.
+    committer.flushed().await;
     // What was confirmed is saved on the way out, also after a failure.
     if let Some(p) = persistence.as_mut() {
         if p.save(committer.as_ref()).await {

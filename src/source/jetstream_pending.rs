@@ -12,10 +12,13 @@
 use super::Committer;
 use async_nats::jetstream::message::Acker;
 use async_nats::{Client, Subject};
+use futures_util::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// How long weir keeps telling the server that a message it holds is in
 /// progress; past that, the server redelivers it after `ack_wait`.
@@ -32,11 +35,18 @@ struct Held<A> {
     round: u32,
 }
 
+/// The task that sends acknowledgements, in commit order.
+struct Acks<A> {
+    tx: mpsc::UnboundedSender<Vec<A>>,
+    task: JoinHandle<()>,
+}
+
 /// Delivered, not yet acknowledged messages, per shard, in delivery order.
 pub struct Pending<A = Acker> {
     held: Mutex<HashMap<u32, VecDeque<Held<A>>>>,
     /// Counts the keep-alive rounds.
     round: AtomicU32,
+    acks: Mutex<Option<Acks<A>>>,
 }
 
 impl<A> Default for Pending<A> {
@@ -44,7 +54,32 @@ impl<A> Default for Pending<A> {
         Pending {
             held: Mutex::default(),
             round: AtomicU32::new(0),
+            acks: Mutex::default(),
         }
+    }
+}
+
+/// How long the end of a run waits for its last acknowledgements to go out.
+const FLUSH_FOR: Duration = Duration::from_secs(5);
+
+impl Pending<Acker> {
+    /// Starts the task that acknowledges committed messages on `client`'s
+    /// connection, and flushes it when the run ends.
+    pub fn start_acks(&self, client: Client) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Acker>>();
+        let task = tokio::spawn(async move {
+            while let Some(done) = rx.recv().await {
+                for a in done {
+                    if let Err(e) = a.ack().await {
+                        tracing::warn!("jetstream: ack failed: {e}");
+                    }
+                }
+            }
+            if let Err(e) = client.flush().await {
+                tracing::warn!("jetstream: the last acks may not have reached the server: {e}");
+            }
+        });
+        *self.acks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Acks { tx, task });
     }
 }
 
@@ -127,15 +162,26 @@ impl Committer for Pending<Acker> {
         if done.is_empty() {
             return;
         }
-        // Acks are sent from the runtime; one lost is redelivered after
-        // ack_wait (at-least-once).
-        tokio::spawn(async move {
-            for a in done {
-                if let Err(e) = a.ack().await {
-                    tracing::warn!("jetstream: ack failed: {e}");
-                }
+        // A lost ack means a redelivery after ack_wait (at-least-once).
+        if let Some(acks) = &*self.acks.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = acks.tx.send(done);
+        }
+    }
+
+    fn flushed(&self) -> BoxFuture<'_, ()> {
+        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Box::pin(async move {
+            let Some(Acks { tx, task }) = acks else {
+                return;
+            };
+            drop(tx);
+            if tokio::time::timeout(FLUSH_FOR, task).await.is_err() {
+                tracing::warn!(
+                    "jetstream: the last acks were not sent within {FLUSH_FOR:?}; the server \
+                     redelivers those messages after ack_wait"
+                );
             }
-        });
+        })
     }
 }
 

@@ -79,6 +79,13 @@ pub trait Committer: Send + Sync {
     /// confirmed by the sink and the dead-letter sink.
     fn commit(&self, partition: u32, position: u64);
 
+    /// Resolves once what [`commit`](Committer::commit) was told has been
+    /// handed to the broker. Called when the pipeline ends, after the last
+    /// commit.
+    fn flushed(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
     /// The name under which `partition`'s checkpoint is stored, or `None`
     /// when the partition is no longer this worker's (its checkpoint must
     /// then not be written). Sources with fixed shards use `shard-<n>`.

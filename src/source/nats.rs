@@ -174,6 +174,7 @@ impl Source for JetStreamSource {
             .messages()
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
+        self.pending.start_acks(client.clone());
         // Messages held past a third of ack_wait are reported in progress.
         let keep_alive = AbortOnDrop(tokio::spawn(
             self.pending.clone().keep_alive(client, c.ack_wait),

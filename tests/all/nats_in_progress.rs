@@ -80,3 +80,76 @@ fn messages_held_longer_than_ack_wait_are_not_redelivered() {
         "the run outlasted ack_wait several times over (took {took:?}), or it proves nothing"
     );
 }
+
+#[test]
+fn a_graceful_stop_acknowledges_everything_it_finished() {
+    let (_nats, url, rt) = server_with_streams();
+    const N: usize = 3000;
+    let value = "x".repeat(1000);
+    rt.block_on(publish(
+        &url,
+        (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let spin = dir.path().join("spin.wasm");
+    std::fs::write(
+        &spin,
+        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
+    )
+    .unwrap();
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+            name = "slow"
+            source = {{ type = "jetstream", url = "{url}", stream = "IN", consumer = "weir", ack_wait = "30s" }}
+            sink = {{ type = "jetstream", url = "{url}", subject = "out.all" }}
+            dead_letter = {{ type = "jetstream", url = "{url}", subject = "dlq" }}
+            batch = {{ max_events = 1, linger = "1ms" }}
+            workers = {{ threads = 1 }}
+            [[stage]]
+            name = "spin"
+            plugin = "{}"
+            fuel = 1000000000
+            "#,
+            spin.display()
+        ),
+    )
+    .unwrap();
+    let mut w = spawn_weir(&file);
+    wait_until("the first acknowledgements", 60, || {
+        rt.block_on(async {
+            let stream = js(&url).await.get_stream("IN").await.unwrap();
+            match stream.consumer_info("weir").await {
+                Ok(info) => info.ack_floor.stream_sequence >= 100,
+                Err(_) => false,
+            }
+        })
+    });
+    w.signal(libc::SIGTERM);
+    let (status, log) = w.wait();
+    assert!(status.success(), "{log}");
+    // weir read the first `read` messages of the stream, in order, and
+    // finished every one of them before it exited.
+    let read: u64 = log
+        .lines()
+        .find_map(|l| l.split("events_in=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .map(|v| {
+            v.trim_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .unwrap()
+        })
+        .expect("the run's summary");
+    assert!(read < N as u64, "stopped mid-stream");
+    // The server takes in acks as they come.
+    wait_until("every finished message to be acknowledged", 10, || {
+        rt.block_on(consumer_info(&url)).ack_floor.stream_sequence >= read
+    });
+    assert_eq!(
+        rt.block_on(consumer_info(&url)).ack_floor.stream_sequence,
+        read,
+        "every message weir finished is acknowledged, and no other"
+    );
+}
