@@ -3,9 +3,20 @@
 //! it again while weir still works on it.
 
 use crate::nats::{consumer_info, count, js, publish, server_with_streams};
-use crate::nats_recovery::spawn_weir;
+use crate::nats_recovery::{spawn_weir, spin_pipeline};
 use crate::support::*;
 use std::time::{Duration, Instant};
+
+/// A JetStream source with `source_keys`, and JetStream sinks.
+fn jetstream_endpoints(url: &str, source_keys: &str) -> String {
+    format!(
+        r#"
+        source = {{ type = "jetstream", url = "{url}", stream = "IN", consumer = "weir", {source_keys} }}
+        sink = {{ type = "jetstream", url = "{url}", subject = "out.all" }}
+        dead_letter = {{ type = "jetstream", url = "{url}", subject = "dlq" }}
+        "#
+    )
+}
 
 #[test]
 fn messages_held_longer_than_ack_wait_are_not_redelivered() {
@@ -18,36 +29,14 @@ fn messages_held_longer_than_ack_wait_are_not_redelivered() {
         (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
     ));
     let dir = tempfile::tempdir().unwrap();
-    let spin = dir.path().join("spin.wasm");
-    std::fs::write(
-        &spin,
-        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
-    )
-    .unwrap();
     // One event per batch on one thread: the last events wait in weir for
     // many times ack_wait. A second delivery would be the last one
     // (max_deliver 2), which goes to the dead-letter stream.
-    let file = dir.path().join("slow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-            name = "slow"
-            source = {{ type = "jetstream", url = "{url}", stream = "IN", consumer = "weir", ack_wait = "1s", max_deliver = 2 }}
-            sink = {{ type = "jetstream", url = "{url}", subject = "out.all" }}
-            dead_letter = {{ type = "jetstream", url = "{url}", subject = "dlq" }}
-            batch = {{ max_events = 1, linger = "1ms" }}
-            workers = {{ threads = 1 }}
-            [[stage]]
-            name = "spin"
-            plugin = "{}"
-            fuel = 1000000000
-            timeout = "5s"
-            "#,
-            spin.display()
-        ),
-    )
-    .unwrap();
+    let file = spin_pipeline(
+        dir.path(),
+        &jetstream_endpoints(&url, r#"ack_wait = "1s", max_deliver = 2"#),
+        "fuel = 1000000000\ntimeout = \"5s\"",
+    );
     let started = Instant::now();
     let mut w = spawn_weir(&file);
     wait_until("weir's consumer", 30, || {
@@ -91,32 +80,11 @@ fn a_graceful_stop_acknowledges_everything_it_finished() {
         (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
     ));
     let dir = tempfile::tempdir().unwrap();
-    let spin = dir.path().join("spin.wasm");
-    std::fs::write(
-        &spin,
-        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
-    )
-    .unwrap();
-    let file = dir.path().join("slow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-            name = "slow"
-            source = {{ type = "jetstream", url = "{url}", stream = "IN", consumer = "weir", ack_wait = "30s" }}
-            sink = {{ type = "jetstream", url = "{url}", subject = "out.all" }}
-            dead_letter = {{ type = "jetstream", url = "{url}", subject = "dlq" }}
-            batch = {{ max_events = 1, linger = "1ms" }}
-            workers = {{ threads = 1 }}
-            [[stage]]
-            name = "spin"
-            plugin = "{}"
-            fuel = 1000000000
-            "#,
-            spin.display()
-        ),
-    )
-    .unwrap();
+    let file = spin_pipeline(
+        dir.path(),
+        &jetstream_endpoints(&url, r#"ack_wait = "30s""#),
+        "fuel = 1000000000",
+    );
     let mut w = spawn_weir(&file);
     wait_until("the first acknowledgements", 60, || {
         rt.block_on(async {

@@ -72,6 +72,34 @@ pub(crate) fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
     }
 }
 
+/// A pipeline file in `dir` through the spin fixture (it spins a thousand
+/// times per byte of its batch and outputs nothing), one event per batch on
+/// one thread: `endpoints` holds the `source`, `sink` and other top-level
+/// keys, `stage_keys` more keys of the stage.
+pub(crate) fn spin_pipeline(
+    dir: &std::path::Path,
+    endpoints: &str,
+    stage_keys: &str,
+) -> std::path::PathBuf {
+    let spin = dir.join("spin.wasm");
+    std::fs::write(
+        &spin,
+        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
+    )
+    .unwrap();
+    let file = dir.join("slow.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"slow\"\n{endpoints}\nbatch = {{ max_events = 1, linger = \"1ms\" }}\n\
+             workers = {{ threads = 1 }}\n[[stage]]\nname = \"spin\"\nplugin = \"{}\"\n{stage_keys}\n",
+            spin.display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
 /// `OUT` holds each of the `n` input events exactly once (`Nats-Msg-Id`
 /// dropped every replay) and nothing went to the dead-letter stream.
 fn assert_every_event_once(rt: &tokio::runtime::Runtime, url: &str, n: usize) {
@@ -202,30 +230,16 @@ fn a_core_nats_subscription_that_falls_behind_logs_its_drops_and_keeps_serving()
     let dir = tempfile::tempdir().unwrap();
     // A stage that spins about a million iterations per event, one event per
     // batch, behind a client buffer of 16 messages.
-    let spin = dir.path().join("spin.wasm");
-    std::fs::write(
-        &spin,
-        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
-    )
-    .unwrap();
-    let file = dir.path().join("slow.toml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = spin_pipeline(
+        dir.path(),
+        &format!(
             r#"
-            name = "slow"
             source = {{ type = "nats", url = "{url}", subject = "in.>", max_pending = 16 }}
             sink = {{ type = "nats", url = "{url}", subject = "out" }}
-            batch = {{ max_events = 1, linger = "1ms" }}
-            workers = {{ threads = 1 }}
-            [[stage]]
-            name = "spin"
-            plugin = "{}"
-            "#,
-            spin.display()
+            "#
         ),
-    )
-    .unwrap();
+        "",
+    );
     let w = spawn_weir(&file);
     wait_until("weir to subscribe", 30, || {
         w.log().contains("nats: connected")
