@@ -35,10 +35,12 @@ struct Held<A> {
     round: u32,
 }
 
-/// The task that sends acknowledgements, in commit order.
-struct Acks<A> {
-    tx: mpsc::UnboundedSender<Vec<A>>,
-    task: JoinHandle<()>,
+/// The tasks of a run: one sends acknowledgements in commit order, one
+/// reports held messages in progress.
+struct Tasks<A> {
+    acks: mpsc::UnboundedSender<Vec<A>>,
+    acking: JoinHandle<()>,
+    keep_alive: JoinHandle<()>,
 }
 
 /// Delivered, not yet acknowledged messages, per shard, in delivery order.
@@ -46,7 +48,7 @@ pub struct Pending<A = Acker> {
     held: Mutex<HashMap<u32, VecDeque<Held<A>>>>,
     /// Counts the keep-alive rounds.
     round: AtomicU32,
-    acks: Mutex<Option<Acks<A>>>,
+    tasks: Mutex<Option<Tasks<A>>>,
 }
 
 impl<A> Default for Pending<A> {
@@ -54,7 +56,7 @@ impl<A> Default for Pending<A> {
         Pending {
             held: Mutex::default(),
             round: AtomicU32::new(0),
-            acks: Mutex::default(),
+            tasks: Mutex::default(),
         }
     }
 }
@@ -63,11 +65,13 @@ impl<A> Default for Pending<A> {
 const FLUSH_FOR: Duration = Duration::from_secs(5);
 
 impl Pending<Acker> {
-    /// Starts the task that acknowledges committed messages on `client`'s
-    /// connection, and flushes it when the run ends.
-    pub fn start_acks(&self, client: Client) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Acker>>();
-        let task = tokio::spawn(async move {
+    /// Starts the tasks that acknowledge committed messages on `client`'s
+    /// connection and report held ones in progress; they run until
+    /// [`Committer::flushed`].
+    pub fn start(self: &Arc<Self>, client: Client, ack_wait: Duration) {
+        let (acks, mut rx) = mpsc::unbounded_channel::<Vec<Acker>>();
+        let keep_alive = tokio::spawn(self.clone().keep_alive(client.clone(), ack_wait));
+        let acking = tokio::spawn(async move {
             while let Some(done) = rx.recv().await {
                 for a in done {
                     if let Err(e) = a.ack().await {
@@ -79,7 +83,11 @@ impl Pending<Acker> {
                 tracing::warn!("jetstream: the last acks may not have reached the server: {e}");
             }
         });
-        *self.acks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Acks { tx, task });
+        *self.tasks.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tasks {
+            acks,
+            acking,
+            keep_alive,
+        });
     }
 }
 
@@ -128,7 +136,7 @@ impl<A> Pending<A> {
 
     /// Reports every message held for a whole round as in progress; a
     /// round lasts `ack_wait / 3`. Runs until the task is aborted.
-    pub async fn keep_alive(self: Arc<Self>, client: Client, ack_wait: Duration) {
+    async fn keep_alive(self: Arc<Self>, client: Client, ack_wait: Duration) {
         let every = (ack_wait / 3).max(Duration::from_millis(10));
         let max_rounds = (KEEP_IN_PROGRESS_FOR.as_millis() / every.as_millis())
             .try_into()
@@ -163,19 +171,25 @@ impl Committer for Pending<Acker> {
             return;
         }
         // A lost ack means a redelivery after ack_wait (at-least-once).
-        if let Some(acks) = &*self.acks.lock().unwrap_or_else(|p| p.into_inner()) {
-            let _ = acks.tx.send(done);
+        if let Some(t) = &*self.tasks.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = t.acks.send(done);
         }
     }
 
     fn flushed(&self) -> BoxFuture<'_, ()> {
-        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
         Box::pin(async move {
-            let Some(Acks { tx, task }) = acks else {
+            let Some(Tasks {
+                acks,
+                acking,
+                keep_alive,
+            }) = tasks
+            else {
                 return;
             };
-            drop(tx);
-            if tokio::time::timeout(FLUSH_FOR, task).await.is_err() {
+            keep_alive.abort();
+            drop(acks);
+            if tokio::time::timeout(FLUSH_FOR, acking).await.is_err() {
                 tracing::warn!(
                     "jetstream: the last acks were not sent within {FLUSH_FOR:?}; the server \
                      redelivers those messages after ack_wait"

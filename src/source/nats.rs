@@ -139,15 +139,6 @@ const PULL_BATCH: usize = 1000;
 /// How long a pull request lasts on the server.
 const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[async_trait]
 impl Source for JetStreamSource {
     async fn run(
@@ -174,11 +165,9 @@ impl Source for JetStreamSource {
             .messages()
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
-        self.pending.start_acks(client.clone());
-        // Messages held past a third of ack_wait are reported in progress.
-        let keep_alive = AbortOnDrop(tokio::spawn(
-            self.pending.clone().keep_alive(client, c.ack_wait),
-        ));
+        // Acks, and in-progress reports for messages held past a third of
+        // ack_wait, until the pipeline ends.
+        self.pending.start(client, c.ack_wait);
         let mut chunker = Chunker::default();
         let mut delivered_count: HashMap<u32, u64> = HashMap::new();
         loop {
@@ -261,7 +250,6 @@ impl Source for JetStreamSource {
             }
         }
         chunker.finish(&out).await;
-        drop(keep_alive);
         Ok(())
     }
 
