@@ -18,32 +18,65 @@ fn jetstream_endpoints(url: &str, source_keys: &str) -> String {
     )
 }
 
-#[test]
-fn messages_held_longer_than_ack_wait_are_not_redelivered() {
-    let (_nats, url, rt) = server_with_streams();
-    const N: usize = 300;
-    // Each event makes the stage spin about sixteen million times (some 15 ms).
-    let value = "x".repeat(16_000);
+/// A nats-server with the test streams, `n` events of `size` bytes in `IN`
+/// over three subjects, and a pipeline file (in the returned directory)
+/// that reads them through the spin stage with `source_keys` and
+/// `stage_keys`.
+fn slow_jetstream(
+    n: usize,
+    size: usize,
+    source_keys: &str,
+    stage_keys: &str,
+) -> (
+    crate::brokers::NatsServer,
+    String,
+    tokio::runtime::Runtime,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let (nats, url, rt) = server_with_streams();
+    let value = "x".repeat(size);
     rt.block_on(publish(
         &url,
-        (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
+        (0..n).map(|i| (format!("in.{}", i % 3), value.clone())),
     ));
     let dir = tempfile::tempdir().unwrap();
-    // One event per batch on one thread: the last events wait in weir for
-    // many times ack_wait. A second delivery would be the last one
-    // (max_deliver 2), which goes to the dead-letter stream.
     let file = spin_pipeline(
         dir.path(),
-        &jetstream_endpoints(&url, r#"ack_wait = "1s", max_deliver = 2"#),
+        &jetstream_endpoints(&url, source_keys),
+        stage_keys,
+    );
+    (nats, url, rt, dir, file)
+}
+
+/// weir's durable consumer, once it exists.
+fn weirs_consumer(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+) -> Option<async_nats::jetstream::consumer::Info> {
+    rt.block_on(async {
+        let stream = js(url).await.get_stream("IN").await.unwrap();
+        stream.consumer_info("weir").await.ok()
+    })
+}
+
+#[test]
+fn messages_held_longer_than_ack_wait_are_not_redelivered() {
+    const N: usize = 300;
+    // Each event (16 kB) makes the stage spin about sixteen million times
+    // (some 15 ms), one event per batch on one thread: the last events wait
+    // in weir for many times ack_wait. A second delivery would be the last
+    // one (max_deliver 2), which goes to the dead-letter stream.
+    let (_nats, url, rt, _dir, file) = slow_jetstream(
+        N,
+        16_000,
+        r#"ack_wait = "1s", max_deliver = 2"#,
         "fuel = 1000000000\ntimeout = \"5s\"",
     );
     let started = Instant::now();
     let mut w = spawn_weir(&file);
     wait_until("weir's consumer", 30, || {
-        rt.block_on(async {
-            let stream = js(&url).await.get_stream("IN").await.unwrap();
-            stream.consumer_info("weir").await.is_ok()
-        })
+        weirs_consumer(&rt, &url).is_some()
     });
     wait_until("every message acknowledged", 120, || {
         let info = rt.block_on(consumer_info(&url));
@@ -72,28 +105,12 @@ fn messages_held_longer_than_ack_wait_are_not_redelivered() {
 
 #[test]
 fn a_graceful_stop_acknowledges_everything_it_finished() {
-    let (_nats, url, rt) = server_with_streams();
     const N: usize = 3000;
-    let value = "x".repeat(1000);
-    rt.block_on(publish(
-        &url,
-        (0..N).map(|i| (format!("in.{}", i % 3), value.clone())),
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let file = spin_pipeline(
-        dir.path(),
-        &jetstream_endpoints(&url, r#"ack_wait = "30s""#),
-        "fuel = 1000000000",
-    );
+    let (_nats, url, rt, _dir, file) =
+        slow_jetstream(N, 1000, r#"ack_wait = "30s""#, "fuel = 1000000000");
     let mut w = spawn_weir(&file);
     wait_until("the first acknowledgements", 60, || {
-        rt.block_on(async {
-            let stream = js(&url).await.get_stream("IN").await.unwrap();
-            match stream.consumer_info("weir").await {
-                Ok(info) => info.ack_floor.stream_sequence >= 100,
-                Err(_) => false,
-            }
-        })
+        weirs_consumer(&rt, &url).is_some_and(|info| info.ack_floor.stream_sequence >= 100)
     });
     w.signal(libc::SIGTERM);
     let (status, log) = w.wait();
