@@ -1,6 +1,7 @@
 //! A JetStream message that weir holds longer than `ack_wait` (behind a
 //! slow stage here) is reported in progress, so the server does not deliver
-//! it again while weir still works on it.
+//! it again while weir still works on it; and a graceful stop acknowledges
+//! every message weir finished before it exits.
 
 use crate::nats::{consumer_info, count, js, publish, server_with_streams};
 use crate::nats_recovery::{spawn_weir, spin_pipeline};
