@@ -69,6 +69,7 @@ pub(super) fn source(
     t: &toml::Table,
     base: &Path,
     threads: usize,
+    max_events: usize,
     pipeline: &str,
 ) -> Option<SourceConfig> {
     let ty = kind(w, "source", t, SOURCE_TYPES);
@@ -96,7 +97,9 @@ pub(super) fn source(
         }
         "kafka" => kafka_source(w, t).map(SourceConfig::Kafka),
         "nats" => nats_source(w, t, base, pipeline, shards).map(SourceConfig::Nats),
-        "jetstream" => jetstream_source(w, t, base, pipeline, shards).map(SourceConfig::JetStream),
+        "jetstream" => {
+            jetstream_source(w, t, base, pipeline, shards, max_events).map(SourceConfig::JetStream)
+        }
         _ => {
             w.unknown_keys("source", t, &["type", "shards"]);
             Some(SourceConfig::Stdin { shards })

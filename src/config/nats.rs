@@ -12,6 +12,7 @@
 //! ack_wait = "30s"               # jetstream
 //! max_deliver = 5                # jetstream: the last delivery goes to the dead-letter sink
 //! max_ack_pending = 20000        # jetstream: delivered, not yet acknowledged messages
+//! pull_batch = 1000              # jetstream: messages per pull (default: 2 × batch.max_events, 100–1000)
 //! token = "${NATS_TOKEN}"        # or user + password, or credentials = "file.creds"
 //! ```
 
@@ -87,8 +88,20 @@ pub struct JetStreamSource {
     pub max_deliver: i64,
     /// Messages the server delivers before it waits for acknowledgements.
     pub max_ack_pending: i64,
+    /// Messages asked for by one pull request. The client holds up to about
+    /// one and a half pulls that weir has not read yet, and those are not
+    /// reported in progress: they must be read within `ack_wait`.
+    pub pull_batch: usize,
     /// Subject-hash shards standing in for partitions.
     pub shards: u32,
+}
+
+/// The default `pull_batch` for batches of `max_events`: two batches, at
+/// least 100 messages (fewer would cost a round trip per few messages) and
+/// at most 1000 (a slow pipeline must read what the client holds within
+/// `ack_wait`).
+pub fn default_pull_batch(max_events: usize) -> usize {
+    max_events.saturating_mul(2).clamp(100, 1000)
 }
 
 /// The default `max_ack_pending`: room for the batches weir keeps in flight
@@ -195,6 +208,7 @@ pub(super) fn jetstream_source(
     base: &Path,
     pipeline: &str,
     shards: u32,
+    max_events: usize,
 ) -> Option<JetStreamSource> {
     w.unknown_keys(
         "source",
@@ -206,6 +220,7 @@ pub(super) fn jetstream_source(
             "ack_wait",
             "max_deliver",
             "max_ack_pending",
+            "pull_batch",
             "shards",
         ]),
     );
@@ -229,6 +244,9 @@ pub(super) fn jetstream_source(
     let max_ack_pending = w
         .integer("source", t, "max_ack_pending", 1, 10_000_000)
         .map_or(MAX_ACK_PENDING, |n| n as i64);
+    let pull_batch = w
+        .integer("source", t, "pull_batch", 1, 100_000)
+        .map_or_else(|| default_pull_batch(max_events), |n| n as usize);
     Some(JetStreamSource {
         connection: connection?,
         stream: stream?,
@@ -237,6 +255,7 @@ pub(super) fn jetstream_source(
         ack_wait,
         max_deliver,
         max_ack_pending,
+        pull_batch,
         shards,
     })
 }

@@ -175,8 +175,13 @@ impl Pipeline {
             },
         };
 
+        let batch = match w.table("", &table, "batch") {
+            Some(t) => batch(&mut w, t),
+            None => BatchConfig::default(),
+        };
+
         let source = match w.table("", &table, "source") {
-            Some(t) => source(&mut w, t, &base, workers.threads, &name),
+            Some(t) => source(&mut w, t, &base, workers.threads, batch.max_events, &name),
             None => {
                 w.problem(
                     "source",
@@ -185,11 +190,6 @@ impl Pipeline {
                 );
                 None
             }
-        };
-
-        let batch = match w.table("", &table, "batch") {
-            Some(t) => batch(&mut w, t),
-            None => BatchConfig::default(),
         };
 
         let stages = stages(&mut w, &table, &base);

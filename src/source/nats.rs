@@ -133,9 +133,6 @@ impl JetStreamSource {
     }
 }
 
-/// Messages asked for by one pull request (async-nats asks for more when
-/// half are delivered).
-const PULL_BATCH: usize = 1000;
 /// How long a pull request lasts on the server.
 const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -154,12 +151,13 @@ impl Source for JetStreamSource {
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream stream {}: {e}", c.stream)))?;
         let consumer = super::jetstream_consumer::settle(&stream, c).await?;
-        // Pulls of PULL_BATCH messages that expire after PULL_EXPIRES: a
-        // pull the client and server disagree about ends that soon rather
-        // than after async-nats' default 30 s.
+        // Pulls of `pull_batch` messages (async-nats asks for more when
+        // half are read) that expire after PULL_EXPIRES: a pull the client
+        // and server disagree about ends that soon rather than after
+        // async-nats' default 30 s.
         let mut messages = consumer
             .stream()
-            .max_messages_per_batch(PULL_BATCH)
+            .max_messages_per_batch(c.pull_batch)
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_EXPIRES / 2)
             .messages()

@@ -193,6 +193,35 @@ fn a_jetstream_consumer_lets_enough_messages_wait_for_their_acks() {
 }
 
 #[test]
+fn a_jetstream_pull_asks_for_two_batches_unless_the_file_says() {
+    use weir::config::SourceConfig;
+    let toml = |extra: &str, batch: &str| {
+        format!(
+            "name = \"js\"\n[source]\ntype = \"jetstream\"\nurl = \"nats://127.0.0.1:4222\"\n\
+             stream = \"IN\"\n{extra}\n[batch]\n{batch}\n[[stage]]\nname = \"id\"\n\
+             plugin = \"identity.wasm\"\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
+        )
+    };
+    let file = root().join("plugins/dist/js.toml");
+    let pull = |extra: &str, batch: &str| match Pipeline::parse(&file, &toml(extra, batch))
+        .unwrap()
+        .source
+    {
+        SourceConfig::JetStream(js) => js.pull_batch,
+        other => panic!("not a jetstream source: {other:?}"),
+    };
+    assert_eq!(pull("", ""), 1000, "batches of 512: capped at 1000");
+    assert_eq!(pull("", "max_events = 200"), 400);
+    assert_eq!(pull("", "max_events = 1"), 100, "at least 100");
+    assert_eq!(pull("pull_batch = 50", "max_events = 200"), 50);
+    let err = Pipeline::parse(&file, &toml("pull_batch = 0", "")).unwrap_err();
+    assert!(
+        err.problems.iter().any(|p| p.key == "source.pull_batch"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_core_nats_source_buffers_what_the_file_says() {
     use weir::config::SourceConfig;
     let toml = |extra: &str| {

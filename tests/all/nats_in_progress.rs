@@ -1,6 +1,7 @@
 //! A JetStream message that weir holds longer than `ack_wait` (behind a
 //! slow stage here) is reported in progress, so the server does not deliver
-//! it again while weir still works on it; and a graceful stop acknowledges
+//! it again while weir still works on it; the client fetches no more ahead
+//! than weir reads within `ack_wait`; and a graceful stop acknowledges
 //! every message weir finished before it exits.
 
 use crate::nats::{consumer_info, count, js, publish, server_with_streams};
@@ -61,19 +62,14 @@ fn weirs_consumer(
     })
 }
 
-#[test]
-fn messages_held_longer_than_ack_wait_are_not_redelivered() {
-    const N: usize = 300;
-    // Each event (16 kB) makes the stage spin about sixteen million times
-    // (some 15 ms), one event per batch on one thread: the last events wait
-    // in weir for many times ack_wait. A second delivery would be the last
-    // one (max_deliver 2), which goes to the dead-letter stream.
-    let (_nats, url, rt, _dir, file) = slow_jetstream(
-        N,
-        16_000,
-        r#"ack_wait = "1s", max_deliver = 2"#,
-        "fuel = 1000000000\ntimeout = \"5s\"",
-    );
+/// Runs `n` events of `size` bytes through the spin stage with
+/// `source_keys` and `stage_keys` until the server has every one
+/// acknowledged, stops weir, and checks that the server delivered each
+/// exactly once (a second delivery would be the last one, `max_deliver =
+/// 2`, which goes to the dead-letter stream) and that the run outlasted
+/// `ack_wait` several times over.
+fn assert_each_delivered_once(n: usize, size: usize, source_keys: &str, stage_keys: &str) {
+    let (_nats, url, rt, _dir, file) = slow_jetstream(n, size, source_keys, stage_keys);
     let started = Instant::now();
     let mut w = spawn_weir(&file);
     wait_until("weir's consumer", 30, || {
@@ -93,14 +89,43 @@ fn messages_held_longer_than_ack_wait_are_not_redelivered() {
         "no message was delivered a second time:\n{log}"
     );
     let info = rt.block_on(consumer_info(&url));
-    assert_eq!(info.delivered.stream_sequence, N as u64);
+    assert_eq!(info.delivered.stream_sequence, n as u64);
     assert_eq!(
-        info.delivered.consumer_sequence, N as u64,
+        info.delivered.consumer_sequence, n as u64,
         "one delivery per message"
     );
     assert!(
         took > Duration::from_secs(3),
         "the run outlasted ack_wait several times over (took {took:?}), or it proves nothing"
+    );
+}
+
+#[test]
+fn messages_held_longer_than_ack_wait_are_not_redelivered() {
+    // Each event (16 kB) makes the stage spin about sixteen million times
+    // (some 15 ms), one event per batch on one thread: the last events wait
+    // in weir for many times ack_wait.
+    assert_each_delivered_once(
+        300,
+        16_000,
+        r#"ack_wait = "1s", max_deliver = 2"#,
+        "fuel = 1000000000\ntimeout = \"5s\"",
+    );
+}
+
+#[test]
+fn messages_the_client_fetched_ahead_are_read_within_ack_wait() {
+    // About 2 ms per event, one event per batch. Pulls of 1000 messages
+    // left the client holding up to 1500 that weir had not read yet (and so
+    // could not report in progress) for longer than ack_wait: with
+    // `pull_batch = 1000` some 200 of the 3000 went to the dead-letter
+    // stream. The default pull, two batches but at least 100 messages, is
+    // read in time.
+    assert_each_delivered_once(
+        3000,
+        2000,
+        r#"ack_wait = "4s", max_deliver = 2"#,
+        "fuel = 1000000000",
     );
 }
 
