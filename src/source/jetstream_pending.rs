@@ -34,7 +34,8 @@ struct Held<A> {
     reply: Subject,
     /// The keep-alive round weir read it in.
     since: u32,
-    /// It is reported at the end of a round after this one.
+    /// The round at whose end it is not reported: the one weir read it in,
+    /// then the one after each report.
     next: u32,
 }
 
