@@ -165,16 +165,20 @@ fn checkpoints_need_a_resumable_source_and_at_least_once_delivery() {
     assert_eq!(p.len(), 1, "nothing else is wrong: {text}");
 }
 
+/// A pipeline file with a JetStream source: `extra` adds source keys,
+/// `batch` keys of the `[batch]` table.
+fn jetstream_pipeline(extra: &str, batch: &str) -> String {
+    format!(
+        "name = \"js\"\n[source]\ntype = \"jetstream\"\nurl = \"nats://127.0.0.1:4222\"\n\
+         stream = \"IN\"\n{extra}\n[batch]\n{batch}\n[[stage]]\nname = \"id\"\n\
+         plugin = \"identity.wasm\"\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
+    )
+}
+
 #[test]
 fn a_jetstream_consumer_lets_enough_messages_wait_for_their_acks() {
     use weir::config::SourceConfig;
-    let toml = |extra: &str| {
-        format!(
-            "name = \"js\"\n[source]\ntype = \"jetstream\"\nurl = \"nats://127.0.0.1:4222\"\n\
-             stream = \"IN\"\n{extra}\n[[stage]]\nname = \"id\"\nplugin = \"identity.wasm\"\n\
-             [sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
-        )
-    };
+    let toml = |extra: &str| jetstream_pipeline(extra, "");
     let file = root().join("plugins/dist/js.toml");
     let pending = |extra: &str| match Pipeline::parse(&file, &toml(extra)).unwrap().source {
         SourceConfig::JetStream(js) => js.max_ack_pending,
@@ -195,26 +199,20 @@ fn a_jetstream_consumer_lets_enough_messages_wait_for_their_acks() {
 #[test]
 fn a_jetstream_pull_asks_for_two_batches_unless_the_file_says() {
     use weir::config::SourceConfig;
-    let toml = |extra: &str, batch: &str| {
-        format!(
-            "name = \"js\"\n[source]\ntype = \"jetstream\"\nurl = \"nats://127.0.0.1:4222\"\n\
-             stream = \"IN\"\n{extra}\n[batch]\n{batch}\n[[stage]]\nname = \"id\"\n\
-             plugin = \"identity.wasm\"\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
-        )
-    };
     let file = root().join("plugins/dist/js.toml");
-    let pull = |extra: &str, batch: &str| match Pipeline::parse(&file, &toml(extra, batch))
-        .unwrap()
-        .source
-    {
-        SourceConfig::JetStream(js) => js.pull_batch,
-        other => panic!("not a jetstream source: {other:?}"),
-    };
+    let pull =
+        |extra: &str, batch: &str| match Pipeline::parse(&file, &jetstream_pipeline(extra, batch))
+            .unwrap()
+            .source
+        {
+            SourceConfig::JetStream(js) => js.pull_batch,
+            other => panic!("not a jetstream source: {other:?}"),
+        };
     assert_eq!(pull("", ""), 1000, "batches of 512: capped at 1000");
     assert_eq!(pull("", "max_events = 200"), 400);
     assert_eq!(pull("", "max_events = 1"), 100, "at least 100");
     assert_eq!(pull("pull_batch = 50", "max_events = 200"), 50);
-    let err = Pipeline::parse(&file, &toml("pull_batch = 0", "")).unwrap_err();
+    let err = Pipeline::parse(&file, &jetstream_pipeline("pull_batch = 0", "")).unwrap_err();
     assert!(
         err.problems.iter().any(|p| p.key == "source.pull_batch"),
         "{err}"
