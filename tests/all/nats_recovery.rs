@@ -6,29 +6,24 @@ use crate::nats::*;
 use crate::support::*;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A `weir run` child process; its stderr is collected as it comes.
 pub(crate) struct Weir {
     pub(crate) child: Child,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+    log: LogReader,
 }
 
 impl Weir {
     /// What it logged so far.
     pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.text()
     }
 
     /// Waits for it to exit; its exit status and everything it logged.
     pub(crate) fn wait(&mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().unwrap();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        (status, self.log())
+        (status, self.log.finish())
     }
 
     /// Sends it `signal`.
@@ -52,24 +47,8 @@ pub(crate) fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn({
-        let log = log.clone();
-        move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
-                let Ok(line) = line else { break };
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
-    Weir {
-        child,
-        log,
-        reader: Some(reader),
-    }
+    let log = LogReader::start(child.stderr.take().unwrap());
+    Weir { child, log }
 }
 
 /// A pipeline file in `dir` through the spin fixture (it spins a thousand

@@ -2,10 +2,9 @@
 //! stage between two batches, carrying its state.
 
 use crate::cli::{free_port, run_with_stdin, scrape};
-use crate::support::root;
+use crate::support::{root, wait_until, LogReader};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn pipeline_text(port: u16, plugin: &str) -> String {
@@ -39,21 +38,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     std::fs::write(&p, pipeline_text(port, "counter.wasm")).unwrap();
     let mut child = run_with_stdin(&p);
     let mut stdin = child.0.stdin.take().unwrap();
-    // Its log, as it comes.
-    let log = Arc::new(Mutex::new(String::new()));
-    let reader = std::thread::spawn({
-        let (log, stderr) = (log.clone(), child.0.stderr.take().unwrap());
-        move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
+    let mut log = LogReader::start(child.0.stderr.take().unwrap());
     let mut send = |from: usize, to: usize| {
         for i in from..to {
             writeln!(stdin, "{{\"key\": \"k{}\", \"value\": {i}}}", i % 3).unwrap();
@@ -91,11 +76,9 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
     // Once every worker thread runs both stages (on a busy machine the new
     // stage's compile may wait seconds for a core).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !log.lock().unwrap().contains("SIGHUP: stages now") {
-        assert!(Instant::now() < deadline, "{}", log.lock().unwrap());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the new stage list", 30, || {
+        log.text().contains("SIGHUP: stages now")
+    });
     send(180, 270);
     wait_for_metric(port, |l| {
         l.starts_with("weir_stage_events_in_total{pipeline=\"hup\",stage=\"tag\"}")
@@ -103,8 +86,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     });
     drop(stdin);
     let status = child.0.wait().unwrap();
-    reader.join().unwrap();
-    let log = log.lock().unwrap().clone();
+    let log = log.finish();
     assert!(status.success(), "{log}");
     assert!(
         log.contains("the file has problems; nothing changed"),

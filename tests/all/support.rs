@@ -178,3 +178,47 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A child process's stderr, collected line by line as it comes.
+pub struct LogReader {
+    log: Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogReader {
+    /// Starts collecting `stderr` on a thread of its own.
+    pub fn start(stderr: impl std::io::Read + Send + 'static) -> Self {
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = std::thread::spawn({
+            let log = log.clone();
+            move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        LogReader {
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Everything logged, once the process closed its stderr.
+    pub fn finish(&mut self) -> String {
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.text()
+    }
+}
