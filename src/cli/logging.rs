@@ -20,14 +20,13 @@ pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
 
 /// Installs the global subscriber. The filter comes from `--log`, else
 /// `WEIR_LOG`, else [`DEFAULT_FILTER`]. Text is coloured only when stderr
-/// is a terminal.
+/// is a terminal, so a log file or a collector gets plain text.
 pub fn init(format: LogFormat, filter: Option<&str>) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("WEIR_LOG").ok())
         .unwrap_or_else(|| DEFAULT_FILTER.into());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    // Colours only on a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
