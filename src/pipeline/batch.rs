@@ -48,6 +48,31 @@ pub struct Processed {
     pub states: Vec<(String, Vec<u8>)>,
 }
 
+impl Processed {
+    /// `batch`, abandoned: its partition was given up, so nothing of it is
+    /// processed or published, and its commit is dropped (its new owner
+    /// reads it again).
+    pub fn abandoned(batch: Batch) -> Self {
+        Processed {
+            ack: batch.ack,
+            events: Vec::new(),
+            dead_letters: Vec::new(),
+            created: batch.created,
+            states: Vec::new(),
+        }
+    }
+
+    /// Drops what the batch would publish; see [`Processed::abandoned`].
+    pub fn abandon(self) -> Self {
+        Processed {
+            events: Vec::new(),
+            dead_letters: Vec::new(),
+            states: Vec::new(),
+            ..self
+        }
+    }
+}
+
 /// Where a dead letter came from.
 #[derive(Debug, Clone)]
 pub struct Failure<'a> {

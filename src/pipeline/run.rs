@@ -353,7 +353,10 @@ pub async fn run(
                 break;
             }
             Next::Batch(None) => closed = true,
-            Next::Batch(Some(done)) => {
+            Next::Batch(Some(mut done)) => {
+                if !committer.holds(done.ack.partition) {
+                    done = done.abandon();
+                }
                 match InFlight::hand_over(done, sink.as_mut(), dlq.as_mut()).await {
                     Ok(f) => in_flight.push_back(f),
                     Err(e) => {

@@ -56,6 +56,7 @@ impl Started {
             let _ = stop.wait_for(|s| *s).await;
             let _ = h.send(true);
         });
+        let holds = source.committer();
         let (chunk_tx, chunk_rx) = mpsc::channel(QUEUE);
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>(QUEUE);
         let (done_tx, done) = mpsc::channel::<Processed>(QUEUE);
@@ -75,6 +76,7 @@ impl Started {
                 output: done_tx,
                 incidents: incidents_tx,
                 persist,
+                holds,
             },
             metrics.clone(),
         )

@@ -7,6 +7,7 @@ use super::chain::{StageChain, StageSpec};
 use super::swap::{Control, Incident};
 use crate::metrics::PipelineMetrics;
 use crate::runtime::Runtime;
+use crate::source::Committer;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::mpsc;
@@ -37,6 +38,9 @@ pub struct PoolIo {
     /// With persistent checkpoints: where restored state waits. Batches
     /// then carry their state.
     pub persist: Option<Arc<crate::checkpoint::Restored>>,
+    /// Says which partitions the worker still holds; batches of others are
+    /// abandoned.
+    pub holds: Arc<dyn Committer>,
 }
 
 /// The running pool.
@@ -95,6 +99,7 @@ impl WorkerPool {
             output,
             incidents,
             persist,
+            holds,
         } = io;
         let n = n.max(1);
         let mut threads = Vec::with_capacity(n + 1);
@@ -108,6 +113,7 @@ impl WorkerPool {
                 chain.persist(restored.clone());
             }
             let output = output.clone();
+            let holds = holds.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("weir-worker-{k}"))
@@ -115,7 +121,12 @@ impl WorkerPool {
                         for work in rx.iter() {
                             match work {
                                 Work::Batch(batch) => {
-                                    if output.blocking_send(chain.process(batch)).is_err() {
+                                    let done = if holds.holds(batch.ack.partition) {
+                                        chain.process(batch)
+                                    } else {
+                                        Processed::abandoned(batch)
+                                    };
+                                    if output.blocking_send(done).is_err() {
                                         break;
                                     }
                                 }

@@ -92,6 +92,13 @@ pub trait Committer: Send + Sync {
     fn checkpoint_name(&self, partition: u32) -> Option<String> {
         Some(shard_name(partition))
     }
+
+    /// Whether this worker still holds `partition`. The batches of a
+    /// partition it gave up (a Kafka revocation) are abandoned: neither
+    /// processed nor published, as its new owner reads them again.
+    fn holds(&self, _partition: u32) -> bool {
+        true
+    }
 }
 
 /// The checkpoint name of shard `n`.

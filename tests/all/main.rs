@@ -13,6 +13,7 @@ mod kafka_checkpoint;
 mod kafka_exactly_once;
 mod kafka_group;
 mod kafka_outage;
+mod kafka_stall;
 mod limits;
 mod nats;
 mod nats_consumer;

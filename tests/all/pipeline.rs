@@ -219,3 +219,84 @@ fn a_slow_stage_holds_a_fast_producer_back() {
     assert_eq!(report.events_in, N as u64, "then every event is processed");
     assert_eq!(report.batches, N as u64);
 }
+
+/// A memory source whose worker gave partition 1 up before its batches
+/// were processed, as after a Kafka revocation.
+struct GaveUpOne(weir::source::MemorySource);
+
+struct HoldsAllButOne(std::sync::Arc<dyn weir::source::Committer>);
+
+impl weir::source::Committer for HoldsAllButOne {
+    fn commit(&self, partition: u32, position: u64) {
+        self.0.commit(partition, position);
+    }
+
+    fn holds(&self, partition: u32) -> bool {
+        partition != 1
+    }
+}
+
+#[async_trait::async_trait]
+impl weir::source::Source for GaveUpOne {
+    async fn run(
+        &mut self,
+        out: tokio::sync::mpsc::Sender<weir::source::Chunk>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), weir::source::SourceError> {
+        self.0.run(out, stop).await
+    }
+
+    fn committer(&self) -> std::sync::Arc<dyn weir::source::Committer> {
+        std::sync::Arc::new(HoldsAllButOne(self.0.committer()))
+    }
+}
+
+#[test]
+fn batches_of_a_partition_given_up_are_neither_processed_nor_published() {
+    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+    use weir::sink::MemorySink;
+    use weir::source::MemorySource;
+
+    let p = pipeline(
+        "name = \"gave-up\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         batch = { max_events = 10 }\n\
+         [[stage]]\nname = \"identity\"\nplugin = \"{dist}/identity.wasm\"\n",
+    );
+    let events: Vec<_> = (0..100).map(|i| keyed(i as u32 % 2, i)).collect();
+    let source = MemorySource::from_events(events);
+    let commits = source.commits();
+    let (out, dead) = (MemorySink::new(), MemorySink::new());
+    let endpoints = Endpoints {
+        source: Box::new(GaveUpOne(source)),
+        sink: Box::new(out.clone()),
+        dead_letter: Box::new(dead.clone()),
+    };
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let rt = runtime();
+    let stages = prepare_stages(&rt, &p).unwrap();
+    let counters = std::sync::Arc::new(RunCounters::default());
+    let report = tokio_rt()
+        .block_on(run(rt, &p, stages, endpoints, stop, counters.clone()))
+        .unwrap();
+    let values = values(&out.events());
+    assert_eq!(values.len(), 50, "partition 0's events, and only those");
+    assert!(
+        values.iter().all(|v| v.starts_with("{\"p\":0,")),
+        "only partition 0 came out: {values:?}"
+    );
+    assert!(dead.events().is_empty());
+    assert_eq!(report.events_in, 100, "every event was read");
+    assert_eq!(report.events_out, 50);
+    let counted = weir::metrics::stage_tally("gave-up", "identity");
+    assert_eq!(
+        counted.events_in.load(std::sync::atomic::Ordering::Relaxed),
+        50,
+        "the stage saw none of partition 1's events"
+    );
+    assert_eq!(
+        commits.snapshot().into_iter().collect::<Vec<_>>(),
+        [(0, 50), (1, 50)],
+        "abandoned batches still complete in order; the source drops the commits of a \
+         partition it gave up (the memory source does not)"
+    );
+}

@@ -53,6 +53,11 @@ impl Assignments {
             .map(|(t, p)| checkpoint_name(t, *p))
     }
 
+    /// Whether `id` stands for a partition this worker holds.
+    pub fn holds(&self, id: u32) -> bool {
+        self.partitions.contains_key(&id)
+    }
+
     /// The topic and partition a revoked id stood for.
     pub fn forgotten(&self, id: u32) -> Option<(String, i32)> {
         self.revoked.get(&id).cloned()
@@ -83,7 +88,9 @@ mod tests {
         let first = a.id("t", 0);
         assert_eq!(a.id("t", 0), first);
         assert_eq!(a.confirm(first, 9), Some(("t".into(), 0, 10)));
+        assert!(a.holds(first));
         assert_eq!(a.revoke("t", 0), Some(10));
+        assert!(!a.holds(first), "revoked: its batches are abandoned");
         assert_eq!(a.confirm(first, 20), None, "revoked: nothing to commit");
         assert_eq!(a.name(first), None, "revoked: no checkpoint to write");
         let again = a.id("t", 0);

@@ -3,6 +3,7 @@
 //! before it was confirmed by both sinks.
 
 mod assignments;
+mod pause;
 mod source;
 
 pub use source::{ConsumedOffsets, KafkaSource, Revoked};

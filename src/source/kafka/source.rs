@@ -1,19 +1,23 @@
 //! Consuming, converting and committing.
 
 use super::assignments::{checkpoint_name, Assignments};
+use super::pause::{self, Paused};
 use crate::checkpoint::Restorer;
 use crate::config::KafkaSource as Config;
 use crate::source::chunker::{Chunker, Next};
 use crate::source::{Chunk, Committer, Source, SourceError, SourceEvent};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, MessageStream, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 use weir_abi::{Event, Header};
 
@@ -30,6 +34,8 @@ pub struct Ctx {
     /// Counts revocations, so that the source can keep the id of the
     /// partition it reads from until one happens.
     revocations: Arc<AtomicU64>,
+    /// Set while the source holds its partitions paused.
+    paused: Paused,
     transactional: bool,
 }
 
@@ -64,7 +70,8 @@ impl ConsumerContext for Ctx {
         }
         tracing::info!(
             partitions = tpl.count(),
-            "kafka: partitions revoked; committing what was confirmed"
+            "kafka: partitions revoked; committing what was confirmed, abandoning what was not \
+             yet processed"
         );
         if commit.count() > 0 {
             if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
@@ -73,14 +80,19 @@ impl ConsumerContext for Ctx {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             tracing::info!(partitions = tpl.count(), "kafka: partitions assigned");
+            if self.paused.get() {
+                // Assigned while the pipeline has no room: held like the rest.
+                pause::pause(consumer, tpl);
+            }
         }
     }
 }
 
 type Member = StreamConsumer<Ctx>;
+type Messages<'a> = MessageStream<'a, Ctx>;
 
 /// The group member, shared by the source, its committer and a
 /// transactional producer. Closing it leaves the group: librdkafka revokes
@@ -124,6 +136,9 @@ pub struct KafkaSource {
     topics: Vec<String>,
     assignments: Shared,
     revocations: Arc<AtomicU64>,
+    paused: Paused,
+    /// How long a chunk waits for room before the partitions are paused.
+    pause_after: Duration,
     restorer: Option<Restorer>,
 }
 
@@ -149,6 +164,7 @@ impl KafkaSource {
     fn build(config: &Config, transactional: bool) -> Result<Self, SourceError> {
         let assignments = Shared::default();
         let revocations = Arc::new(AtomicU64::new(0));
+        let paused = Paused::default();
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
@@ -166,6 +182,7 @@ impl KafkaSource {
             .create_with_context(Ctx {
                 assignments: assignments.clone(),
                 revocations: revocations.clone(),
+                paused: paused.clone(),
                 transactional,
             })
             .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
@@ -174,6 +191,8 @@ impl KafkaSource {
             topics: config.topics.clone(),
             assignments,
             revocations,
+            paused,
+            pause_after: pause::pause_after(&config.properties.0),
             restorer: None,
         })
     }
@@ -305,6 +324,91 @@ impl LastPartition {
     }
 }
 
+impl KafkaSource {
+    /// `m` as a source event, and its partition.
+    fn read(&self, m: &impl Message, last: &mut LastPartition) -> (i32, SourceEvent) {
+        let e = SourceEvent {
+            partition: last.id(m, &self.assignments, &self.revocations),
+            position: m.offset() as u64,
+            event: to_event(m),
+            refused: None,
+        };
+        (m.partition(), e)
+    }
+
+    /// Sends `chunk` into the pipeline. When it has found no room for
+    /// `pause_after`, the partitions are paused until it has (see
+    /// [`super::pause`]); messages read meanwhile go to `early`. `false`
+    /// when the pipeline is gone.
+    async fn forward(
+        &self,
+        out: &mpsc::Sender<Chunk>,
+        chunk: Chunk,
+        messages: &mut Messages<'_>,
+        last: &mut LastPartition,
+        early: &mut VecDeque<(i32, SourceEvent)>,
+    ) -> bool {
+        let permit = match out.try_reserve() {
+            Ok(permit) => Some(permit),
+            Err(TrySendError::Closed(())) => None,
+            Err(TrySendError::Full(())) => {
+                match tokio::time::timeout(self.pause_after, out.reserve()).await {
+                    Ok(permit) => permit.ok(),
+                    Err(_) => self.paused_until_room(out, messages, last, early).await,
+                }
+            }
+        };
+        match permit {
+            Some(permit) => {
+                permit.send(chunk);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Pauses the partitions and polls the consumer until the pipeline has
+    /// room; `None` when it is gone.
+    async fn paused_until_room<'o>(
+        &self,
+        out: &'o mpsc::Sender<Chunk>,
+        messages: &mut Messages<'_>,
+        last: &mut LastPartition,
+        early: &mut VecDeque<(i32, SourceEvent)>,
+    ) -> Option<mpsc::Permit<'o, Chunk>> {
+        let since = Instant::now();
+        self.paused.pause(&**self.consumer);
+        tracing::info!(
+            waited_ms = self.pause_after.as_millis() as u64,
+            "kafka: no room in the pipeline; partitions paused, polling on to stay in the group"
+        );
+        let permit = loop {
+            tokio::select! {
+                biased;
+                permit = out.reserve() => break permit.ok(),
+                // Serves rebalances; a message comes only if it was fetched
+                // before its partition was paused.
+                m = messages.next() => match m {
+                    Some(Ok(m)) => {
+                        let mut tpl = TopicPartitionList::new();
+                        tpl.add_partition(m.topic(), m.partition());
+                        pause::pause(&**self.consumer, &tpl);
+                        early.push_back(self.read(&m, last));
+                    }
+                    Some(Err(e)) => tracing::warn!("kafka: {e}"),
+                    None => break None,
+                },
+            }
+        };
+        self.paused.resume(&**self.consumer);
+        tracing::info!(
+            paused_ms = since.elapsed().as_millis() as u64,
+            "kafka: room in the pipeline again; partitions resumed"
+        );
+        permit
+    }
+}
+
 fn to_event(m: &impl Message) -> Event {
     let headers = m
         .headers()
@@ -344,24 +448,17 @@ impl Source for KafkaSource {
         // waker slot per message).
         let mut messages = self.consumer.stream();
         let mut last = LastPartition::default();
+        // Read while the partitions were being paused, in order.
+        let mut early = VecDeque::new();
         loop {
-            let m = match chunker.next(&mut messages, &mut stop).await {
-                Next::Stop => break,
-                Next::Idle => None,
-                Next::Item(m) => Some(m),
+            let item = match early.pop_front() {
+                Some(read) => Some(Ok(read)),
+                None => match chunker.next(&mut messages, &mut stop).await {
+                    Next::Stop => break,
+                    Next::Idle => None,
+                    Next::Item(m) => Some(m.map(|m| self.read(&m, &mut last))),
+                },
             };
-            let item = m.map(|m| {
-                m.map(|m| {
-                    let id = last.id(&m, &self.assignments, &self.revocations);
-                    let e = SourceEvent {
-                        partition: id,
-                        position: m.offset() as u64,
-                        event: to_event(&m),
-                        refused: None,
-                    };
-                    (m.partition(), e)
-                })
-            });
             let ready = match item {
                 Some(Ok((partition, e))) => {
                     if let Some(r) = &self.restorer {
@@ -380,7 +477,13 @@ impl Source for KafkaSource {
                 }
                 None => Some(chunker.take()),
             };
-            if !Chunker::forward(&out, ready).await {
+            let Some(chunk) = ready.filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            if !self
+                .forward(&out, chunk, &mut messages, &mut last, &mut early)
+                .await
+            {
                 return Ok(());
             }
         }
@@ -411,6 +514,10 @@ struct KafkaCommitter {
 impl Committer for KafkaCommitter {
     fn checkpoint_name(&self, partition: u32) -> Option<String> {
         lock(&self.assignments).name(partition)
+    }
+
+    fn holds(&self, partition: u32) -> bool {
+        lock(&self.assignments).holds(partition)
     }
 
     fn commit(&self, partition: u32, position: u64) {
