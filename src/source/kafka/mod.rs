@@ -3,7 +3,9 @@
 //! before it was confirmed by both sinks.
 
 mod assignments;
+mod commit;
 mod pause;
 mod source;
 
-pub use source::{ConsumedOffsets, KafkaSource, Revoked};
+pub use commit::{ConsumedOffsets, Revoked};
+pub use source::KafkaSource;

@@ -1,6 +1,7 @@
 //! Consuming, converting and committing.
 
 use super::assignments::{checkpoint_name, Assignments};
+use super::commit::{ConsumedOffsets, KafkaCommitter};
 use super::pause::{self, Paused};
 use crate::checkpoint::Restorer;
 use crate::config::KafkaSource as Config;
@@ -21,9 +22,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 use weir_abi::{Event, Header};
 
-type Shared = Arc<Mutex<Assignments>>;
+pub(super) type Shared = Arc<Mutex<Assignments>>;
 
-fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
+pub(super) fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
     a.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -100,7 +101,7 @@ type Messages<'a> = MessageStream<'a, Ctx>;
 /// broker, which blocks. The last handle to go closes it with
 /// `block_in_place`, so that the async runtime moves its other tasks (other
 /// pipelines' sources and sinks) off the blocked thread meanwhile.
-struct Kafka(Option<Member>);
+pub(super) struct Kafka(Option<Member>);
 
 impl std::ops::Deref for Kafka {
     type Target = Member;
@@ -205,54 +206,6 @@ impl KafkaSource {
             consumer: self.consumer.clone(),
             assignments: self.assignments.clone(),
         }
-    }
-}
-
-/// A partition was revoked while a transaction held some of its events.
-#[derive(Debug, thiserror::Error)]
-#[error("partition {topic}/{partition} was revoked while the transaction held its events")]
-pub struct Revoked {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-}
-
-/// The consumer's side of a Kafka transaction: its group metadata and the
-/// offsets to commit for delivered positions.
-#[derive(Clone)]
-pub struct ConsumedOffsets {
-    consumer: Arc<Kafka>,
-    assignments: Shared,
-}
-
-impl ConsumedOffsets {
-    /// The consumer group's metadata, which fences commits from a member
-    /// that lost its partitions.
-    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
-        self.consumer.group_metadata()
-    }
-
-    /// The offsets to commit for `positions` (partition id → last delivered
-    /// position), as "next offset to read".
-    ///
-    /// # Errors
-    /// [`Revoked`] when one of the partitions is no longer assigned here:
-    /// its events must not be committed by this worker.
-    pub fn offsets(
-        &self,
-        positions: &std::collections::BTreeMap<u32, u64>,
-    ) -> Result<TopicPartitionList, Revoked> {
-        let mut a = lock(&self.assignments);
-        let mut tpl = TopicPartitionList::new();
-        for (&id, &position) in positions {
-            let Some((topic, partition, next)) = a.confirm(id, position) else {
-                let (topic, partition) = a.forgotten(id).unwrap_or_default();
-                return Err(Revoked { topic, partition });
-            };
-            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
-        }
-        Ok(tpl)
     }
 }
 
@@ -501,37 +454,5 @@ impl Source for KafkaSource {
             consumer: self.consumer.clone(),
             assignments: self.assignments.clone(),
         })
-    }
-}
-
-/// Commits confirmed offsets (asynchronously; the commit on revoke and the
-/// next commit make up for one that is lost).
-struct KafkaCommitter {
-    consumer: Arc<Kafka>,
-    assignments: Shared,
-}
-
-impl Committer for KafkaCommitter {
-    fn checkpoint_name(&self, partition: u32) -> Option<String> {
-        lock(&self.assignments).name(partition)
-    }
-
-    fn holds(&self, partition: u32) -> bool {
-        lock(&self.assignments).holds(partition)
-    }
-
-    fn commit(&self, partition: u32, position: u64) {
-        let Some((topic, p, next)) = lock(&self.assignments).confirm(partition, position) else {
-            return;
-        };
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(&topic, p, Offset::Offset(next))
-            .is_ok()
-        {
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(topic, partition = p, "kafka: commit failed: {e}");
-            }
-        }
     }
 }

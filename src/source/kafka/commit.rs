@@ -1,0 +1,88 @@
+//! Committing: confirmed offsets to the group, or (in exactly-once mode)
+//! the offsets a transaction commits with its output.
+
+use super::source::{lock, Kafka, Shared};
+use crate::source::Committer;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+
+/// A partition was revoked while a transaction held some of its events.
+#[derive(Debug, thiserror::Error)]
+#[error("partition {topic}/{partition} was revoked while the transaction held its events")]
+pub struct Revoked {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+/// The consumer's side of a Kafka transaction: its group metadata and the
+/// offsets to commit for delivered positions.
+#[derive(Clone)]
+pub struct ConsumedOffsets {
+    pub(super) consumer: Arc<Kafka>,
+    pub(super) assignments: Shared,
+}
+
+impl ConsumedOffsets {
+    /// The consumer group's metadata, which fences commits from a member
+    /// that lost its partitions.
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The offsets to commit for `positions` (partition id → last delivered
+    /// position), as "next offset to read".
+    ///
+    /// # Errors
+    /// [`Revoked`] when one of the partitions is no longer assigned here:
+    /// its events must not be committed by this worker.
+    pub fn offsets(
+        &self,
+        positions: &std::collections::BTreeMap<u32, u64>,
+    ) -> Result<TopicPartitionList, Revoked> {
+        let mut a = lock(&self.assignments);
+        let mut tpl = TopicPartitionList::new();
+        for (&id, &position) in positions {
+            let Some((topic, partition, next)) = a.confirm(id, position) else {
+                let (topic, partition) = a.forgotten(id).unwrap_or_default();
+                return Err(Revoked { topic, partition });
+            };
+            let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
+        }
+        Ok(tpl)
+    }
+}
+
+/// Commits confirmed offsets (asynchronously; the commit on revoke and the
+/// next commit make up for one that is lost).
+pub(super) struct KafkaCommitter {
+    pub(super) consumer: Arc<Kafka>,
+    pub(super) assignments: Shared,
+}
+
+impl Committer for KafkaCommitter {
+    fn checkpoint_name(&self, partition: u32) -> Option<String> {
+        lock(&self.assignments).name(partition)
+    }
+
+    fn holds(&self, partition: u32) -> bool {
+        lock(&self.assignments).holds(partition)
+    }
+
+    fn commit(&self, partition: u32, position: u64) {
+        let Some((topic, p, next)) = lock(&self.assignments).confirm(partition, position) else {
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&topic, p, Offset::Offset(next))
+            .is_ok()
+        {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(topic, partition = p, "kafka: commit failed: {e}");
+            }
+        }
+    }
+}
