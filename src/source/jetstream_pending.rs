@@ -10,6 +10,7 @@
 //! to the dead-letter sink. A message is kept in progress for at most
 //! [`KEEP_IN_PROGRESS_FOR`], so a worker that hangs gives its messages back.
 
+use super::jetstream_copies::{Copies, Copy};
 use super::Committer;
 use async_nats::jetstream::message::Acker;
 use async_nats::{Client, Subject};
@@ -29,6 +30,8 @@ pub const KEEP_IN_PROGRESS_FOR: Duration = Duration::from_secs(300);
 struct Held<A> {
     /// Its position in its shard (deliveries counted).
     position: u64,
+    /// Its stream sequence.
+    seq: u64,
     acker: A,
     /// Where progress reports go (the delivery's reply subject).
     reply: Subject,
@@ -47,9 +50,25 @@ struct Tasks<A> {
     keep_alive: JoinHandle<()>,
 }
 
+/// What [`Pending`] guards.
+struct State<A> {
+    /// Per shard, in delivery order.
+    held: HashMap<u32, VecDeque<Held<A>>>,
+    copies: Copies,
+}
+
+impl<A> Default for State<A> {
+    fn default() -> Self {
+        State {
+            held: HashMap::new(),
+            copies: Copies::default(),
+        }
+    }
+}
+
 /// Delivered, not yet acknowledged messages, per shard, in delivery order.
 pub struct Pending<A = Acker> {
-    held: Mutex<HashMap<u32, VecDeque<Held<A>>>>,
+    state: Mutex<State<A>>,
     /// Counts the keep-alive rounds.
     round: AtomicU32,
     tasks: Mutex<Option<Tasks<A>>>,
@@ -58,7 +77,7 @@ pub struct Pending<A = Acker> {
 impl<A> Default for Pending<A> {
     fn default() -> Self {
         Pending {
-            held: Mutex::default(),
+            state: Mutex::default(),
             round: AtomicU32::new(0),
             tasks: Mutex::default(),
         }
@@ -96,12 +115,15 @@ impl Pending<Acker> {
 }
 
 impl<A> Pending<A> {
-    /// Holds a delivered message at `position` of `partition` until it is
-    /// committed.
-    pub fn hold(&self, partition: u32, position: u64, acker: A, reply: Subject) {
+    /// Holds a delivered message (stream sequence `seq`) at `position` of
+    /// `partition` until it is committed.
+    pub fn hold(&self, partition: u32, position: u64, seq: u64, acker: A, reply: Subject) {
         let round = self.round.load(Ordering::Relaxed);
-        self.lock().entry(partition).or_default().push_back(Held {
+        let mut state = self.lock();
+        state.copies.hold(seq);
+        state.held.entry(partition).or_default().push_back(Held {
             position,
+            seq,
             acker,
             reply,
             since: round,
@@ -109,8 +131,22 @@ impl<A> Pending<A> {
         });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, VecDeque<Held<A>>>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether weir holds, or has just acknowledged, a copy of the message
+    /// at stream sequence `seq` (see [`super::jetstream_copies`]).
+    pub fn copy_of(&self, seq: u64) -> Option<Copy> {
+        self.lock().copies.of(seq)
+    }
+
+    /// Acknowledges a second copy of a message whose first copy was
+    /// acknowledged already, in case that ack was lost.
+    pub fn ack_again(&self, acker: A) {
+        if let Some(t) = &*self.tasks.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = t.acks.send(vec![acker]);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<A>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Ends a round: the reply subjects of the messages held since before
@@ -119,7 +155,7 @@ impl<A> Pending<A> {
     fn due(&self, max_rounds: u32) -> Vec<Subject> {
         let round = self.round.fetch_add(1, Ordering::Relaxed);
         let mut due = Vec::new();
-        for h in self.lock().values_mut().flat_map(|q| q.iter_mut()) {
+        for h in self.lock().held.values_mut().flat_map(|q| q.iter_mut()) {
             if h.next != round && round.wrapping_sub(h.since) < max_rounds {
                 due.push(h.reply.clone());
                 h.next = round.wrapping_add(1);
@@ -131,13 +167,15 @@ impl<A> Pending<A> {
     /// The acknowledgers of `partition`'s messages up to `position`, no
     /// longer held.
     fn release(&self, partition: u32, position: u64) -> Vec<A> {
-        let mut m = self.lock();
-        let Some(q) = m.get_mut(&partition) else {
+        let mut state = self.lock();
+        let State { held, copies } = &mut *state;
+        let Some(q) = held.get_mut(&partition) else {
             return Vec::new();
         };
         let mut done = Vec::new();
-        while q.front().is_some_and(|h| h.position <= position) {
-            done.extend(q.pop_front().map(|h| h.acker));
+        while let Some(h) = q.pop_front_if(|h| h.position <= position) {
+            copies.release(h.seq);
+            done.push(h.acker);
         }
         done
     }
@@ -221,9 +259,9 @@ mod tests {
     #[test]
     fn a_held_message_is_reported_from_the_round_after_it_was_read_on_every_second_round() {
         let p = Pending::<()>::default();
-        p.hold(0, 1, (), "a".into());
+        p.hold(0, 1, 11, (), "a".into());
         assert!(p.due(100).is_empty(), "not in the round it came in");
-        p.hold(0, 2, (), "b".into());
+        p.hold(0, 2, 12, (), "b".into());
         assert_eq!(replies(p.due(100)), ["a"]);
         assert_eq!(replies(p.due(100)), ["b"]);
         assert_eq!(replies(p.due(100)), ["a"]);
@@ -239,7 +277,7 @@ mod tests {
     #[test]
     fn a_message_is_kept_in_progress_for_a_bounded_number_of_rounds() {
         let p = Pending::<()>::default();
-        p.hold(3, 1, (), "a".into());
+        p.hold(3, 1, 31, (), "a".into());
         let reported: Vec<usize> = (0..10).map(|_| p.due(6).len()).collect();
         assert_eq!(
             reported,

@@ -5,6 +5,7 @@
 mod chunker;
 mod file;
 mod jetstream_consumer;
+mod jetstream_copies;
 mod jetstream_pending;
 mod kafka;
 mod memory;

@@ -3,6 +3,7 @@
 //! only after both sinks confirmed.
 
 use super::chunker::{Chunker, Next};
+use super::jetstream_copies::Copy;
 use super::jetstream_pending::Pending;
 pub use super::nats_connection::connect;
 use super::nats_connection::connect_buffered;
@@ -195,6 +196,24 @@ impl Source for JetStreamSource {
                         info.delivered,
                         info.stream.to_string(),
                     );
+                    // A second copy of a message weir already has: its
+                    // first copy settles it.
+                    match self.pending.copy_of(seq) {
+                        Some(Copy::Held) => {
+                            tracing::debug!(
+                                seq,
+                                delivered,
+                                "jetstream: a second copy of a message weir holds is dropped"
+                            );
+                            continue;
+                        }
+                        Some(Copy::Done) => {
+                            tracing::debug!(seq, delivered, "jetstream: a second copy of a message weir acknowledged is acknowledged again");
+                            self.pending.ack_again(m.split().1);
+                            continue;
+                        }
+                        None => {}
+                    }
                     let timestamp =
                         Some((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
                     let partition = shard(m.subject.as_str(), c.shards);
@@ -232,7 +251,7 @@ impl Source for JetStreamSource {
                         *n
                     };
                     if let Some(reply) = reply {
-                        self.pending.hold(partition, position, acker, reply);
+                        self.pending.hold(partition, position, seq, acker, reply);
                     }
                     chunker.push(SourceEvent {
                         partition,

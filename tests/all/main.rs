@@ -19,6 +19,7 @@ mod nats;
 mod nats_consumer;
 mod nats_in_progress;
 mod nats_recovery;
+mod nats_stall;
 mod pipeline;
 mod python;
 mod reload_cli;
