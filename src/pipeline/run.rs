@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Batches handed to the sinks whose confirmation is still outstanding. An
-/// idempotent Kafka producer keeps at most five requests in flight per
-/// partition, so a broker that is slow to acknowledge needs this many whole
-/// batches queued to keep every request full: with 8, weir reached 91–94% of
-/// a native passthrough with the same producer; with 32, 99–100%
-/// (`broker_throughput`).
+/// Batches handed to the sinks whose confirmation is still outstanding.
+/// librdkafka's idempotent producer sends a partition's requests in rounds
+/// (BENCHMARKS.md says why), and each round takes what is queued when the
+/// one before is answered, so whole batches queued behind it make each round
+/// carry more: with 8, weir reached 91–94% of a native passthrough with the
+/// same producer; with 32, 99–100% (`broker_throughput`).
 const SINK_IN_FLIGHT: usize = 32;
 
 /// What the sink loop does next.
