@@ -6,117 +6,22 @@
 use crate::brokers::Tansu;
 use crate::kafka::committed;
 use crate::kafka_group::{produce, setup, PARTITIONS};
-use crate::support::{root, wait_until, LogReader};
-use std::collections::BTreeMap;
-use std::io::BufRead;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use crate::stdout_worker::{count_until, StdoutWorker};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const N: usize = 3000;
 const GROUP: &str = "weir-stall";
 
-/// A worker reading `in` in the group [`GROUP`] and writing JSON lines to
-/// its standard output: a sink that stalls for as long as nobody reads the
-/// pipe.
-struct Worker {
-    child: Child,
-    stdout: Option<ChildStdout>,
-    log: LogReader,
-}
-
-impl Worker {
-    fn start(dir: &std::path::Path, brokers: &str, name: &str, max_poll_ms: u64) -> Worker {
-        let file = dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &file,
-            format!(
-                r#"
-name = "{name}"
-[source]
-type = "kafka"
-brokers = "{brokers}"
-group = "{GROUP}"
-topics = ["in"]
-properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500", "max.poll.interval.ms" = "{max_poll_ms}" }}
-[batch]
-max_events = 50
-linger = "5ms"
-[[stage]]
-name = "identity"
-plugin = "{}"
-[sink]
-type = "stdout"
-"#,
-                root().join("plugins/dist/identity.core.wasm").display()
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", file.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = LogReader::start(child.stderr.take().unwrap());
-        let stdout = child.stdout.take();
-        Worker { child, stdout, log }
-    }
-
-    fn wait_for(&self, line: &str, secs: u64) {
-        wait_until(line, secs, || self.log.text().contains(line));
-    }
-
-    /// Starts reading the output: each event's value goes to `to`.
-    fn read_into(&mut self, to: mpsc::Sender<String>) -> std::thread::JoinHandle<()> {
-        let stdout = self.stdout.take().expect("read once");
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = to.send(v["value"].as_str().unwrap_or_default().to_string());
-            }
-        })
-    }
-
-    /// Stops the worker with SIGTERM; its whole log.
-    fn stop(mut self) -> String {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        let log = self.log.finish();
-        assert!(status.success(), "weir stopped cleanly:\n{log}");
-        log
-    }
-}
-
-/// Counts values from `lines` until `n` distinct ones came, then two
-/// seconds more for late duplicates.
-fn count(
-    lines: &mpsc::Receiver<String>,
-    n: usize,
-    log: impl Fn() -> String,
-) -> BTreeMap<String, usize> {
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut settle = None;
-    while settle.is_none_or(|s| Instant::now() < s) {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} events came out:\n{}",
-            seen.len(),
-            log()
-        );
-        if let Ok(v) = lines.recv_timeout(Duration::from_millis(100)) {
-            *seen.entry(v).or_default() += 1;
-        }
-        if seen.len() >= n && settle.is_none() {
-            settle = Some(Instant::now() + Duration::from_secs(2));
-        }
-    }
-    seen
+/// A worker reading `in` in the group [`GROUP`], writing to its standard
+/// output.
+fn worker(dir: &std::path::Path, brokers: &str, name: &str, max_poll_ms: u64) -> StdoutWorker {
+    let source = format!(
+        "source = {{ type = \"kafka\", brokers = \"{brokers}\", group = \"{GROUP}\", \
+         topics = [\"in\"], properties = {{ \"session.timeout.ms\" = \"3000\", \
+         \"heartbeat.interval.ms\" = \"500\", \"max.poll.interval.ms\" = \"{max_poll_ms}\" }} }}"
+    );
+    StdoutWorker::start(dir, name, &source)
 }
 
 #[test]
@@ -125,7 +30,7 @@ fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing(
     setup(&tansu.brokers);
     produce(&tansu.brokers, 0, N);
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Worker::start(dir.path(), &tansu.brokers, "stall", 3000);
+    let mut a = worker(dir.path(), &tansu.brokers, "stall", 3000);
     a.wait_for("partitions assigned", 60);
 
     // Nobody reads the output: the pipe fills up (its 64 KiB hold a few
@@ -139,7 +44,7 @@ fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing(
     );
     let (tx, lines) = mpsc::channel();
     let reader = a.read_into(tx);
-    let seen = count(&lines, N, || a.log.text());
+    let seen = count_until(&lines, N, || a.log.text());
     let log = a.stop();
     reader.join().unwrap();
 
@@ -180,12 +85,12 @@ fn a_stalled_worker_hands_partitions_to_a_new_one_without_waiting_for_room() {
     let dir = tempfile::tempdir().unwrap();
     // A poll interval far longer than the test's waits: only a source that
     // polls while stalled lets the rebalance go through in time.
-    let mut a = Worker::start(dir.path(), &tansu.brokers, "a", 60_000);
+    let mut a = worker(dir.path(), &tansu.brokers, "a", 60_000);
     a.wait_for("partitions assigned", 60);
     a.wait_for("partitions paused", 30);
 
     let (tx, lines) = mpsc::channel();
-    let mut b = Worker::start(dir.path(), &tansu.brokers, "b", 60_000);
+    let mut b = worker(dir.path(), &tansu.brokers, "b", 60_000);
     let reader_b = b.read_into(tx.clone());
     let joined = Instant::now();
     b.wait_for("partitions assigned", 20);
@@ -200,7 +105,7 @@ fn a_stalled_worker_hands_partitions_to_a_new_one_without_waiting_for_room() {
     );
 
     let reader_a = a.read_into(tx);
-    let seen = count(&lines, N, || {
+    let seen = count_until(&lines, N, || {
         format!("A:\n{}\nB:\n{}", a.log.text(), b.log.text())
     });
     let (log_a, log_b) = (a.stop(), b.stop());

@@ -25,4 +25,5 @@ mod python;
 mod reload_cli;
 mod sandbox;
 mod signing;
+mod stdout_worker;
 mod swap;

@@ -1,0 +1,108 @@
+//! A `weir run` process whose sink is its standard output: one identity
+//! stage, JSON lines out. Its output stalls for as long as nobody reads the
+//! pipe, which is how the tests stall a pipeline.
+
+use crate::support::{root, wait_until, LogReader};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub(crate) struct StdoutWorker {
+    child: Child,
+    stdout: Option<ChildStdout>,
+    pub(crate) log: LogReader,
+}
+
+impl StdoutWorker {
+    /// Starts the pipeline `name` (its file goes to `dir`) with `endpoints`:
+    /// the top-level `source` and `dead_letter` keys.
+    pub(crate) fn start(dir: &std::path::Path, name: &str, endpoints: &str) -> StdoutWorker {
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"{name}\"\n{endpoints}\nsink = {{ type = \"stdout\" }}\n\
+                 [batch]\nmax_events = 50\nlinger = \"5ms\"\n\
+                 [[stage]]\nname = \"identity\"\nplugin = \"{}\"\n",
+                root().join("plugins/dist/identity.core.wasm").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = LogReader::start(child.stderr.take().unwrap());
+        let stdout = child.stdout.take();
+        StdoutWorker { child, stdout, log }
+    }
+
+    /// Waits up to `secs` for `line` in the log.
+    pub(crate) fn wait_for(&self, line: &str, secs: u64) {
+        wait_until(line, secs, || self.log.text().contains(line));
+    }
+
+    /// Starts reading the output: each event's value goes to `to`.
+    pub(crate) fn read_into(&mut self, to: mpsc::Sender<String>) -> std::thread::JoinHandle<()> {
+        let stdout = self.stdout.take().expect("read once");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = to.send(v["value"].as_str().unwrap_or_default().to_string());
+            }
+        })
+    }
+
+    /// Stops the worker with SIGTERM and checks that it exited cleanly; its
+    /// whole log.
+    pub(crate) fn stop(mut self) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let log = self.log.finish();
+        assert!(status.success(), "weir stopped cleanly:\n{log}");
+        log
+    }
+}
+
+impl Drop for StdoutWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Counts values from `lines` until `n` distinct ones came, then two
+/// seconds more for late duplicates; `log` says what happened if they do
+/// not come within a minute.
+pub(crate) fn count_until(
+    lines: &mpsc::Receiver<String>,
+    n: usize,
+    log: impl Fn() -> String,
+) -> BTreeMap<String, usize> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut settle = None;
+    while settle.is_none_or(|s| Instant::now() < s) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} events came out:\n{}",
+            seen.len(),
+            log()
+        );
+        if let Ok(v) = lines.recv_timeout(Duration::from_millis(100)) {
+            *seen.entry(v).or_default() += 1;
+        }
+        if seen.len() >= n && settle.is_none() {
+            settle = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    seen
+}
