@@ -9,7 +9,7 @@
 //! processing the second would publish the event twice, and on its last
 //! delivery (`max_deliver`) put a healthy event into the dead-letter sink.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 /// How many acknowledged sequences are remembered. A second copy arrives
 /// soon after the first is read: both waited in the client, one behind the
@@ -28,7 +28,7 @@ pub enum Copy {
 /// Stream sequences held, and the last [`RECENT`] acknowledged.
 #[derive(Debug, Default)]
 pub struct Copies {
-    held: HashMap<u64, u32>,
+    held: HashSet<u64>,
     done: VecDeque<u64>,
     done_set: HashSet<u64>,
 }
@@ -36,7 +36,7 @@ pub struct Copies {
 impl Copies {
     /// What weir has of the message at stream sequence `seq`.
     pub fn of(&self, seq: u64) -> Option<Copy> {
-        if self.held.contains_key(&seq) {
+        if self.held.contains(&seq) {
             Some(Copy::Held)
         } else if self.done_set.contains(&seq) {
             Some(Copy::Done)
@@ -45,22 +45,14 @@ impl Copies {
         }
     }
 
-    /// A copy of `seq` is held.
+    /// A copy of `seq` is held (never a second one: that is dropped).
     pub fn hold(&mut self, seq: u64) {
-        *self.held.entry(seq).or_default() += 1;
+        self.held.insert(seq);
     }
 
-    /// A held copy of `seq` was acknowledged.
+    /// The held copy of `seq` was acknowledged.
     pub fn release(&mut self, seq: u64) {
-        let Some(n) = self.held.get_mut(&seq) else {
-            return;
-        };
-        *n -= 1;
-        if *n > 0 {
-            return;
-        }
-        self.held.remove(&seq);
-        if self.done_set.insert(seq) {
+        if self.held.remove(&seq) && self.done_set.insert(seq) {
             self.done.push_back(seq);
             if self.done.len() > RECENT {
                 if let Some(old) = self.done.pop_front() {
