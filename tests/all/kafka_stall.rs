@@ -6,7 +6,7 @@
 use crate::brokers::Tansu;
 use crate::kafka::committed;
 use crate::kafka_group::{produce, setup, PARTITIONS};
-use crate::stdout_worker::{count_until, StdoutWorker};
+use crate::stdout_worker::{assert_each_once, count_until, StdoutWorker};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -61,14 +61,7 @@ fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing(
         log.contains("partitions resumed"),
         "the source resumed once there was room:\n{log}"
     );
-    let duplicates: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "events read twice: {} of {N}, e.g. {:?}",
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(5)]
-    );
-    assert_eq!(seen.len(), N, "every event came out");
+    assert_each_once(&seen, N);
     let offsets = committed(&tansu.brokers, GROUP, "in", PARTITIONS);
     assert_eq!(
         offsets.iter().sum::<i64>(),

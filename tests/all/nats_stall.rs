@@ -4,7 +4,7 @@
 //! last delivery, dead-lettering them.
 
 use crate::nats::{consumer_info, count, publish, server_with_streams};
-use crate::stdout_worker::StdoutWorker;
+use crate::stdout_worker::{assert_each_once, StdoutWorker};
 use crate::support::wait_until;
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -59,12 +59,5 @@ fn a_sink_stalled_past_ack_wait_neither_duplicates_nor_dead_letters() {
         0,
         "healthy events went to the dead-letter stream:\n{log}"
     );
-    let duplicates: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "published twice: {} of {N}, e.g. {:?}",
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(5)]
-    );
-    assert_eq!(seen.len(), N, "every event came out");
+    assert_each_once(&seen, N);
 }

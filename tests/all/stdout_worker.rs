@@ -106,3 +106,15 @@ pub(crate) fn count_until(
     }
     seen
 }
+
+/// Asserts that each of the `n` events came out, and none twice.
+pub(crate) fn assert_each_once(seen: &BTreeMap<String, usize>, n: usize) {
+    let twice: Vec<_> = seen.iter().filter(|(_, &c)| c > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "came out twice: {} of {n}, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    assert_eq!(seen.len(), n, "every event came out");
+}
