@@ -24,7 +24,9 @@ pub(super) struct Started {
     pub done: mpsc::Receiver<Processed>,
     /// The pipeline's metrics.
     pub metrics: PipelineMetrics,
-    source_task: tokio::task::JoinHandle<Result<(), SourceError>>,
+    /// The source comes back when it stops, for a run that starts over with
+    /// it (exactly-once mode after an abort).
+    source_task: tokio::task::JoinHandle<(Box<dyn Source>, Result<(), SourceError>)>,
     batcher_task: tokio::task::JoinHandle<u64>,
     pool: WorkerPool,
     /// Stops the source: set by the caller's `stop`, or by a failure.
@@ -61,7 +63,10 @@ impl Started {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>(QUEUE);
         let (done_tx, done) = mpsc::channel::<Processed>(QUEUE);
 
-        let source_task = tokio::spawn(async move { source.run(chunk_tx, halted).await });
+        let source_task = tokio::spawn(async move {
+            let r = source.run(chunk_tx, halted).await;
+            (source, r)
+        });
         let batcher = super::batcher::Batcher::new(pipeline.batch);
         let events_in = metrics.events_in.clone();
         let batcher_task = tokio::spawn(batcher.run(chunk_rx, batch_tx, events_in));
@@ -104,6 +109,16 @@ impl Started {
         failure: Option<PipelineError>,
         counters: &RunCounters,
     ) -> Result<RunReport, PipelineError> {
+        self.finish_keeping_source(failure, counters).await.0
+    }
+
+    /// [`Started::finish`], and the source for another start, unless its
+    /// task panicked.
+    pub async fn finish_keeping_source(
+        self,
+        failure: Option<PipelineError>,
+        counters: &RunCounters,
+    ) -> (Result<RunReport, PipelineError>, Option<Box<dyn Source>>) {
         let Started {
             done,
             source_task,
@@ -129,21 +144,25 @@ impl Started {
             .await
             .unwrap_or(false);
         forward_stop.abort();
-        if let Some(f) = failure {
-            return Err(f);
-        }
-        match source_result {
-            Ok(r) => r?,
-            Err(e) => return Err(PipelineError::Internal(format!("source task failed: {e}"))),
-        }
-        if !pool_ok {
-            return Err(PipelineError::Internal("a worker thread panicked".into()));
-        }
-        Ok(RunReport {
-            events_in,
-            events_out: counters.events_out.load(Ordering::Relaxed),
-            dead_letters: counters.dead_letters.load(Ordering::Relaxed),
-            batches: counters.batches.load(Ordering::Relaxed),
-        })
+        let (source, source_result) = match source_result {
+            Ok((source, r)) => (Some(source), r.map_err(PipelineError::from)),
+            Err(e) => (
+                None,
+                Err(PipelineError::Internal(format!("source task failed: {e}"))),
+            ),
+        };
+        let report = match (failure, source_result) {
+            (Some(f), _) | (None, Err(f)) => Err(f),
+            (None, Ok(())) if !pool_ok => {
+                Err(PipelineError::Internal("a worker thread panicked".into()))
+            }
+            (None, Ok(())) => Ok(RunReport {
+                events_in,
+                events_out: counters.events_out.load(Ordering::Relaxed),
+                dead_letters: counters.dead_letters.load(Ordering::Relaxed),
+                batches: counters.batches.load(Ordering::Relaxed),
+            }),
+        };
+        (report, source)
     }
 }

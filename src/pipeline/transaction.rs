@@ -8,10 +8,11 @@
 //! together, or not at all.
 //!
 //! When a transaction fails (a delivery, a revoked partition, the commit
-//! itself) it is aborted and the run starts over with a fresh consumer,
-//! which resumes from the last committed offsets: the aborted events are
-//! read and processed again, and `read_committed` consumers downstream
-//! never see the aborted copies.
+//! itself) it is aborted and the pipeline starts over with the same
+//! consumer, its partitions moved back to the last committed offsets: the
+//! aborted events are read and processed again, `read_committed` consumers
+//! downstream never see the aborted copies, and the worker keeps its place
+//! in the group.
 
 use super::batch::Processed;
 use super::chain::StageSpec;
@@ -21,8 +22,8 @@ use super::tracker::CompletionTracker;
 use crate::config::{Pipeline, SinkConfig, SourceConfig};
 use crate::runtime::Runtime;
 use crate::sink::{Confirmation, TransactionalProducer};
-use crate::source::{ConsumedOffsets, KafkaSource};
-use std::collections::BTreeMap;
+use crate::source::{ConsumedOffsets, KafkaSource, Source};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,20 +92,19 @@ pub async fn run_exactly_once(
         .map_err(PipelineError::Sink)?;
     tracing::info!(pipeline = %pipeline.name, transactional_id = %producer.id, "exactly-once: transactional producer ready");
     let mut aborts = 0;
+    let (mut source, mut offsets) = transactional_source(from)?;
     loop {
-        let source = KafkaSource::transactional(from)?;
-        let offsets = source.consumed_offsets();
         let started = Started::start(
             runtime.clone(),
             pipeline,
             stages.clone(),
-            Box::new(source),
+            source,
             stop.clone(),
             &counters,
             None,
         )?;
         let mut committed = 0;
-        let result = deliver(
+        let (result, back) = deliver(
             started,
             &producer,
             &offsets,
@@ -113,20 +113,45 @@ pub async fn run_exactly_once(
             &mut committed,
         )
         .await;
-        match result {
-            Err(PipelineError::Aborted(why)) if !*stop.borrow() => {
-                aborts = if committed > 0 { 1 } else { aborts + 1 };
-                if aborts > MAX_ABORTS_IN_A_ROW {
-                    return Err(PipelineError::Aborted(format!(
-                        "{why} ({aborts} aborts in a row; giving up)"
-                    )));
-                }
-                tracing::warn!(pipeline = %pipeline.name, "transaction aborted: {why}; reading again from the last committed offsets");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(aborts))).await;
-            }
+        let why = match result {
+            Err(PipelineError::Aborted(why)) if !*stop.borrow() => why,
             other => return other,
+        };
+        aborts = if committed > 0 { 1 } else { aborts + 1 };
+        if aborts > MAX_ABORTS_IN_A_ROW {
+            return Err(PipelineError::Aborted(format!(
+                "{why} ({aborts} aborts in a row; giving up)"
+            )));
         }
+        source = match (back, offsets.rewind().await) {
+            (Some(back), Ok(moved)) => {
+                tracing::warn!(pipeline = %pipeline.name, partitions = moved, "transaction aborted: {why}; reading again from the last committed offsets");
+                back
+            }
+            (back, rewound) => {
+                if let Err(e) = rewound {
+                    tracing::warn!(pipeline = %pipeline.name, "{e}");
+                }
+                tracing::warn!(pipeline = %pipeline.name, "transaction aborted: {why}; reading again from the last committed offsets with a new consumer");
+                // The old consumer leaves the group before the new one joins.
+                drop(back);
+                drop(offsets);
+                let (fresh, its_offsets) = transactional_source(from)?;
+                offsets = its_offsets;
+                fresh
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(100 * u64::from(aborts))).await;
     }
+}
+
+/// A consumer for exactly-once mode, and its side of the transactions.
+fn transactional_source(
+    from: &crate::config::KafkaSource,
+) -> Result<(Box<dyn Source>, ConsumedOffsets), PipelineError> {
+    let source = KafkaSource::transactional(from)?;
+    let offsets = source.consumed_offsets();
+    Ok((Box::new(source), offsets))
 }
 
 /// Unique per process: two workers must never share a transactional id,
@@ -140,7 +165,8 @@ fn transactional_id(pipeline: &str, group: &str) -> String {
 }
 
 /// The sink side of one attempt: batches into transactions until the
-/// workers are done or a transaction fails.
+/// workers are done or a transaction fails; the source comes back with the
+/// result.
 async fn deliver(
     mut started: Started,
     producer: &TransactionalProducer,
@@ -148,7 +174,7 @@ async fn deliver(
     counters: &RunCounters,
     faults: &Faults,
     committed: &mut u64,
-) -> Result<RunReport, PipelineError> {
+) -> (Result<RunReport, PipelineError>, Option<Box<dyn Source>>) {
     let mut tracker = CompletionTracker::default();
     let mut open: Option<Open> = None;
     let mut failure = None;
@@ -161,7 +187,11 @@ async fn deliver(
         };
         let closing = matches!(next, Some(None));
         let timed_out = next.is_none();
-        if let Some(Some(done)) = next {
+        if let Some(Some(mut done)) = next {
+            if !offsets.holds(done.ack.partition) {
+                // Given up meanwhile: the new owner reads it again.
+                done = done.abandon();
+            }
             if let Err(e) = add(&mut open, producer, done).await {
                 failure = Some(e);
                 break;
@@ -196,7 +226,7 @@ async fn deliver(
             break;
         }
     }
-    started.finish(failure, counters).await
+    started.finish_keeping_source(failure, counters).await
 }
 
 async fn sleep_until(due: Option<Instant>) {
@@ -261,6 +291,16 @@ async fn commit(
             positions.insert(partition, position);
         }
     }
+    // A partition given up while the transaction held nothing of it is
+    // left to its new owner; one whose output the transaction holds
+    // aborts it.
+    let produced: BTreeSet<u32> = t
+        .batches
+        .iter()
+        .filter(|b| b.n_out + b.n_dead > 0)
+        .map(|b| b.ack.partition)
+        .collect();
+    positions.retain(|id, _| produced.contains(id) || offsets.holds(*id));
     let tpl = match offsets.offsets(&positions) {
         Ok(tpl) => tpl,
         Err(revoked) => return abort(producer, &revoked.to_string()).await,
@@ -276,7 +316,10 @@ async fn commit(
         return abort(producer, "injected failure before commit").await;
     }
     match producer.commit(tpl, group).await {
-        Ok(()) => Ok(t.batches),
+        Ok(()) => {
+            offsets.committed(&positions);
+            Ok(t.batches)
+        }
         Err(e) => abort(producer, &e.to_string()).await,
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod kafka;
 mod kafka_checkpoint;
+mod kafka_eos_group;
 mod kafka_exactly_once;
 mod kafka_group;
 mod kafka_outage;

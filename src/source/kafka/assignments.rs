@@ -4,7 +4,10 @@
 //! partition to this worker it gets a fresh id, so batches, ordering and
 //! stage state of one assignment never mix with a later one; when the
 //! partition is revoked its id is forgotten and late commits for it are
-//! dropped (the new owner re-reads from the last committed offset).
+//! dropped (the new owner re-reads from the last committed offset). An
+//! aborted transaction (exactly-once mode) forgets every id the same way,
+//! and the partitions are read again from their last committed offsets
+//! under new ones.
 
 use std::collections::HashMap;
 
@@ -18,11 +21,15 @@ pub struct Assignments {
     revoked: HashMap<u32, (String, i32)>,
     /// The next offset to consume per id: confirmed offset + 1.
     done: HashMap<u32, i64>,
+    /// Where each id is read again from after an aborted transaction: its
+    /// first offset read, then the offset after each committed transaction.
+    restart: HashMap<u32, i64>,
 }
 
 impl Assignments {
-    /// The id of a partition this worker reads, created on first sight.
-    pub fn id(&mut self, topic: &str, partition: i32) -> u32 {
+    /// The id of a partition this worker reads, created on first sight, at
+    /// `offset`.
+    pub fn id(&mut self, topic: &str, partition: i32, offset: i64) -> u32 {
         if let Some(id) = self.ids.get(topic).and_then(|m| m.get(&partition)) {
             return *id;
         }
@@ -33,7 +40,34 @@ impl Assignments {
             .or_default()
             .insert(partition, id);
         self.partitions.insert(id, (topic.to_string(), partition));
+        self.restart.insert(id, offset);
         id
+    }
+
+    /// Records that a transaction committed `next` as the next offset to
+    /// read of `id`.
+    pub fn committed(&mut self, id: u32, next: i64) {
+        if self.partitions.contains_key(&id) {
+            self.restart.insert(id, next);
+        }
+    }
+
+    /// Forgets every partition held, as after a revocation (their batches
+    /// are abandoned and read again under new ids); returns where each is
+    /// read again from: the offset after the last committed transaction, or
+    /// the first offset read.
+    pub fn rewind(&mut self) -> Vec<(String, i32, i64)> {
+        self.ids.clear();
+        self.done.clear();
+        let mut from = Vec::new();
+        for (id, (topic, partition)) in self.partitions.drain() {
+            if let Some(next) = self.restart.remove(&id) {
+                from.push((topic.clone(), partition, next));
+            }
+            self.revoked.insert(id, (topic, partition));
+        }
+        from.sort();
+        from
     }
 
     /// Records a confirmed offset; returns the topic and partition to commit
@@ -69,6 +103,7 @@ impl Assignments {
         if let Some(tp) = self.partitions.remove(&id) {
             self.revoked.insert(id, tp);
         }
+        self.restart.remove(&id);
         self.done.remove(&id)
     }
 }
@@ -85,16 +120,38 @@ mod tests {
     #[test]
     fn a_reassigned_partition_gets_a_new_id_and_late_commits_are_dropped() {
         let mut a = Assignments::default();
-        let first = a.id("t", 0);
-        assert_eq!(a.id("t", 0), first);
+        let first = a.id("t", 0, 0);
+        assert_eq!(a.id("t", 0, 5), first);
         assert_eq!(a.confirm(first, 9), Some(("t".into(), 0, 10)));
         assert!(a.holds(first));
         assert_eq!(a.revoke("t", 0), Some(10));
         assert!(!a.holds(first), "revoked: its batches are abandoned");
         assert_eq!(a.confirm(first, 20), None, "revoked: nothing to commit");
         assert_eq!(a.name(first), None, "revoked: no checkpoint to write");
-        let again = a.id("t", 0);
+        let again = a.id("t", 0, 10);
         assert_ne!(again, first);
         assert_eq!(a.name(again).as_deref(), Some("t.0"));
+    }
+
+    #[test]
+    fn a_rewind_reads_from_the_last_committed_offset_or_the_first_one_read() {
+        let mut a = Assignments::default();
+        let zero = a.id("t", 0, 100);
+        let one = a.id("t", 1, 7);
+        a.committed(zero, 150);
+        a.confirm(one, 30);
+        assert_eq!(
+            a.rewind(),
+            [("t".into(), 0, 150), ("t".into(), 1, 7)],
+            "a confirmed offset is not a committed one"
+        );
+        assert!(
+            !a.holds(zero) && !a.holds(one),
+            "the old batches are abandoned"
+        );
+        assert_eq!(a.forgotten(one), Some(("t".into(), 1)));
+        let again = a.id("t", 1, 7);
+        assert_ne!(again, one, "read again under a new id");
+        assert_eq!(a.rewind(), [("t".into(), 1, 7)]);
     }
 }

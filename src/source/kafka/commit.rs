@@ -2,10 +2,11 @@
 //! the offsets a transaction commits with its output.
 
 use super::source::{lock, Kafka, Shared};
-use crate::source::Committer;
+use crate::source::{Committer, SourceError};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A partition was revoked while a transaction held some of its events.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +54,65 @@ impl ConsumedOffsets {
         }
         Ok(tpl)
     }
+
+    /// Whether the partition with id `id` is still held here.
+    pub fn holds(&self, id: u32) -> bool {
+        lock(&self.assignments).holds(id)
+    }
+
+    /// Records that a transaction committed `positions` (partition id →
+    /// last delivered position): an abort now reads again from after them.
+    pub fn committed(&self, positions: &std::collections::BTreeMap<u32, u64>) {
+        let mut a = lock(&self.assignments);
+        for (&id, &position) in positions {
+            a.committed(id, position as i64 + 1);
+        }
+    }
+
+    /// After an aborted transaction: moves every partition held back to
+    /// the offset after the last committed transaction, and gives it a new
+    /// id, so that nothing read under the old one is committed. The
+    /// consumer stays in its group. Returns how many partitions moved.
+    ///
+    /// Call it only while the source is stopped: messages fetched before
+    /// the seek are discarded, but one already taken would carry a new id.
+    ///
+    /// # Errors
+    /// When a partition could not be moved (the consumer must then not be
+    /// read again: its position is past what was committed).
+    pub async fn rewind(&self) -> Result<usize, SourceError> {
+        let from = lock(&self.assignments).rewind();
+        if from.is_empty() {
+            return Ok(0);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in &from {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| {
+                    SourceError::Broker(format!("kafka rewind {topic}/{partition}: {e}"))
+                })?;
+        }
+        let consumer = self.consumer.clone();
+        let sought =
+            tokio::task::spawn_blocking(move || consumer.seek_partitions(tpl, SEEK_TIMEOUT))
+                .await
+                .map_err(|e| SourceError::Broker(format!("kafka rewind: {e}")))?
+                .map_err(|e| SourceError::Broker(format!("kafka rewind: {e}")))?;
+        for e in sought.elements() {
+            e.error().map_err(|err| {
+                SourceError::Broker(format!(
+                    "kafka rewind {}/{}: {err}",
+                    e.topic(),
+                    e.partition()
+                ))
+            })?;
+        }
+        Ok(from.len())
+    }
 }
+
+/// How long moving the partitions back after an abort may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Commits confirmed offsets (asynchronously; the commit on revoke and the
 /// next commit make up for one that is lost).

@@ -141,6 +141,9 @@ pub struct KafkaSource {
     /// How long a chunk waits for room before the partitions are paused.
     pause_after: Duration,
     restorer: Option<Restorer>,
+    /// Set by the first run: a later one (exactly-once mode, after an
+    /// abort) keeps the subscription, and so its place in the group.
+    subscribed: bool,
 }
 
 impl KafkaSource {
@@ -195,6 +198,7 @@ impl KafkaSource {
             paused,
             pause_after: pause::pause_after(&config.properties.0),
             restorer: None,
+            subscribed: false,
         })
     }
 }
@@ -269,7 +273,7 @@ impl LastPartition {
                 *id
             }
             _ => {
-                let id = lock(assignments).id(m.topic(), m.partition());
+                let id = lock(assignments).id(m.topic(), m.partition(), m.offset());
                 self.0 = Some((m.topic().to_string(), m.partition(), id, seen_now));
                 id
             }
@@ -390,10 +394,13 @@ impl Source for KafkaSource {
         out: mpsc::Sender<Chunk>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
-        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
-        self.consumer
-            .subscribe(&topics)
-            .map_err(|e| SourceError::Broker(format!("kafka subscribe: {e}")))?;
+        if !self.subscribed {
+            let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+            self.consumer
+                .subscribe(&topics)
+                .map_err(|e| SourceError::Broker(format!("kafka subscribe: {e}")))?;
+            self.subscribed = true;
+        }
         let mut chunker = Chunker::default();
         // Partition ids (one per assignment) whose checkpoint was looked at.
         let mut started = std::collections::HashSet::new();

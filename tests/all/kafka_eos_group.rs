@@ -1,0 +1,159 @@
+//! Two exactly-once workers in one consumer group, on a real broker process
+//! (Tansu): the second joins mid-stream, the first's open transaction
+//! aborts on the revoke, and it reads again from the committed offsets
+//! without leaving the group. The group settles, both workers commit, and
+//! nothing is lost.
+
+use crate::brokers::Tansu;
+use crate::kafka::{committed, create_topics};
+use crate::kafka_group::{produce, read_records, setup, PARTITIONS};
+use crate::support::{root, tokio_rt, wait_until, LogReader};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 3000;
+const GROUP: &str = "weir-eos";
+
+/// A `weir run` process whose log is read as it comes.
+struct Worker {
+    child: Child,
+    log: LogReader,
+}
+
+impl Worker {
+    fn start(file: &std::path::Path) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = LogReader::start(child.stderr.take().unwrap());
+        Worker { child, log }
+    }
+
+    /// Whether the log says the worker was given at least one partition.
+    fn got_partitions(&self) -> bool {
+        self.log
+            .text()
+            .lines()
+            .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
+    }
+
+    /// Stops the worker with SIGTERM; its whole log, once it exited cleanly.
+    fn stop(mut self) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let log = self.log.finish();
+        assert!(status.success(), "weir stopped cleanly:\n{log}");
+        log
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+    let file = dir.join("eos.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "eos"
+delivery = "exactly-once"
+[source]
+type = "kafka"
+brokers = "{brokers}"
+group = "{GROUP}"
+topics = ["in"]
+properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500" }}
+[batch]
+max_events = 20
+linger = "5ms"
+[[stage]]
+name = "identity"
+plugin = "{}"
+[sink]
+type = "kafka"
+brokers = "{brokers}"
+topic = "out"
+[dead_letter]
+type = "kafka"
+brokers = "{brokers}"
+topic = "dlq"
+"#,
+            root().join("plugins/dist/identity.core.wasm").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_second_exactly_once_worker_joins_mid_stream_and_the_group_settles() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_file(dir.path(), &tansu.brokers);
+
+    // Events keep arriving for about ten seconds, so the second worker
+    // joins while the first has transactions open.
+    let brokers = tansu.brokers.clone();
+    let producer = std::thread::spawn(move || {
+        for from in (0..N).step_by(50) {
+            produce(&brokers, from, from + 50);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let a = Worker::start(&file);
+    wait_until("the first worker's partitions", 60, || a.got_partitions());
+    std::thread::sleep(Duration::from_secs(2));
+    let b = Worker::start(&file);
+    wait_until("the second worker's partitions", 60, || b.got_partitions());
+    producer.join().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let offsets = committed(&tansu.brokers, GROUP, "in", PARTITIONS);
+        if offsets.iter().sum::<i64>() == N as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group stopped short of the end: {offsets:?}\nA:\n{}\nB:\n{}",
+            a.log.text(),
+            b.log.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (log_a, log_b) = (a.stop(), b.stop());
+    for (name, log) in [("A", &log_a), ("B", &log_b)] {
+        assert!(
+            !log.contains("with a new consumer"),
+            "worker {name} kept its consumer (and its place in the group):\n{log}"
+        );
+        assert!(log.contains("finished"), "worker {name} finished:\n{log}");
+    }
+    let aborts =
+        log_a.matches("transaction aborted").count() + log_b.matches("transaction aborted").count();
+
+    // The broker under test shows aborted records too: every event is in
+    // the output at least once; the copies are those of the aborted
+    // transactions, which `read_committed` consumers of Kafka skip.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (v, _) in read_records(&tansu.brokers, N) {
+        *seen.entry(v).or_default() += 1;
+    }
+    assert_eq!(seen.len(), N, "every input event is in the output");
+    let copies: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!(
+        "two exactly-once workers: {aborts} aborted transactions, {copies} records from them"
+    );
+}
