@@ -1,8 +1,9 @@
 //! Two exactly-once workers in one consumer group, on a real broker process
 //! (Tansu): the second joins mid-stream, the first's open transaction
 //! aborts on the revoke, and it reads again from the committed offsets
-//! without leaving the group. The group settles, both workers commit, and
-//! nothing is lost.
+//! without leaving the group. The group settles and both workers commit;
+//! when the first stops, the second takes over its partitions; nothing is
+//! lost.
 
 use crate::brokers::Tansu;
 use crate::kafka::{committed, create_topics};
@@ -95,8 +96,26 @@ topic = "dlq"
     file
 }
 
+/// Waits until the group's committed offsets of `in` add up to `n`.
+fn wait_for_commits(brokers: &str, n: usize, workers: &[&Worker]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let offsets = committed(brokers, GROUP, "in", PARTITIONS);
+        if offsets.iter().sum::<i64>() == n as i64 {
+            return;
+        }
+        let logs: Vec<String> = workers.iter().map(|w| w.log.text()).collect();
+        assert!(
+            Instant::now() < deadline,
+            "the group stopped short of {n}: {offsets:?}\n{}",
+            logs.join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
-fn a_second_exactly_once_worker_joins_mid_stream_and_the_group_settles() {
+fn a_second_exactly_once_worker_joins_mid_stream_and_takes_over_when_the_first_stops() {
     let tansu = Tansu::start();
     setup(&tansu.brokers);
     tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
@@ -119,21 +138,14 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_the_group_settles() {
     wait_until("the second worker's partitions", 60, || b.got_partitions());
     producer.join().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let offsets = committed(&tansu.brokers, GROUP, "in", PARTITIONS);
-        if offsets.iter().sum::<i64>() == N as i64 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the group stopped short of the end: {offsets:?}\nA:\n{}\nB:\n{}",
-            a.log.text(),
-            b.log.text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let (log_a, log_b) = (a.stop(), b.stop());
+    wait_for_commits(&tansu.brokers, N, &[&a, &b]);
+
+    // The first worker stops: its partitions move to the second, which
+    // reads them on from where the first committed.
+    let log_a = a.stop();
+    produce(&tansu.brokers, N, 2 * N);
+    wait_for_commits(&tansu.brokers, 2 * N, &[&b]);
+    let log_b = b.stop();
     for (name, log) in [("A", &log_a), ("B", &log_b)] {
         assert!(
             !log.contains("with a new consumer"),
@@ -148,10 +160,10 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_the_group_settles() {
     // the output at least once; the copies are those of the aborted
     // transactions, which `read_committed` consumers of Kafka skip.
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (v, _) in read_records(&tansu.brokers, N) {
+    for (v, _) in read_records(&tansu.brokers, 2 * N) {
         *seen.entry(v).or_default() += 1;
     }
-    assert_eq!(seen.len(), N, "every input event is in the output");
+    assert_eq!(seen.len(), 2 * N, "every input event is in the output");
     let copies: usize = seen.values().map(|n| n - 1).sum();
     eprintln!(
         "two exactly-once workers: {aborts} aborted transactions, {copies} records from them"
