@@ -8,56 +8,18 @@
 use crate::brokers::Tansu;
 use crate::kafka::{committed, create_topics};
 use crate::kafka_group::{produce, read_records, setup, PARTITIONS};
-use crate::support::{root, tokio_rt, wait_until, LogReader};
+use crate::support::{root, spawn_weir, tokio_rt, wait_until, Weir};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: usize = 3000;
 const GROUP: &str = "weir-eos";
 
-/// A `weir run` process whose log is read as it comes.
-struct Worker {
-    child: Child,
-    log: LogReader,
-}
-
-impl Worker {
-    fn start(file: &std::path::Path) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = LogReader::start(child.stderr.take().unwrap());
-        Worker { child, log }
-    }
-
-    /// Whether the log says the worker was given at least one partition.
-    fn got_partitions(&self) -> bool {
-        self.log
-            .text()
-            .lines()
-            .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
-    }
-
-    /// Stops the worker with SIGTERM; its whole log, once it exited cleanly.
-    fn stop(mut self) -> String {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        let log = self.log.finish();
-        assert!(status.success(), "weir stopped cleanly:\n{log}");
-        log
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Whether `weir`'s log says it was given at least one partition.
+fn got_partitions(weir: &Weir) -> bool {
+    weir.log()
+        .lines()
+        .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
 }
 
 fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
@@ -97,14 +59,14 @@ topic = "dlq"
 }
 
 /// Waits until the group's committed offsets of `in` add up to `n`.
-fn wait_for_commits(brokers: &str, n: usize, workers: &[&Worker]) {
+fn wait_for_commits(brokers: &str, n: usize, workers: &[&Weir]) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let offsets = committed(brokers, GROUP, "in", PARTITIONS);
         if offsets.iter().sum::<i64>() == n as i64 {
             return;
         }
-        let logs: Vec<String> = workers.iter().map(|w| w.log.text()).collect();
+        let logs: Vec<String> = workers.iter().map(|w| w.log()).collect();
         assert!(
             Instant::now() < deadline,
             "the group stopped short of {n}: {offsets:?}\n{}",
@@ -131,11 +93,11 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_takes_over_when_the_first_s
             std::thread::sleep(Duration::from_millis(150));
         }
     });
-    let a = Worker::start(&file);
-    wait_until("the first worker's partitions", 60, || a.got_partitions());
+    let a = spawn_weir(&file);
+    wait_until("the first worker's partitions", 60, || got_partitions(&a));
     std::thread::sleep(Duration::from_secs(2));
-    let b = Worker::start(&file);
-    wait_until("the second worker's partitions", 60, || b.got_partitions());
+    let b = spawn_weir(&file);
+    wait_until("the second worker's partitions", 60, || got_partitions(&b));
     producer.join().unwrap();
 
     wait_for_commits(&tansu.brokers, N, &[&a, &b]);

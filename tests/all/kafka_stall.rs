@@ -38,13 +38,13 @@ fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing(
     // for more than three poll intervals.
     std::thread::sleep(Duration::from_secs(10));
     assert!(
-        a.log.text().contains("partitions paused"),
+        a.log().contains("partitions paused"),
         "the stalled source paused its partitions:\n{}",
-        a.log.text()
+        a.log()
     );
     let (tx, lines) = mpsc::channel();
     let reader = a.read_into(tx);
-    let seen = count_until(&lines, N, || a.log.text());
+    let seen = count_until(&lines, N, || a.log());
     let log = a.stop();
     reader.join().unwrap();
 
@@ -92,15 +92,13 @@ fn a_stalled_worker_hands_partitions_to_a_new_one_without_waiting_for_room() {
         joined.elapsed().as_millis()
     );
     assert!(
-        a.log.text().contains("partitions revoked"),
+        a.log().contains("partitions revoked"),
         "the stalled worker gave partitions up:\n{}",
-        a.log.text()
+        a.log()
     );
 
     let reader_a = a.read_into(tx);
-    let seen = count_until(&lines, N, || {
-        format!("A:\n{}\nB:\n{}", a.log.text(), b.log.text())
-    });
+    let seen = count_until(&lines, N, || format!("A:\n{}\nB:\n{}", a.log(), b.log()));
     let (log_a, log_b) = (a.stop(), b.stop());
     reader_a.join().unwrap();
     reader_b.join().unwrap();

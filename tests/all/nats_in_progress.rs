@@ -5,7 +5,7 @@
 //! every message weir finished before it exits.
 
 use crate::nats::{consumer_info, count, js, publish, server_with_streams};
-use crate::nats_recovery::{spawn_weir, spin_pipeline};
+use crate::nats_recovery::spin_pipeline;
 use crate::support::*;
 use std::time::{Duration, Instant};
 

@@ -5,51 +5,7 @@
 use crate::nats::*;
 use crate::support::*;
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A `weir run` child process; its stderr is collected as it comes.
-pub(crate) struct Weir {
-    pub(crate) child: Child,
-    log: LogReader,
-}
-
-impl Weir {
-    /// What it logged so far.
-    pub(crate) fn log(&self) -> String {
-        self.log.text()
-    }
-
-    /// Waits for it to exit; its exit status and everything it logged.
-    pub(crate) fn wait(&mut self) -> (std::process::ExitStatus, String) {
-        let status = self.child.wait().unwrap();
-        (status, self.log.finish())
-    }
-
-    /// Sends it `signal`.
-    pub(crate) fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", pipeline_file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = LogReader::start(child.stderr.take().unwrap());
-    Weir { child, log }
-}
 
 /// A pipeline file in `dir` through the spin fixture (it spins a thousand
 /// times per byte of its batch and outputs nothing), one event per batch on

@@ -2,17 +2,24 @@
 //! stage, JSON lines out. Its output stalls for as long as nobody reads the
 //! pipe, which is how the tests stall a pipeline.
 
-use crate::support::{root, wait_until, LogReader};
+use crate::support::{root, spawn_weir_with, Weir};
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub(crate) struct StdoutWorker {
-    child: Child,
+    weir: Weir,
     stdout: Option<ChildStdout>,
-    pub(crate) log: LogReader,
+}
+
+impl std::ops::Deref for StdoutWorker {
+    type Target = Weir;
+
+    fn deref(&self) -> &Weir {
+        &self.weir
+    }
 }
 
 impl StdoutWorker {
@@ -30,20 +37,9 @@ impl StdoutWorker {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", file.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = LogReader::start(child.stderr.take().unwrap());
-        let stdout = child.stdout.take();
-        StdoutWorker { child, stdout, log }
-    }
-
-    /// Waits up to `secs` for `line` in the log.
-    pub(crate) fn wait_for(&self, line: &str, secs: u64) {
-        wait_until(line, secs, || self.log.text().contains(line));
+        let mut weir = spawn_weir_with(&file, Stdio::piped());
+        let stdout = weir.child.stdout.take();
+        StdoutWorker { weir, stdout }
     }
 
     /// Starts reading the output: each event's value goes to `to`.
@@ -62,20 +58,8 @@ impl StdoutWorker {
 
     /// Stops the worker with SIGTERM and checks that it exited cleanly; its
     /// whole log.
-    pub(crate) fn stop(mut self) -> String {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        let log = self.log.finish();
-        assert!(status.success(), "weir stopped cleanly:\n{log}");
-        log
-    }
-}
-
-impl Drop for StdoutWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(crate) fn stop(self) -> String {
+        self.weir.stop()
     }
 }
 

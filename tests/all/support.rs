@@ -222,3 +222,66 @@ impl LogReader {
         self.text()
     }
 }
+
+/// A `weir run` child process; its stderr is collected as it comes.
+pub struct Weir {
+    pub child: std::process::Child,
+    log: LogReader,
+}
+
+/// Starts `weir run` on `pipeline_file`, its standard output discarded.
+pub fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
+    spawn_weir_with(pipeline_file, std::process::Stdio::null())
+}
+
+/// Starts `weir run` on `pipeline_file` with `stdout`.
+pub fn spawn_weir_with(pipeline_file: &std::path::Path, stdout: std::process::Stdio) -> Weir {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", pipeline_file.to_str().unwrap()])
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = LogReader::start(child.stderr.take().unwrap());
+    Weir { child, log }
+}
+
+impl Weir {
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// Waits up to `secs` for `line` in the log.
+    pub fn wait_for(&self, line: &str, secs: u64) {
+        wait_until(line, secs, || self.log.text().contains(line));
+    }
+
+    /// Waits for it to exit; its exit status and everything it logged.
+    pub fn wait(&mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        (status, self.log.finish())
+    }
+
+    /// Sends it `signal`.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Stops it with SIGTERM and checks that it exited cleanly; its whole
+    /// log.
+    pub fn stop(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        let (status, log) = self.wait();
+        assert!(status.success(), "weir stopped cleanly:\n{log}");
+        log
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
