@@ -7,13 +7,14 @@
 
 use crate::brokers::Tansu;
 use crate::kafka::{committed, create_topics};
-use crate::kafka_group::{produce, read_records, setup, PARTITIONS};
-use crate::support::{root, spawn_weir, tokio_rt, wait_until, Weir};
+use crate::kafka_group::{pipeline_file, produce, read_records, setup, PARTITIONS};
+use crate::support::{spawn_weir, tokio_rt, wait_until, Weir};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const N: usize = 3000;
-const GROUP: &str = "weir-eos";
+/// The group of [`pipeline_file`].
+const GROUP: &str = "weir-group";
 
 /// Whether `weir`'s log says it was given at least one partition.
 fn got_partitions(weir: &Weir) -> bool {
@@ -22,39 +23,16 @@ fn got_partitions(weir: &Weir) -> bool {
         .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
 }
 
-fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
-    let file = dir.join("eos.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-name = "eos"
-delivery = "exactly-once"
-[source]
-type = "kafka"
-brokers = "{brokers}"
-group = "{GROUP}"
-topics = ["in"]
-properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500" }}
-[batch]
-max_events = 20
-linger = "5ms"
-[[stage]]
-name = "identity"
-plugin = "{}"
-[sink]
-type = "kafka"
-brokers = "{brokers}"
-topic = "out"
-[dead_letter]
-type = "kafka"
-brokers = "{brokers}"
-topic = "dlq"
-"#,
-            root().join("plugins/dist/identity.core.wasm").display()
-        ),
-    )
-    .unwrap();
+/// The consumer-group tests' pipeline, in exactly-once mode with a Kafka
+/// dead-letter topic.
+fn exactly_once_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+    let file = pipeline_file(dir, brokers);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = format!(
+        "delivery = \"exactly-once\"\n{text}\
+         [dead_letter]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"dlq\"\n"
+    );
+    std::fs::write(&file, text).unwrap();
     file
 }
 
@@ -82,7 +60,7 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_takes_over_when_the_first_s
     setup(&tansu.brokers);
     tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline_file(dir.path(), &tansu.brokers);
+    let file = exactly_once_file(dir.path(), &tansu.brokers);
 
     // Events keep arriving for about ten seconds, so the second worker
     // joins while the first has transactions open.
