@@ -23,7 +23,8 @@ impl Restored {
         state
     }
 
-    fn put(&self, stage: String, partition: u32, state: Vec<u8>) {
+    /// Leaves `state` for `stage`'s first instance of `partition`.
+    pub fn put(&self, stage: String, partition: u32, state: Vec<u8>) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -19,11 +19,12 @@ use super::chain::StageSpec;
 use super::run::{count_delivered, PipelineError, RunCounters, RunReport};
 use super::started::Started;
 use super::tracker::CompletionTracker;
+use crate::checkpoint::Restored;
 use crate::config::{Pipeline, SinkConfig, SourceConfig};
 use crate::runtime::Runtime;
 use crate::sink::{Confirmation, TransactionalProducer};
 use crate::source::{ConsumedOffsets, KafkaSource, Source};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +61,18 @@ struct Delivered {
     created: Instant,
     n_out: u64,
     n_dead: u64,
+    /// The stateful stages' state after the batch.
+    states: Vec<(String, Vec<u8>)>,
+}
+
+/// What an attempt committed, for the next one after an abort.
+#[derive(Default)]
+struct Committed {
+    /// Transactions committed.
+    transactions: u64,
+    /// The stateful stages' state per partition id after its last
+    /// committed batch: an aborted partition's stages resume from it.
+    states: HashMap<u32, Vec<(String, Vec<u8>)>>,
 }
 
 /// Runs a Kafka → Kafka pipeline with exactly-once delivery until its
@@ -93,6 +106,10 @@ pub async fn run_exactly_once(
     tracing::info!(pipeline = %pipeline.name, transactional_id = %producer.id, "exactly-once: transactional producer ready");
     let mut aborts = 0;
     let (mut source, mut offsets) = transactional_source(from)?;
+    let mut committed = Committed::default();
+    // Where the stages of rewound partitions find their committed state;
+    // given, it also has every batch carry its stages' state.
+    let mut restored = Arc::new(Restored::default());
     loop {
         let started = Started::start(
             runtime.clone(),
@@ -101,9 +118,9 @@ pub async fn run_exactly_once(
             source,
             stop.clone(),
             &counters,
-            None,
+            Some(restored),
         )?;
-        let mut committed = 0;
+        committed.transactions = 0;
         let (result, back) = deliver(
             started,
             &producer,
@@ -117,15 +134,26 @@ pub async fn run_exactly_once(
             Err(PipelineError::Aborted(why)) if !*stop.borrow() => why,
             other => return other,
         };
-        aborts = if committed > 0 { 1 } else { aborts + 1 };
+        aborts = if committed.transactions > 0 {
+            1
+        } else {
+            aborts + 1
+        };
         if aborts > MAX_ABORTS_IN_A_ROW {
             return Err(PipelineError::Aborted(format!(
                 "{why} ({aborts} aborts in a row; giving up)"
             )));
         }
+        restored = Arc::new(Restored::default());
+        let mut states = std::mem::take(&mut committed.states);
         source = match (back, offsets.rewind().await) {
             (Some(back), Ok(moved)) => {
-                tracing::warn!(pipeline = %pipeline.name, partitions = moved, "transaction aborted: {why}; reading again from the last committed offsets");
+                tracing::warn!(pipeline = %pipeline.name, partitions = moved.len(), "transaction aborted: {why}; reading again from the last committed offsets");
+                for (old, new) in moved {
+                    for (stage, state) in states.remove(&old).unwrap_or_default() {
+                        restored.put(stage, new, state);
+                    }
+                }
                 back
             }
             (back, rewound) => {
@@ -173,7 +201,7 @@ async fn deliver(
     offsets: &ConsumedOffsets,
     counters: &RunCounters,
     faults: &Faults,
-    committed: &mut u64,
+    committed: &mut Committed,
 ) -> (Result<RunReport, PipelineError>, Option<Box<dyn Source>>) {
     let mut tracker = CompletionTracker::default();
     let mut open: Option<Open> = None;
@@ -204,7 +232,7 @@ async fn deliver(
             if let Some(t) = open.take() {
                 match commit(t, producer, offsets, &mut tracker, faults).await {
                     Ok(batches) => {
-                        *committed += 1;
+                        committed.transactions += 1;
                         for b in batches {
                             count_delivered(
                                 &started.metrics,
@@ -213,7 +241,12 @@ async fn deliver(
                                 b.n_out,
                                 b.n_dead,
                             );
+                            if !b.states.is_empty() {
+                                committed.states.insert(b.ack.partition, b.states);
+                            }
                         }
+                        // Partitions given up take their state with them.
+                        committed.states.retain(|id, _| offsets.holds(*id));
                     }
                     Err(e) => {
                         failure = Some(e);
@@ -263,6 +296,7 @@ async fn add(
         created: done.created,
         n_out: done.events.len() as u64,
         n_dead: done.dead_letters.len() as u64,
+        states: done.states,
     });
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use crate::brokers::Tansu;
 use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce, read_until};
+use crate::kafka_group::{produce as group_produce, setup, PARTITIONS};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -16,12 +17,17 @@ use weir::pipeline::{prepare_stages, run_exactly_once, Faults, RunCounters};
 /// seconds (transaction markers take offsets too, so the watermarks do not
 /// count records).
 fn everything(brokers: &str, topic: &str, partitions: i32) -> Vec<String> {
+    records(brokers, topic, partitions)
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect()
+}
+
+/// [`everything`], with the records' headers.
+fn records(brokers: &str, topic: &str, partitions: i32) -> Vec<crate::kafka::Record> {
     read_until(brokers, topic, partitions, |_, idle| {
         idle > Duration::from_secs(2)
     })
-    .into_iter()
-    .map(|(v, _)| v)
-    .collect()
 }
 
 #[test]
@@ -163,4 +169,64 @@ fn exactly_once_is_refused_unless_kafka_to_kafka() {
         .problems
         .iter()
         .any(|p| p.key == "delivery" && p.message.contains("unknown delivery mode")));
+}
+
+#[test]
+fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.clone();
+    // 4 partitions; event i has the key k<i % 16> and goes to partition
+    // i % 4, so the counter stamps it with i / 16 + 1.
+    setup(&brokers);
+    tokio_rt().block_on(create_topics(&brokers, &[("dlq", 1)]));
+    const HALF: usize = 320;
+    group_produce(&brokers, 0, HALF);
+    let p = kafka_pipeline(&brokers, "counter.wasm", r#"delivery = "exactly-once""#);
+    let rt = runtime();
+    let stages = prepare_stages(&rt, &p).unwrap();
+    let faults = Faults::default();
+    let counters = Arc::new(RunCounters::default());
+    tokio_rt().block_on(async {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (b, f) = (brokers.clone(), faults.clone());
+        let waiter = tokio::task::spawn_blocking(move || {
+            let committed_to = |n: usize| {
+                let deadline = Instant::now() + Duration::from_secs(90);
+                while committed(&b, "weir", "in", PARTITIONS).iter().sum::<i64>() != n as i64 {
+                    assert!(Instant::now() < deadline, "offsets never reached {n}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            };
+            // The first half is committed with the counts it reached; the
+            // transaction that holds the first events after it fails.
+            committed_to(HALF);
+            f.abort_before_commit.store(1, Ordering::SeqCst);
+            group_produce(&b, HALF, 2 * HALF);
+            committed_to(2 * HALF);
+            let _ = stop_tx.send(true);
+        });
+        let r = run_exactly_once(rt, &p, stages, stop, counters.clone(), faults.clone()).await;
+        waiter.await.unwrap();
+        r.unwrap()
+    });
+    assert_eq!(
+        faults.abort_before_commit.load(Ordering::SeqCst),
+        0,
+        "a transaction after the first half aborted"
+    );
+
+    // The broker under test shows aborted records too; of each event, the
+    // copy read last (a key stays in one partition) is the committed one.
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for (value, headers) in records(&brokers, "out", PARTITIONS) {
+        last.insert(value, headers["count"].parse().unwrap());
+    }
+    assert_eq!(last.len(), 2 * HALF, "every event is in the output");
+    for i in 0..2 * HALF {
+        assert_eq!(
+            last[&format!("e{i}")],
+            (i / 16 + 1) as u64,
+            "e{i}: the counts go on from the committed state after the abort"
+        );
+    }
 }

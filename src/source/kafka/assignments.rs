@@ -52,21 +52,31 @@ impl Assignments {
         }
     }
 
-    /// Forgets every partition held, as after a revocation (their batches
-    /// are abandoned and read again under new ids); returns where each is
-    /// read again from: the offset after the last committed transaction, or
-    /// the first offset read.
-    pub fn rewind(&mut self) -> Vec<(String, i32, i64)> {
-        self.ids.clear();
+    /// Gives every partition held a new id, as if it had been revoked and
+    /// assigned again (the old id's batches are abandoned, its late commits
+    /// dropped); returns where each is read again from: the offset after
+    /// the last committed transaction, or the first offset read.
+    pub fn rewind(&mut self) -> Vec<Rewound> {
         self.done.clear();
+        let mut held: Vec<(u32, (String, i32))> = self.partitions.drain().collect();
+        held.sort();
         let mut from = Vec::new();
-        for (id, (topic, partition)) in self.partitions.drain() {
-            if let Some(next) = self.restart.remove(&id) {
-                from.push((topic.clone(), partition, next));
+        for (old, (topic, partition)) in held {
+            let next = self.restart.remove(&old);
+            self.revoked.insert(old, (topic.clone(), partition));
+            if let Some(m) = self.ids.get_mut(&topic) {
+                m.remove(&partition);
             }
-            self.revoked.insert(id, (topic, partition));
+            let Some(next) = next else { continue };
+            let new = self.id(&topic, partition, next);
+            from.push(Rewound {
+                topic,
+                partition,
+                next,
+                old,
+                new,
+            });
         }
-        from.sort();
         from
     }
 
@@ -108,6 +118,21 @@ impl Assignments {
     }
 }
 
+/// A partition moved back after an aborted transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rewound {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset it is read again from.
+    pub next: i64,
+    /// Its id until now.
+    pub old: u32,
+    /// Its id from now on.
+    pub new: u32,
+}
+
 /// How a Kafka partition is named in checkpoints.
 pub fn checkpoint_name(topic: &str, partition: i32) -> String {
     format!("{topic}.{partition}")
@@ -140,9 +165,14 @@ mod tests {
         let one = a.id("t", 1, 7);
         a.committed(zero, 150);
         a.confirm(one, 30);
+        let rewound = a.rewind();
+        let from: Vec<_> = rewound
+            .iter()
+            .map(|r| (r.topic.as_str(), r.partition, r.next, r.old))
+            .collect();
         assert_eq!(
-            a.rewind(),
-            [("t".into(), 0, 150), ("t".into(), 1, 7)],
+            from,
+            [("t", 0, 150, zero), ("t", 1, 7, one)],
             "a confirmed offset is not a committed one"
         );
         assert!(
@@ -150,8 +180,12 @@ mod tests {
             "the old batches are abandoned"
         );
         assert_eq!(a.forgotten(one), Some(("t".into(), 1)));
-        let again = a.id("t", 1, 7);
-        assert_ne!(again, one, "read again under a new id");
-        assert_eq!(a.rewind(), [("t".into(), 1, 7)]);
+        let new_one = rewound[1].new;
+        assert_ne!(new_one, one, "read again under a new id");
+        assert_eq!(a.id("t", 1, 7), new_one, "given at the rewind");
+        assert_eq!(a.name(new_one).as_deref(), Some("t.1"));
+        let again = a.rewind();
+        assert_eq!(again[1].next, 7, "still nothing committed");
+        assert_eq!(again[1].old, new_one);
     }
 }

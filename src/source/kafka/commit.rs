@@ -72,7 +72,8 @@ impl ConsumedOffsets {
     /// After an aborted transaction: moves every partition held back to
     /// the offset after the last committed transaction, and gives it a new
     /// id, so that nothing read under the old one is committed. The
-    /// consumer stays in its group. Returns how many partitions moved.
+    /// consumer stays in its group. Returns the partitions moved, as (old
+    /// id, new id).
     ///
     /// Call it only while the source is stopped: messages fetched before
     /// the seek are discarded, but one already taken would carry a new id.
@@ -80,16 +81,16 @@ impl ConsumedOffsets {
     /// # Errors
     /// When a partition could not be moved (the consumer must then not be
     /// read again: its position is past what was committed).
-    pub async fn rewind(&self) -> Result<usize, SourceError> {
+    pub async fn rewind(&self) -> Result<Vec<(u32, u32)>, SourceError> {
         let from = lock(&self.assignments).rewind();
         if from.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut tpl = TopicPartitionList::new();
-        for (topic, partition, next) in &from {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+        for r in &from {
+            tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.next))
                 .map_err(|e| {
-                    SourceError::Broker(format!("kafka rewind {topic}/{partition}: {e}"))
+                    SourceError::Broker(format!("kafka rewind {}/{}: {e}", r.topic, r.partition))
                 })?;
         }
         let consumer = self.consumer.clone();
@@ -107,7 +108,7 @@ impl ConsumedOffsets {
                 ))
             })?;
         }
-        Ok(from.len())
+        Ok(from.iter().map(|r| (r.old, r.new)).collect())
     }
 }
 
