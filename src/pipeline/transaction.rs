@@ -23,7 +23,7 @@ use crate::checkpoint::Restored;
 use crate::config::{Pipeline, SinkConfig, SourceConfig};
 use crate::runtime::Runtime;
 use crate::sink::{Confirmation, TransactionalProducer};
-use crate::source::{ConsumedOffsets, KafkaSource, Source};
+use crate::source::{CommitNow, ConsumedOffsets, KafkaSource, Source};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -63,6 +63,16 @@ struct Delivered {
     n_dead: u64,
     /// The stateful stages' state after the batch.
     states: Vec<(String, Vec<u8>)>,
+}
+
+/// What the transaction loop does next.
+enum Step {
+    /// A rebalance asks for the open transaction to be committed.
+    CommitNow(CommitNow),
+    /// The open transaction is due.
+    Due,
+    /// A processed batch, or `None` when the workers are done.
+    Batch(Option<Processed>),
 }
 
 /// What an attempt committed, for the next one after an abort.
@@ -206,59 +216,67 @@ async fn deliver(
     let mut tracker = CompletionTracker::default();
     let mut open: Option<Open> = None;
     let mut failure = None;
+    let mut requests = offsets.commit_requests();
     loop {
         let due = open.as_ref().map(|t| t.opened + TRANSACTION_INTERVAL);
-        let next = tokio::select! {
+        let step = tokio::select! {
             biased;
-            _ = sleep_until(due), if due.is_some() => None,
-            d = started.done.recv() => Some(d),
+            Some(r) = requests.recv() => Step::CommitNow(r),
+            _ = sleep_until(due), if due.is_some() => Step::Due,
+            d = started.done.recv() => Step::Batch(d),
         };
-        let closing = matches!(next, Some(None));
-        let timed_out = next.is_none();
-        if let Some(Some(mut done)) = next {
-            if !offsets.holds(done.ack.partition) {
-                // Given up meanwhile: the new owner reads it again.
-                done = done.abandon();
-            }
-            if let Err(e) = add(&mut open, producer, done).await {
-                failure = Some(e);
-                break;
-            }
-        }
-        let full = open
-            .as_ref()
-            .is_some_and(|t| t.batches.len() >= TRANSACTION_BATCHES);
-        if timed_out || closing || full {
-            if let Some(t) = open.take() {
-                match commit(t, producer, offsets, &mut tracker, faults).await {
-                    Ok(batches) => {
-                        committed.transactions += 1;
-                        for b in batches {
-                            count_delivered(
-                                &started.metrics,
-                                counters,
-                                b.created,
-                                b.n_out,
-                                b.n_dead,
-                            );
-                            if !b.states.is_empty() {
-                                committed.states.insert(b.ack.partition, b.states);
-                            }
-                        }
-                        // Partitions given up take their state with them.
-                        committed.states.retain(|id, _| offsets.holds(*id));
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
+        let mut commit_now = None;
+        let mut closing = false;
+        match step {
+            Step::CommitNow(r) => commit_now = Some(r),
+            Step::Due => {}
+            Step::Batch(None) => closing = true,
+            Step::Batch(Some(mut done)) => {
+                if !offsets.holds(done.ack.partition) {
+                    // Given up meanwhile: the new owner reads it again.
+                    done = done.abandon();
+                }
+                if let Err(e) = add(&mut open, producer, done).await {
+                    failure = Some(e);
+                    break;
+                }
+                let full = open
+                    .as_ref()
+                    .is_some_and(|t| t.batches.len() >= TRANSACTION_BATCHES);
+                if !full {
+                    continue;
                 }
             }
+        }
+        if let Some(t) = open.take() {
+            match commit(t, producer, offsets, &mut tracker, faults).await {
+                Ok(batches) => {
+                    committed.transactions += 1;
+                    for b in batches {
+                        count_delivered(&started.metrics, counters, b.created, b.n_out, b.n_dead);
+                        if !b.states.is_empty() {
+                            committed.states.insert(b.ack.partition, b.states);
+                        }
+                    }
+                    // Partitions given up take their state with them.
+                    committed.states.retain(|id, _| offsets.holds(*id));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        // The rebalance that asked lets its partitions go now.
+        if let Some(r) = commit_now {
+            r.done();
         }
         if closing {
             break;
         }
     }
+    // A rebalance waiting for a commit stops waiting.
+    drop(requests);
     started.finish_keeping_source(failure, counters).await
 }
 

@@ -13,7 +13,7 @@ pub mod nats;
 mod nats_connection;
 
 pub use file::{FileSource, StdinSource};
-pub use kafka::{ConsumedOffsets, KafkaSource, Revoked};
+pub use kafka::{CommitNow, ConsumedOffsets, KafkaSource, Revoked};
 pub use memory::{MemoryCommits, MemoryFeed, MemorySource};
 pub use nats::{JetStreamSource, NatsSource};
 

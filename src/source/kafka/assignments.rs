@@ -9,7 +9,7 @@
 //! and the partitions are read again from their last committed offsets
 //! under new ones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The current assignment and what was confirmed of it.
 #[derive(Debug, Default)]
@@ -24,6 +24,9 @@ pub struct Assignments {
     /// Where each id is read again from after an aborted transaction: its
     /// first offset read, then the offset after each committed transaction.
     restart: HashMap<u32, i64>,
+    /// Ids being revoked: no longer held for new work, but their offsets
+    /// can still be committed.
+    leaving: HashSet<u32>,
 }
 
 impl Assignments {
@@ -97,9 +100,20 @@ impl Assignments {
             .map(|(t, p)| checkpoint_name(t, *p))
     }
 
-    /// Whether `id` stands for a partition this worker holds.
+    /// Whether `id` stands for a partition this worker holds (and is not
+    /// giving up).
     pub fn holds(&self, id: u32) -> bool {
-        self.partitions.contains_key(&id)
+        self.partitions.contains_key(&id) && !self.leaving.contains(&id)
+    }
+
+    /// Marks a partition being revoked: no longer held for new work, while
+    /// its offsets can still be committed. `false` when it has no id (was
+    /// never read).
+    pub fn leave(&mut self, topic: &str, partition: i32) -> bool {
+        match self.ids.get(topic).and_then(|m| m.get(&partition)) {
+            Some(&id) => self.leaving.insert(id),
+            None => false,
+        }
     }
 
     /// The topic and partition a revoked id stood for.
@@ -114,6 +128,7 @@ impl Assignments {
             self.revoked.insert(id, tp);
         }
         self.restart.remove(&id);
+        self.leaving.remove(&id);
         self.done.remove(&id)
     }
 }

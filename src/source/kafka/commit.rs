@@ -1,6 +1,7 @@
 //! Committing: confirmed offsets to the group, or (in exactly-once mode)
 //! the offsets a transaction commits with its output.
 
+use super::revoke::CommitNow;
 use super::source::{lock, Kafka, Shared};
 use crate::source::{Committer, SourceError};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -24,6 +25,7 @@ pub struct Revoked {
 pub struct ConsumedOffsets {
     pub(super) consumer: Arc<Kafka>,
     pub(super) assignments: Shared,
+    pub(super) on_revoke: super::revoke::OnRevoke,
 }
 
 impl ConsumedOffsets {
@@ -53,6 +55,13 @@ impl ConsumedOffsets {
             let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(next));
         }
         Ok(tpl)
+    }
+
+    /// Requests to commit the open transaction before partitions are
+    /// revoked; each must be answered with [`CommitNow::done`] once the
+    /// transaction is committed or aborted. A later call takes them over.
+    pub fn commit_requests(&self) -> tokio::sync::mpsc::UnboundedReceiver<CommitNow> {
+        self.on_revoke.requests()
     }
 
     /// Whether the partition with id `id` is still held here.

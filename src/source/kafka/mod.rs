@@ -5,7 +5,9 @@
 mod assignments;
 mod commit;
 mod pause;
+mod revoke;
 mod source;
 
 pub use commit::{ConsumedOffsets, Revoked};
+pub use revoke::CommitNow;
 pub use source::KafkaSource;

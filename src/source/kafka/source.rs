@@ -3,6 +3,7 @@
 use super::assignments::{checkpoint_name, Assignments};
 use super::commit::{ConsumedOffsets, KafkaCommitter};
 use super::pause::{self, Paused};
+use super::revoke::OnRevoke;
 use crate::checkpoint::Restorer;
 use crate::config::KafkaSource as Config;
 use crate::source::chunker::{Chunker, Next};
@@ -28,8 +29,8 @@ pub(super) fn lock(a: &Shared) -> MutexGuard<'_, Assignments> {
     a.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Commits what was confirmed of revoked partitions before they go (not in
-/// exactly-once mode, where only transactions commit offsets).
+/// Commits what was confirmed of revoked partitions before they go (in
+/// exactly-once mode, by committing the open transaction).
 pub struct Ctx {
     assignments: Shared,
     /// Counts revocations, so that the source can keep the id of the
@@ -38,6 +39,9 @@ pub struct Ctx {
     /// Set while the source holds its partitions paused.
     paused: Paused,
     transactional: bool,
+    /// Exactly-once mode: how a revocation has the open transaction
+    /// committed first.
+    on_revoke: OnRevoke,
 }
 
 impl ClientContext for Ctx {}
@@ -49,14 +53,7 @@ impl ConsumerContext for Ctx {
         };
         self.revocations.fetch_add(1, Ordering::AcqRel);
         if self.transactional {
-            let mut a = lock(&self.assignments);
-            for e in tpl.elements() {
-                a.revoke(e.topic(), e.partition());
-            }
-            tracing::info!(
-                partitions = tpl.count(),
-                "kafka: partitions revoked; an open transaction holding them will abort"
-            );
+            self.on_revoke.revoke(&self.assignments, tpl);
             return;
         }
         let mut commit = TopicPartitionList::new();
@@ -138,6 +135,7 @@ pub struct KafkaSource {
     assignments: Shared,
     revocations: Arc<AtomicU64>,
     paused: Paused,
+    on_revoke: OnRevoke,
     /// How long a chunk waits for room before the partitions are paused.
     pause_after: Duration,
     restorer: Option<Restorer>,
@@ -169,6 +167,7 @@ impl KafkaSource {
         let assignments = Shared::default();
         let revocations = Arc::new(AtomicU64::new(0));
         let paused = Paused::default();
+        let on_revoke = OnRevoke::default();
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
@@ -188,6 +187,7 @@ impl KafkaSource {
                 revocations: revocations.clone(),
                 paused: paused.clone(),
                 transactional,
+                on_revoke: on_revoke.clone(),
             })
             .map_err(|e| SourceError::Broker(format!("kafka consumer: {e}")))?;
         Ok(KafkaSource {
@@ -196,6 +196,7 @@ impl KafkaSource {
             assignments,
             revocations,
             paused,
+            on_revoke,
             pause_after: pause::pause_after(&config.properties.0),
             restorer: None,
             subscribed: false,
@@ -209,6 +210,7 @@ impl KafkaSource {
         ConsumedOffsets {
             consumer: self.consumer.clone(),
             assignments: self.assignments.clone(),
+            on_revoke: self.on_revoke.clone(),
         }
     }
 }
