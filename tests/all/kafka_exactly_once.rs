@@ -30,6 +30,35 @@ fn records(brokers: &str, topic: &str, partitions: i32) -> Vec<crate::kafka::Rec
     })
 }
 
+/// Runs `p` in exactly-once mode with `faults` until `done` returns, then
+/// stops it gracefully; every failure `faults` asked for must have
+/// happened.
+fn run_until(
+    p: &weir::config::Pipeline,
+    faults: &Faults,
+    done: impl FnOnce() + Send + 'static,
+) -> weir::pipeline::RunReport {
+    let rt = runtime();
+    let stages = prepare_stages(&rt, p).unwrap();
+    let counters = Arc::new(RunCounters::default());
+    let report = tokio_rt().block_on(async {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let waiter = tokio::task::spawn_blocking(move || {
+            done();
+            let _ = stop_tx.send(true);
+        });
+        let r = run_exactly_once(rt, p, stages, stop, counters, faults.clone()).await;
+        waiter.await.unwrap();
+        r.unwrap()
+    });
+    assert_eq!(
+        faults.abort_before_commit.load(Ordering::SeqCst),
+        0,
+        "every injected failure happened"
+    );
+    report
+}
+
 #[test]
 fn transactions_commit_offsets_with_the_output_and_an_aborted_one_is_read_again() {
     let tansu = Tansu::start();
@@ -57,32 +86,17 @@ fn transactions_commit_offsets_with_the_output_and_an_aborted_one_is_read_again(
         r#"delivery = "exactly-once""#,
     );
     assert_eq!(p.delivery, Delivery::ExactlyOnce);
-    let rt = runtime();
-    let stages = prepare_stages(&rt, &p).unwrap();
     // The first two transactions fail just before their commit.
     let faults = Faults::default();
     faults.abort_before_commit.store(2, Ordering::SeqCst);
-    let counters = Arc::new(RunCounters::default());
-    let report = tokio_rt().block_on(async {
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let b = brokers.clone();
-        let waiter = tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(90);
-            while committed(&b, "weir", "in", 3) != [60, 60, 60] {
-                assert!(Instant::now() < deadline, "offsets never reached the end");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            let _ = stop_tx.send(true);
-        });
-        let r = run_exactly_once(rt, &p, stages, stop, counters.clone(), faults.clone()).await;
-        waiter.await.unwrap();
-        r.unwrap()
+    let b = brokers.clone();
+    let report = run_until(&p, &faults, move || {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while committed(&b, "weir", "in", 3) != [60, 60, 60] {
+            assert!(Instant::now() < deadline, "offsets never reached the end");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     });
-    assert_eq!(
-        faults.abort_before_commit.load(Ordering::SeqCst),
-        0,
-        "both injected failures happened"
-    );
     // Counted once each, on commit: aborted copies are not counted.
     assert_eq!(report.events_out, 179);
     assert_eq!(report.dead_letters, 1);
@@ -182,38 +196,23 @@ fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
     const HALF: usize = 320;
     group_produce(&brokers, 0, HALF);
     let p = kafka_pipeline(&brokers, "counter.wasm", r#"delivery = "exactly-once""#);
-    let rt = runtime();
-    let stages = prepare_stages(&rt, &p).unwrap();
     let faults = Faults::default();
-    let counters = Arc::new(RunCounters::default());
-    tokio_rt().block_on(async {
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let (b, f) = (brokers.clone(), faults.clone());
-        let waiter = tokio::task::spawn_blocking(move || {
-            let committed_to = |n: usize| {
-                let deadline = Instant::now() + Duration::from_secs(90);
-                while committed(&b, "weir", "in", PARTITIONS).iter().sum::<i64>() != n as i64 {
-                    assert!(Instant::now() < deadline, "offsets never reached {n}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            };
-            // The first half is committed with the counts it reached; the
-            // transaction that holds the first events after it fails.
-            committed_to(HALF);
-            f.abort_before_commit.store(1, Ordering::SeqCst);
-            group_produce(&b, HALF, 2 * HALF);
-            committed_to(2 * HALF);
-            let _ = stop_tx.send(true);
-        });
-        let r = run_exactly_once(rt, &p, stages, stop, counters.clone(), faults.clone()).await;
-        waiter.await.unwrap();
-        r.unwrap()
+    let (b, f) = (brokers.clone(), faults.clone());
+    run_until(&p, &faults, move || {
+        let committed_to = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while committed(&b, "weir", "in", PARTITIONS).iter().sum::<i64>() != n as i64 {
+                assert!(Instant::now() < deadline, "offsets never reached {n}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        // The first half is committed with the counts it reached; the
+        // transaction that holds the first events after it fails.
+        committed_to(HALF);
+        f.abort_before_commit.store(1, Ordering::SeqCst);
+        group_produce(&b, HALF, 2 * HALF);
+        committed_to(2 * HALF);
     });
-    assert_eq!(
-        faults.abort_before_commit.load(Ordering::SeqCst),
-        0,
-        "a transaction after the first half aborted"
-    );
 
     // The broker under test shows aborted records too; of each event, the
     // copy read last (a key stays in one partition) is the committed one.
