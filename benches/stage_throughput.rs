@@ -111,7 +111,7 @@ fn wasm(rt: &Runtime, file: &str, template: &[Event], form: Option<&str>) -> f64
     let settings = InstanceSettings {
         config: vec![("currency".into(), "EUR".into())],
         limits: weir::runtime::StageLimits {
-            fuel: u64::MAX / 1000,
+            fuel_per_event: u64::MAX / 100_000,
             ..Default::default()
         },
         ..InstanceSettings::default()

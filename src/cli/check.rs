@@ -21,7 +21,13 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
             }
         };
         let mut problems = Vec::new();
+        let mut lines = Vec::new();
         for stage in &pipeline.stages {
+            lines.push(format!(
+                "  stage {}: {}",
+                stage.name,
+                limits_line(&stage.limits, pipeline.batch.max_events)
+            ));
             if let Err(e) = pipeline.trust.check_file(&stage.plugin) {
                 problems.push(format!("stage {}: refused: {e}", stage.name));
                 continue;
@@ -47,6 +53,9 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
                 pipeline.stages.len()
             );
             println!("  delivery: {}", delivery(&pipeline));
+            for line in lines {
+                println!("{line}");
+            }
         } else {
             bad += 1;
             eprintln!(
@@ -65,6 +74,42 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Problems
     })
+}
+
+/// A stage's limits as a call of a full batch gets them.
+fn limits_line(l: &crate::runtime::StageLimits, batch: usize) -> String {
+    let call = l.fuel_for(crate::runtime::CallKind::Process(batch));
+    format!(
+        "fuel {} per event ({} for a full batch: {batch} events and the {} every call gets on top), memory {}, timeout {:?}",
+        thousands(l.fuel_per_event),
+        thousands(call),
+        crate::runtime::CALL_FUEL_EVENTS,
+        bytes(l.memory),
+        l.timeout
+    )
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A size in the largest binary unit that divides it.
+fn bytes(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    format!("{n} B")
 }
 
 /// What the pipeline's source promises, in one line.

@@ -12,7 +12,7 @@
 use super::nats::{connection, keys, NatsConnection};
 use super::pipeline::resolve;
 use super::problems::{join, Walker};
-use super::units::parse_duration;
+use super::units::parse_positive_duration;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ pub struct CheckpointConfig {
 pub(super) fn checkpoint(w: &mut Walker, t: &toml::Table, base: &Path) -> Option<CheckpointConfig> {
     let path = "checkpoint";
     let interval = w
-        .parsed(path, t, "interval", parse_duration, "5s")
+        .parsed(path, t, "interval", parse_positive_duration, "5s")
         .unwrap_or(Duration::from_secs(5));
     let store = match w.string(path, t, "store").as_deref().unwrap_or("dir") {
         "dir" => {

@@ -18,7 +18,7 @@
 
 use super::pipeline::resolve;
 use super::problems::{join, Walker};
-use super::units::parse_duration;
+use super::units::parse_positive_duration;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -236,7 +236,7 @@ pub(super) fn jetstream_source(
         .unwrap_or_else(|| pipeline.to_string());
     let subject = w.string("source", t, "subject");
     let ack_wait = w
-        .parsed("source", t, "ack_wait", parse_duration, "30s")
+        .parsed("source", t, "ack_wait", parse_positive_duration, "30s")
         .unwrap_or(Duration::from_secs(30));
     let max_deliver = w
         .integer("source", t, "max_deliver", 1, 1_000_000)

@@ -1,7 +1,7 @@
 //! The typed pipeline and how a TOML file becomes one.
 
 use super::problems::{ConfigError, Problem, Walker};
-use super::units::{parse_duration, parse_size};
+use super::units::{parse_duration, parse_positive_size};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -357,7 +357,7 @@ fn batch(w: &mut Walker, t: &toml::Table) -> BatchConfig {
             .integer("batch", t, "max_events", 1, 1_000_000)
             .map_or(d.max_events, |n| n as usize),
         max_bytes: w
-            .parsed("batch", t, "max_bytes", parse_size, "1MiB")
+            .parsed("batch", t, "max_bytes", parse_positive_size, "1MiB")
             .map_or(d.max_bytes, |n| n as usize),
         linger: w
             .parsed("batch", t, "linger", parse_duration, "20ms")

@@ -3,8 +3,10 @@
 
 use super::pipeline::{resolve, valid_name};
 use super::problems::{join, Walker};
-use super::units::{parse_duration, parse_size};
-use crate::runtime::{Grants, StageLimits, DEFAULT_FUEL, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+use super::units::{parse_positive_duration, parse_size};
+use crate::runtime::{
+    Grants, StageLimits, DEFAULT_FUEL_PER_EVENT, DEFAULT_MEMORY, DEFAULT_TIMEOUT,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -75,7 +77,7 @@ impl Default for SwapPolicy {
 const STAGE_KEYS: &[&str] = &[
     "name",
     "plugin",
-    "fuel",
+    "fuel_per_event",
     "memory",
     "timeout",
     "config",
@@ -107,7 +109,18 @@ pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<St
             w.problem(&path, "expected a table", "write each stage as [[stage]]");
             continue;
         };
-        w.unknown_keys(&path, t, STAGE_KEYS);
+        if t.contains_key("fuel") {
+            // The per-call budget of earlier versions: say what replaced it
+            // rather than calling it unknown.
+            w.problem(
+                &join(&path, "fuel"),
+                "`fuel` (a budget per call) is replaced by `fuel_per_event`: a call of n events gets (n + 16) × fuel_per_event",
+                "write fuel_per_event = <the old fuel divided by batch.max_events>, or leave it out for the default (10,000,000)",
+            );
+        }
+        let mut known = STAGE_KEYS.to_vec();
+        known.push("fuel");
+        w.unknown_keys(&path, t, &known);
         let name = w.required_string(&path, t, "name", "name the stage: name = \"parse\"");
         if let Some(n) = &name {
             if !valid_name(n) {
@@ -137,14 +150,14 @@ pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<St
             }
         }
         let limits = StageLimits {
-            fuel: w
-                .integer(&path, t, "fuel", 1, i64::MAX)
-                .unwrap_or(DEFAULT_FUEL),
+            fuel_per_event: w
+                .integer(&path, t, "fuel_per_event", 1, i64::MAX / 1_000_000)
+                .unwrap_or(DEFAULT_FUEL_PER_EVENT),
             memory: w
                 .parsed(&path, t, "memory", parse_size, "64MiB")
                 .unwrap_or(DEFAULT_MEMORY),
             timeout: w
-                .parsed(&path, t, "timeout", parse_duration, "200ms")
+                .parsed(&path, t, "timeout", parse_positive_duration, "200ms")
                 .unwrap_or(DEFAULT_TIMEOUT),
         };
         if limits.memory < 64 << 10 {

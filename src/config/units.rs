@@ -53,6 +53,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// Parses a duration that must be more than zero (a timeout, an interval).
+///
+/// # Errors
+/// As [`parse_duration`], and when the duration is zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?} is zero, which leaves no time at all"));
+    }
+    Ok(d)
+}
+
+/// Parses a size that must be more than zero.
+///
+/// # Errors
+/// As [`parse_size`], and when the size is zero.
+pub fn parse_positive_size(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n == 0 {
+        return Err(format!("{s:?} is zero, which leaves no room at all"));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +97,8 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("200").is_err());
         assert!(parse_duration("2 fortnights").is_err());
+        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
+        assert!(parse_positive_duration("0ms").is_err());
+        assert!(parse_positive_size("0MiB").is_err());
     }
 }

@@ -13,6 +13,7 @@
 //!   failure left off.
 
 use super::batch::{dead_letter, Batch, Failure, Processed};
+use super::budget::CallBudget;
 use crate::checkpoint::Restored;
 use crate::config::StageConfig;
 use crate::metrics::{PipelineMetrics, StageMetrics};
@@ -32,6 +33,8 @@ pub struct StageSpec {
     pub settings: InstanceSettings,
     /// The stage's metric handles.
     pub metrics: StageMetrics,
+    /// The batch size its limits turned out to allow.
+    pub budget: CallBudget,
 }
 
 impl StageSpec {
@@ -52,6 +55,7 @@ impl StageSpec {
             plugin,
             settings,
             metrics,
+            budget: CallBudget::default(),
         }
     }
 }
@@ -70,6 +74,17 @@ pub(super) struct Origin<'a> {
     /// Exact positions, known before the first stage transforms anything.
     positions: Option<&'a [u64]>,
     range: (u64, u64),
+}
+
+/// What the calls of a split batch found out.
+#[derive(Default)]
+struct Pieces {
+    /// Whether some event failed a call on its own.
+    blamed: bool,
+    /// Fuel the successful calls used.
+    fuel: u64,
+    /// Events of the largest successful call.
+    largest: usize,
 }
 
 /// The stages of one worker thread.
@@ -248,6 +263,8 @@ impl StageChain {
         Ok(slot.instance.as_mut().expect("just created"))
     }
 
+    /// Runs `events` through stage `i`, in calls no bigger than the stage's
+    /// limits turned out to allow.
     pub(super) fn run_stage(
         &mut self,
         i: usize,
@@ -255,6 +272,69 @@ impl StageChain {
         origin: Origin<'_>,
         dead: &mut Vec<Event>,
     ) -> Vec<Event> {
+        let most = self.stages[i].0.budget.most_events();
+        if events.len() <= most {
+            return self.run_call(i, events, origin, dead);
+        }
+        let mut out = Vec::with_capacity(events.len());
+        let mut offset = 0;
+        while !events.is_empty() {
+            let rest = events.split_off(most.min(events.len()));
+            let positions = origin.positions.map(|p| &p[offset..offset + events.len()]);
+            offset += events.len();
+            out.extend(self.run_call(
+                i,
+                events,
+                Origin {
+                    positions,
+                    ..origin
+                },
+                dead,
+            ));
+            events = rest;
+        }
+        out
+    }
+
+    /// One call of stage `i`; when it fails for its size and every piece of
+    /// it then succeeds, the stage's budget learns that the call was too big.
+    fn run_call(
+        &mut self,
+        i: usize,
+        events: Vec<Event>,
+        origin: Origin<'_>,
+        dead: &mut Vec<Event>,
+    ) -> Vec<Event> {
+        let n = events.len();
+        let mut found = Pieces::default();
+        let (out, failure) = self.run_piece(i, events, origin, dead, &mut found);
+        if let Some(err) = failure {
+            if n > 1 && !found.blamed {
+                let spec = &self.stages[i].0;
+                spec.budget.too_big(
+                    (&self.pipeline, &spec.config.name),
+                    &spec.settings.limits,
+                    n,
+                    found.largest,
+                    found.fuel,
+                    &err,
+                );
+            }
+        }
+        out
+    }
+
+    /// Calls the stage with `events`; when the call fails, splits them in
+    /// halves down to the event that fails. Returns the output and the
+    /// failure of this call, if it failed.
+    fn run_piece(
+        &mut self,
+        i: usize,
+        mut events: Vec<Event>,
+        origin: Origin<'_>,
+        dead: &mut Vec<Event>,
+        found: &mut Pieces,
+    ) -> (Vec<Event>, Option<CallError>) {
         let spec = self.stages[i].0.clone();
         let stage = spec.config.name.as_str();
         let inst = match self.instance(i, origin.partition) {
@@ -263,7 +343,8 @@ impl StageChain {
                 tracing::error!(pipeline = %self.pipeline, stage, partition = origin.partition, "cannot start an instance: {e}");
                 spec.metrics.trap(e.kind());
                 self.fail_all(i, events, origin, &e, dead);
-                return Vec::new();
+                found.blamed = true;
+                return (Vec::new(), None);
             }
         };
         let n = events.len();
@@ -273,7 +354,8 @@ impl StageChain {
         spec.metrics
             .call_duration
             .record(start.elapsed().as_secs_f64());
-        spec.metrics.fuel.record(inst.last_fuel() as f64);
+        let fuel = inst.last_fuel();
+        spec.metrics.fuel.record(fuel as f64);
         let result =
             result.and_then(
                 |out| match out.errors.iter().find(|e| e.index as usize >= n) {
@@ -288,6 +370,8 @@ impl StageChain {
             );
         match result {
             Ok(out) => {
+                found.fuel = found.fuel.saturating_add(fuel);
+                found.largest = found.largest.max(n);
                 let mut seen = vec![false; n];
                 for err in out.errors {
                     let j = err.index as usize;
@@ -310,7 +394,7 @@ impl StageChain {
                 if !spec.config.stateless {
                     self.save_checkpoint(i, origin.partition);
                 }
-                out.events
+                (out.events, None)
             }
             Err(e) => {
                 spec.metrics.trap(e.kind());
@@ -319,9 +403,10 @@ impl StageChain {
                 if n == 1 {
                     tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "event dead-lettered: {e}");
                     self.fail_all(i, events, origin, &e, dead);
-                    return Vec::new();
+                    found.blamed = true;
+                    return (Vec::new(), Some(e));
                 }
-                tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "batch of {n} failed ({e}); isolating the failing event");
+                tracing::debug!(pipeline = %self.pipeline, stage, partition = origin.partition, "batch of {n} failed ({e}); isolating the failing event");
                 let right = events.split_off(n / 2);
                 let (lp, rp) = match origin.positions {
                     Some(p) => {
@@ -330,25 +415,17 @@ impl StageChain {
                     }
                     None => (None, None),
                 };
-                let mut out = self.run_stage(
-                    i,
-                    events,
-                    Origin {
-                        positions: lp,
-                        ..origin
-                    },
-                    dead,
-                );
-                out.extend(self.run_stage(
-                    i,
-                    right,
-                    Origin {
-                        positions: rp,
-                        ..origin
-                    },
-                    dead,
-                ));
-                out
+                let left = Origin {
+                    positions: lp,
+                    ..origin
+                };
+                let (mut out, _) = self.run_piece(i, events, left, dead, found);
+                let right_origin = Origin {
+                    positions: rp,
+                    ..origin
+                };
+                out.extend(self.run_piece(i, right, right_origin, dead, found).0);
+                (out, Some(e))
             }
         }
     }

@@ -12,6 +12,7 @@
 
 mod batch;
 mod batcher;
+mod budget;
 mod chain;
 mod persist;
 mod run;

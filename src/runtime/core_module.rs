@@ -356,7 +356,7 @@ pub(crate) fn abi_version(
         ModuleState::new(wasi.build_p1(), Limiter::new(limits.memory), tag),
     );
     store.limiter(|s| &mut s.limiter);
-    store.set_fuel(limits.fuel)?;
+    store.set_fuel(limits.fuel_for(super::limits::CallKind::Setup))?;
     store.set_epoch_deadline((limits.timeout.as_millis() as u64).max(1000));
     let instance = pre.instantiate(&mut store)?;
     if let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {

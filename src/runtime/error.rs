@@ -45,10 +45,13 @@ pub enum LoadError {
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum CallError {
     /// The call used up its fuel budget.
-    #[error("ran out of fuel (budget {budget} per call)")]
+    #[error("ran out of fuel ({})", fuel_budget(*budget, *events))]
     OutOfFuel {
         /// The budget that was exhausted.
         budget: u64,
+        /// The events of the `process` call; `None` for a start-up or
+        /// checkpoint call.
+        events: Option<usize>,
     },
     /// The call ran past its wall-clock timeout.
     #[error("exceeded its timeout of {timeout:?}")]
@@ -92,6 +95,14 @@ pub enum CallError {
         /// wasmtime's explanation.
         message: String,
     },
+}
+
+fn fuel_budget(budget: u64, events: Option<usize>) -> String {
+    match events {
+        Some(1) => format!("budget {budget} for 1 event"),
+        Some(n) => format!("budget {budget} for {n} events"),
+        None => format!("budget {budget} for start-up or a checkpoint"),
+    }
 }
 
 impl CallError {

@@ -192,7 +192,7 @@ impl StageInstance {
     /// A [`CallError`]; after any error but [`CallError::Refused`] the
     /// instance must be replaced.
     pub fn process(&mut self, batch: &mut Vec<Event>) -> Result<Output, CallError> {
-        self.call(CallKind::Process, |inner| match inner {
+        self.call(CallKind::Process(batch.len()), |inner| match inner {
             Inner::Component(c) => c.process(batch),
             Inner::Module(m) => m.process(batch),
         })

@@ -7,8 +7,9 @@ use wasmtime::{ResourceLimiter, Trap};
 /// The limits of one stage, reset before every call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageLimits {
-    /// Fuel for one `process` call (roughly one unit per wasm instruction).
-    pub fuel: u64,
+    /// Fuel per event (roughly one unit per wasm instruction): a `process`
+    /// call of `n` events gets `(n + CALL_FUEL_EVENTS) ×` this.
+    pub fuel_per_event: u64,
     /// Largest linear memory, in bytes, per memory of the instance.
     pub memory: u64,
     /// Wall-clock backstop for one `process` call.
@@ -18,32 +19,40 @@ pub struct StageLimits {
 impl Default for StageLimits {
     fn default() -> Self {
         StageLimits {
-            fuel: DEFAULT_FUEL,
+            fuel_per_event: DEFAULT_FUEL_PER_EVENT,
             memory: DEFAULT_MEMORY,
             timeout: DEFAULT_TIMEOUT,
         }
     }
 }
 
-/// Default fuel per call: about a tenth of a second of wasm on one core.
-pub const DEFAULT_FUEL: u64 = 100_000_000;
+/// Default fuel per event: room for an interpreted stage (Python, JS) to
+/// parse and rewrite a JSON event many times over (BENCHMARKS.md has what
+/// each example needs). A batch of 512 gets 5.12 billion, which an endless
+/// loop burns in seconds: the timeout usually stops it first.
+pub const DEFAULT_FUEL_PER_EVENT: u64 = 10_000_000;
 /// Default memory limit per instance memory.
 pub const DEFAULT_MEMORY: u64 = 64 << 20;
 /// Default wall-clock timeout per call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Every `process` call gets this many events' worth of fuel on top of its
+/// events, for what a call costs whatever its size (an interpreter's first
+/// call on a fresh instance warms up its code).
+pub const CALL_FUEL_EVENTS: u64 = 16;
+
 /// `init`, instantiation and checkpoint calls run interpreters' start-up code
 /// (JS and Python runtimes initialise for millions of instructions): they get
-/// this many times the per-call fuel…
-pub const SETUP_FUEL_FACTOR: u64 = 100;
+/// the fuel of a call of this many events…
+pub const SETUP_FUEL_EVENTS: u64 = 1000;
 /// …and this many times the per-call timeout.
 pub const SETUP_TIMEOUT_FACTOR: u32 = 10;
 
 /// What a call is, for its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
-    /// A `process` call.
-    Process,
+    /// A `process` call of this many events.
+    Process(usize),
     /// Instantiation, `init`, checkpoint export or import.
     Setup,
 }
@@ -51,16 +60,17 @@ pub enum CallKind {
 impl StageLimits {
     /// Fuel budget for a call of `kind`.
     pub fn fuel_for(&self, kind: CallKind) -> u64 {
-        match kind {
-            CallKind::Process => self.fuel,
-            CallKind::Setup => self.fuel.saturating_mul(SETUP_FUEL_FACTOR),
-        }
+        let events = match kind {
+            CallKind::Process(n) => (n as u64).saturating_add(CALL_FUEL_EVENTS),
+            CallKind::Setup => SETUP_FUEL_EVENTS,
+        };
+        self.fuel_per_event.saturating_mul(events)
     }
 
     /// Timeout for a call of `kind`.
     pub fn timeout_for(&self, kind: CallKind) -> Duration {
         match kind {
-            CallKind::Process => self.timeout,
+            CallKind::Process(_) => self.timeout,
             CallKind::Setup => self.timeout * SETUP_TIMEOUT_FACTOR,
         }
     }
@@ -128,6 +138,10 @@ pub fn classify(
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel {
             budget: limits.fuel_for(kind),
+            events: match kind {
+                CallKind::Process(n) => Some(n),
+                CallKind::Setup => None,
+            },
         },
         Some(Trap::Interrupt) => CallError::Deadline {
             timeout: limits.timeout_for(kind),

@@ -26,7 +26,10 @@ pub use error::{CallError, LoadError};
 pub use grants::Grants;
 pub use inspect::{inspect, Form, PluginInfo};
 pub use instance::{InstanceSettings, StageInstance};
-pub use limits::{StageLimits, DEFAULT_FUEL, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+pub use limits::{
+    CallKind, StageLimits, CALL_FUEL_EVENTS, DEFAULT_FUEL_PER_EVENT, DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT, SETUP_FUEL_EVENTS,
+};
 pub use plugin::CompiledPlugin;
 pub use plugin_log::LogTag;
 pub(crate) use priority::{lower_this_thread, lowered_cpu, on_idle_cores, on_one_core};

@@ -35,7 +35,7 @@ fn every_problem_is_reported_together() {
         ("batch.linger", "not a duration"),
         ("stage[1].plugin", "does not exist"),
         ("stage[1].memory", "unknown size unit"),
-        ("stage[1].fule", "unknown key"),
+        ("stage[1].fuel_per_evnt", "unknown key"),
         ("stage[2].name", "already exists"),
         (
             "stage[2].config.nested",
@@ -55,8 +55,15 @@ fn every_problem_is_reported_together() {
         "{text}"
     );
     // Hints say how to fix it.
-    let fule = p.iter().find(|(k, _, _)| k == "stage[1].fule").unwrap();
-    assert!(fule.2.contains("did you mean `fuel`?"), "{}", fule.2);
+    let typo = p
+        .iter()
+        .find(|(k, _, _)| k == "stage[1].fuel_per_evnt")
+        .unwrap();
+    assert!(
+        typo.2.contains("did you mean `fuel_per_event`?"),
+        "{}",
+        typo.2
+    );
     let source = p.iter().find(|(k, _, _)| k == "source.type").unwrap();
     assert!(source.2.contains("file, stdin"), "{}", source.2);
     // The report names the file on every line.
@@ -244,4 +251,27 @@ fn a_core_nats_source_buffers_what_the_file_says() {
         .unwrap_or_else(|| panic!("{err}"));
     assert!(err.to_string().contains("core.toml"), "{err}");
     assert!(!problem.hint.is_empty(), "a hint says what fits: {err}");
+}
+
+#[test]
+fn limits_of_zero_are_refused_with_the_key_and_the_fix() {
+    let (text, p) = problems("zero_limits.toml");
+    for (key, message) in [
+        ("batch.max_events", ""),
+        ("batch.max_bytes", "zero"),
+        ("checkpoint.interval", "zero"),
+        ("stage[1].timeout", "zero"),
+        ("stage[1].fuel_per_event", ""),
+        ("stage[1].memory", ""),
+        ("stage[2].fuel", "replaced by `fuel_per_event`"),
+    ] {
+        assert!(
+            has(&p, key, message),
+            "missing problem {key}: {message} in\n{text}"
+        );
+    }
+    assert!(
+        p.iter().all(|(_, _, hint)| !hint.is_empty()),
+        "every problem says how to fix it:\n{text}"
+    );
 }

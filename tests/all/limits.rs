@@ -27,21 +27,28 @@ fn fuel_obeyed_and_violated() {
     let mut s = instance(
         &plugin,
         &with_limits(StageLimits {
-            fuel: 1_000_000,
+            fuel_per_event: 60_000,
             ..StageLimits::default()
         }),
     );
     assert!(s.process(&mut small()).is_ok());
     assert!(s.last_fuel() > 18_000, "used {}", s.last_fuel());
     let err = s.process(&mut big(2_000)).unwrap_err();
-    assert_eq!(err, CallError::OutOfFuel { budget: 1_000_000 });
+    // One event gets its own fuel and the call's allowance of 16 more.
+    assert_eq!(
+        err,
+        CallError::OutOfFuel {
+            budget: 60_000 * 17,
+            events: Some(1)
+        }
+    );
 }
 
 #[test]
 fn timeout_obeyed_and_violated() {
     let plugin = load_wat("spin");
     let limits = StageLimits {
-        fuel: u64::MAX / 1000,
+        fuel_per_event: u64::MAX / 100_000,
         timeout: Duration::from_millis(50),
         ..StageLimits::default()
     };

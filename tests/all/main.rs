@@ -5,6 +5,7 @@ mod support;
 
 mod abi_forms;
 mod admin;
+mod budget;
 mod checkpoint;
 mod cli;
 mod config;

@@ -109,7 +109,7 @@ fn messages_held_longer_than_ack_wait_are_not_redelivered() {
         600,
         16_000,
         r#"ack_wait = "1s", max_deliver = 2"#,
-        "fuel = 1000000000\ntimeout = \"5s\"",
+        "fuel_per_event = 1000000000\ntimeout = \"5s\"",
     );
 }
 
@@ -125,15 +125,19 @@ fn messages_the_client_fetched_ahead_are_read_within_ack_wait() {
         3000,
         2000,
         r#"ack_wait = "4s", max_deliver = 2"#,
-        "fuel = 1000000000",
+        "fuel_per_event = 1000000000",
     );
 }
 
 #[test]
 fn a_graceful_stop_acknowledges_everything_it_finished() {
     const N: usize = 3000;
-    let (_nats, url, rt, _dir, file) =
-        slow_jetstream(N, 1000, r#"ack_wait = "30s""#, "fuel = 1000000000");
+    let (_nats, url, rt, _dir, file) = slow_jetstream(
+        N,
+        1000,
+        r#"ack_wait = "30s""#,
+        "fuel_per_event = 1000000000",
+    );
     let mut w = spawn_weir(&file);
     wait_until("the first acknowledgements", 60, || {
         weirs_consumer(&rt, &url).is_some_and(|info| info.ack_floor.stream_sequence >= 100)

@@ -81,7 +81,7 @@ fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
             [[stage]]
             name = "poison"
             plugin = "{{dist}}/fixtures/{plugin}"
-            fuel = 5_000_000
+            fuel_per_event = 250_000
             "#
         ));
         let input: Vec<String> = (0..40)
