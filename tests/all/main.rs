@@ -24,6 +24,7 @@ mod nats_recovery;
 mod nats_stall;
 mod pipeline;
 mod python;
+mod python_limits;
 mod reload_cli;
 mod sandbox;
 mod signing;

@@ -1,0 +1,126 @@
+"""weir's Python SDK: write a stage as a subclass of :class:`Stage`.
+
+A plugin is a module ``stage.py`` with one subclass of :class:`Stage`::
+
+    from weir_plugin import Stage, Output, Rejected, json_value, with_json
+
+    class Enrich(Stage):
+        def init(self, config):
+            self.currency = config.get("currency", "EUR")
+
+        def process(self, events):
+            out = Output()
+            for i, event in enumerate(events):
+                try:
+                    order = json_value(event)
+                except Rejected as e:
+                    out.reject(i, str(e))
+                    continue
+                order["currency"] = self.currency
+                out.emit(with_json(event, order))
+            return out
+
+``weir build`` (or ``plugins/build-python.sh``) turns it into a component.
+The four operations are those of every weir SDK: ``init``, ``process``,
+``checkpoint_export`` and ``checkpoint_import``.
+"""
+
+import json as _json
+
+from wit_world.imports.types import Event, EventError, Header
+from wit_world.imports import types as _types
+
+__all__ = [
+    "Event",
+    "Header",
+    "Output",
+    "Rejected",
+    "Stage",
+    "header",
+    "json_value",
+    "log",
+    "with_json",
+]
+
+
+class Rejected(Exception):
+    """Raised by :func:`json_value` (or by a stage) for an event that goes to
+    the dead-letter sink; its message is the reason."""
+
+
+class Output:
+    """What :meth:`Stage.process` returns: the events to emit, in order, and
+    the inputs that failed, by their index in the batch."""
+
+    def __init__(self, events=None):
+        self.events = list(events or [])
+        self.errors = []
+
+    def emit(self, event):
+        """Emits ``event`` (zero or more per input, in order)."""
+        self.events.append(event)
+
+    def reject(self, index, message):
+        """Sends input ``index`` to the dead-letter sink with ``message``."""
+        self.errors.append(EventError(index, str(message)))
+
+
+class Stage:
+    """The base class of a stage. Override :meth:`process`; the other three
+    operations have defaults (no config needed, no state)."""
+
+    def init(self, config):
+        """Called once per instance with the stage's ``config`` table as a
+        ``dict`` of strings. Raise an exception to refuse the config: its
+        message is shown by ``weir check``."""
+
+    def process(self, events):
+        """Called for every batch with a list of :class:`Event`; returns an
+        :class:`Output` or a list of events."""
+        raise NotImplementedError("a stage implements process(self, events)")
+
+    def checkpoint_export(self):
+        """The stage's state as ``bytes``; empty for a stateless stage."""
+        return b""
+
+    def checkpoint_import(self, state):
+        """Restores state from :meth:`checkpoint_export` of this or an
+        earlier version. Raise an exception to refuse it."""
+
+
+def json_value(event):
+    """The event's value parsed as a JSON object (a ``dict``); raises
+    :class:`Rejected` when it is not JSON or not an object."""
+    try:
+        value = _json.loads(event.value, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Rejected(f"value is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise Rejected("value is not a JSON object")
+    return value
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def with_json(event, value):
+    """``event`` with its value replaced by ``value`` as compact JSON."""
+    event.value = _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return event
+
+
+def header(event, name):
+    """The value of the event's first header called ``name``, or ``None``."""
+    for h in event.headers:
+        if h.key == name:
+            return h.value
+    return None
+
+
+def log(level, message):
+    """Writes ``message`` to the worker's log at ``level`` (``"trace"``,
+    ``"debug"``, ``"info"``, ``"warn"`` or ``"error"``)."""
+    from wit_world.imports import host
+
+    host.log(getattr(_types.Level, level.upper()), str(message))
