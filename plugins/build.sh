@@ -30,4 +30,5 @@ copy() { # <dir> <dest dir>
 copy plugins/examples/rust plugins/dist
 copy plugins/fixtures/rust plugins/dist/fixtures
 bash plugins/build-python.sh
+bash plugins/build-js.sh
 echo "plugins built into plugins/dist/" >&2

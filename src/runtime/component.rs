@@ -3,7 +3,7 @@
 use super::error::{CallError, LoadError};
 use super::grants::Stdio;
 use super::limits::Limiter;
-use super::plugin_log::{emit, LogTag, PluginLevel};
+use super::plugin_log::{emit, LogStream, LogTag, PluginLevel};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -29,15 +29,20 @@ pub struct ComponentState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     tag: Arc<LogTag>,
+    /// The plugin's stderr: error lines logged through the host join its
+    /// recent lines, so a trap that follows them is explained (JavaScript
+    /// has no stderr of its own).
+    stderr: LogStream,
 }
 
 impl ComponentState {
-    pub(crate) fn new(ctx: WasiCtx, limiter: Limiter, tag: Arc<LogTag>) -> Self {
+    pub(crate) fn new(ctx: WasiCtx, limiter: Limiter, tag: Arc<LogTag>, stderr: LogStream) -> Self {
         ComponentState {
             ctx,
             table: ResourceTable::new(),
             limiter,
             tag,
+            stderr,
         }
     }
 }
@@ -63,6 +68,9 @@ impl bindings::weir::plugin::host::Host for ComponentState {
             wit::Level::Error => PluginLevel::Error,
         };
         emit(&self.tag, level, "log", &message);
+        if level == PluginLevel::Error {
+            self.stderr.remember(message);
+        }
     }
 }
 

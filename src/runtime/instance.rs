@@ -122,7 +122,7 @@ impl StageInstance {
         let setup = CallKind::Setup;
         let inner = match &plugin.prepared {
             Prepared::Component(pre) => {
-                let state = ComponentState::new(wasi.build(), limiter, tag);
+                let state = ComponentState::new(wasi.build(), limiter, tag, stdio.stderr.clone());
                 let mut store = Store::new(&runtime.engine, state);
                 store.limiter(|s| &mut s.limiter);
                 arm(&mut store, &limits, setup);

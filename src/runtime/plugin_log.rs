@@ -141,6 +141,13 @@ impl LogStream {
         }
     }
 
+    /// Keeps `line` among the recent lines that explain a trap, as if the
+    /// plugin had written it to this stream.
+    pub fn remember(&self, line: String) {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        lines.remember(line);
+    }
+
     /// Takes the last few lines written since [`LogStream::forget`] (and any
     /// unterminated rest), joined, to explain a trap that follows them.
     /// Rust's "run with RUST_BACKTRACE" hint is left out.

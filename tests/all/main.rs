@@ -9,6 +9,7 @@ mod budget;
 mod checkpoint;
 mod cli;
 mod config;
+mod js;
 mod kafka;
 mod kafka_checkpoint;
 mod kafka_eos_group;

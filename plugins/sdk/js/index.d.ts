@@ -1,0 +1,54 @@
+// Types of weir's JavaScript SDK, matching the WIT world weir:plugin/stage@1.0.0.
+
+/** One header: a name and an opaque value. */
+export interface Header {
+  key: string;
+  value: Uint8Array;
+}
+
+/** One event. */
+export interface Event {
+  /** Optional key; keyed events keep their order per key. */
+  key?: Uint8Array;
+  value: Uint8Array;
+  headers: Header[];
+  /** Milliseconds since the Unix epoch, when known. */
+  timestamp?: bigint;
+  /** On input: where the event came from. On output: where to publish it. */
+  topic?: string;
+}
+
+/** The input at `index` goes to the dead-letter sink with `message`. */
+export interface EventError {
+  index: number;
+  message: string;
+}
+
+export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+/** An event that cannot be processed; its message is the dead letter's reason. */
+export class Rejected extends Error {}
+
+/** What `process` returns: the events to emit and the inputs that failed. */
+export class Output {
+  constructor(events?: Event[]);
+  events: Event[];
+  errors: EventError[];
+  emit(event: Event): void;
+  reject(index: number, message: string | Error): void;
+}
+
+/** What a stage module exports: `process`, and the other three when needed. */
+export interface StageModule {
+  init?(config: Record<string, string>): void;
+  process(events: Event[]): Output | Event[];
+  checkpointExport?(): Uint8Array;
+  checkpointImport?(state: Uint8Array): void;
+}
+
+export function json(event: Event): Record<string, unknown>;
+export function withJson(event: Event, value: unknown): Event;
+export function text(event: Event): string;
+export function header(event: Event, name: string): Uint8Array | undefined;
+export function addHeader(event: Event, name: string, value: string | Uint8Array): Event;
+export function log(level: Level, message: string): void;
