@@ -156,3 +156,28 @@ fn a_js_exception_dead_letters_its_event_with_the_message_and_the_stage_goes_on(
     let reason = header(&ran.dead[0], "weir-reason");
     assert!(reason.contains("the event said throw"), "{reason}");
 }
+
+#[test]
+fn a_running_counter_swaps_rust_to_js_to_python_to_rust_and_the_counts_continue() {
+    use crate::swap::{
+        assert_exactly_once_with_continuous_counts, counting_pipeline, with_running_pipeline,
+    };
+    use weir::reload::Artifact;
+    // Compiled (and cached) first: an interpreter's component compiles for
+    // seconds, longer than this stream lasts.
+    load("js/counter.wasm");
+    load("python/counter.wasm");
+    let p = counting_pipeline("");
+    let dist = root().join("plugins/dist");
+    let (out, dead, fed) = with_running_pipeline(&p, 4000, move |reloader, _| async move {
+        for file in ["js/counter.wasm", "python/counter.wasm", "counter.wasm"] {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            reloader
+                .deploy("count", Artifact::Path(dist.join(file)))
+                .await
+                .unwrap_or_else(|e| panic!("swap to {file}: {e}"));
+        }
+    });
+    assert!(dead.is_empty(), "no dead letters: {dead:?}");
+    assert_exactly_once_with_continuous_counts(&out, fed);
+}
