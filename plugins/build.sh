@@ -31,4 +31,5 @@ copy plugins/examples/rust plugins/dist
 copy plugins/fixtures/rust plugins/dist/fixtures
 bash plugins/build-python.sh
 bash plugins/build-js.sh
+bash plugins/build-go.sh
 echo "plugins built into plugins/dist/" >&2

@@ -1,0 +1,3 @@
+module weir.dev/examples/counter
+
+go 1.24

@@ -1,0 +1,3 @@
+module weir.dev/examples/enrich
+
+go 1.24
