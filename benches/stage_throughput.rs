@@ -263,6 +263,67 @@ fn load_times() {
     }
 }
 
+/// The JSON enrich example in every language, on one table.
+fn languages() {
+    println!("\n### The JSON enrich example per language: 1 KiB events, batches of {BATCH}, one thread\n");
+    println!("| language | form | events/s | vs. native Rust | fuel/event | size | cold compile | cached load | instantiate + init | first call ({BATCH}) | steady call ({BATCH}) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let template = enrich_batch();
+    let native = per_event(&template, |b| native_enrich(b).events.len());
+    println!(
+        "| native Rust | compiled into the host | {:.0} k | 100% | — | — | — | — | — | — | — |",
+        1e6 / native
+    );
+    let cache = tempfile::tempdir().unwrap();
+    for (language, file) in [
+        ("Rust", "enrich.wasm"),
+        ("Rust", "enrich.core.wasm"),
+        ("Go", "go/enrich.wasm"),
+        ("JavaScript", "js/enrich.wasm"),
+        ("Python", "python/enrich.wasm"),
+    ] {
+        let rt = Runtime::new(RuntimeOptions {
+            cache_dir: Some(cache.path().join(file.replace('/', "-"))),
+        })
+        .unwrap();
+        let cold = rt.load(&dist(file)).unwrap();
+        let warm = rt.load(&dist(file)).unwrap();
+        let settings = InstanceSettings {
+            config: vec![("currency".into(), "EUR".into())],
+            ..InstanceSettings::default()
+        };
+        let t = Instant::now();
+        let mut inst = StageInstance::new(&rt, &warm, &settings).unwrap();
+        let instantiate = t.elapsed();
+        let t = Instant::now();
+        inst.process(&mut template.clone()).unwrap();
+        let first = t.elapsed();
+        let t = Instant::now();
+        inst.process(&mut template.clone()).unwrap();
+        let steady = t.elapsed();
+        let fuel = inst.last_fuel() / BATCH as u64;
+        let ns = per_event(&template, |mut b| {
+            inst.process(&mut b).unwrap().events.len()
+        });
+        println!(
+            "| {language} | {} | {:.0} k | {:.0}% | {fuel} | {:.1} MiB | {:.1?} | {:.1?} | {:.1?} | {:.1?} | {:.1?} |",
+            if file.ends_with(".core.wasm") || file.starts_with("go/") {
+                "core module"
+            } else {
+                "component"
+            },
+            1e6 / ns,
+            100.0 * native / ns,
+            cold.size as f64 / (1 << 20) as f64,
+            cold.load_time,
+            warm.load_time,
+            instantiate,
+            first,
+            steady
+        );
+    }
+}
+
 fn main() {
     let Some(bench) = Bench::start() else {
         return;
@@ -273,7 +334,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     // `cargo bench --bench stage_throughput -- stage` runs one part (stage,
-    // engine or load); `-- stage identity core` also picks one workload
+    // engine, load or languages); `-- stage identity core` also picks one workload
     // (identity, enrich) and one form (component, core), e.g. for `perf`.
     let workload = bench.args.get(1).cloned();
     let form = bench.args.get(2).cloned();
@@ -285,5 +346,8 @@ fn main() {
     }
     if bench.wants("load") {
         load_times();
+    }
+    if bench.wants("languages") {
+        languages();
     }
 }

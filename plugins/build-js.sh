@@ -11,6 +11,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  echo "building JavaScript plugins needs Node.js 18 or later and npm (Debian: apt install nodejs npm)" >&2
+  exit 1
+fi
 sdk="$root/plugins/sdk/js"
 lock_hash=$(sha256sum "$sdk/toolchain/package-lock.json" | cut -c1-12)
 tools="$HOME/.cache/weir/js-toolchain-$lock_hash"

@@ -23,8 +23,13 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
         let mut problems = Vec::new();
         let mut lines = Vec::new();
         for stage in &pipeline.stages {
+            let language = std::fs::read(&stage.plugin)
+                .ok()
+                .and_then(|b| crate::runtime::inspect(&b).ok())
+                .and_then(|i| i.language)
+                .map_or(String::new(), |l| format!(" ({l})"));
             lines.push(format!(
-                "  stage {}: {}",
+                "  stage {}{language}: {}",
                 stage.name,
                 limits_line(&stage.limits, pipeline.batch.max_events)
             ));

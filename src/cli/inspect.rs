@@ -11,6 +11,7 @@ pub fn inspect(path: &Path) -> anyhow::Result<Outcome> {
     let info = read_info(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     println!("plugin:  {}", path.display());
     println!("form:    {}", info.form);
+    println!("built from: {}", info.language.unwrap_or("unknown"));
     println!("size:    {} bytes", info.size);
     println!("sha256:  {}", info.sha256);
     let runtime = super::runtime()?;

@@ -35,6 +35,22 @@ pub struct PluginInfo {
     pub imports: Vec<String>,
     /// Top-level exports.
     pub exports: Vec<String>,
+    /// The language it was built from, where its custom sections tell.
+    pub language: Option<&'static str>,
+}
+
+/// Marks in custom sections (at any depth) that name a plugin's language,
+/// the most telling first: an interpreter's component also carries the Rust
+/// and C code of its runtime.
+const LANGUAGE_MARKS: &[(&str, &[u8])] = &[
+    ("Go", b"go:buildid"),
+    ("Python (componentize-py)", b"componentize-py"),
+    ("JavaScript (componentize-js)", b"ComponentizeJS"),
+    ("Rust", b"rustc"),
+];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Hex sha256 of `bytes`.
@@ -64,11 +80,24 @@ pub fn inspect(bytes: &[u8]) -> Result<PluginInfo, String> {
     // Nested modules and components of a component are not its interface:
     // only the outermost level counts.
     let mut depth = 0usize;
+    let mut marks = vec![false; LANGUAGE_MARKS.len()];
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| e.to_string())?;
         match payload {
+            Payload::CustomSection(c) => {
+                for (i, (_, mark)) in LANGUAGE_MARKS.iter().enumerate() {
+                    marks[i] |= c.name().as_bytes() == *mark || contains(c.data(), mark);
+                }
+            }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ImportSection(r) if depth > 0 => {
+                // componentize-py links CPython as `libpython3.x.so`.
+                for imp in r.into_imports() {
+                    let imp = imp.map_err(|e| e.to_string())?;
+                    marks[1] |= imp.module.starts_with("libpython");
+                }
+            }
             Payload::ImportSection(r) if depth == 0 => {
                 for imp in r.into_imports() {
                     let imp = imp.map_err(|e| e.to_string())?;
@@ -98,6 +127,11 @@ pub fn inspect(bytes: &[u8]) -> Result<PluginInfo, String> {
         size: bytes.len(),
         sha256: sha256_hex(bytes),
         imports,
+        language: LANGUAGE_MARKS
+            .iter()
+            .zip(&marks)
+            .find(|(_, seen)| **seen)
+            .map(|((language, _), _)| *language),
         exports,
     })
 }

@@ -345,3 +345,38 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(finished["fields"]["events_in"], 16);
     assert_eq!(finished["level"], "INFO");
 }
+
+#[test]
+fn inspect_names_the_language_an_artifact_was_built_from() {
+    for (file, language) in [
+        ("plugins/dist/counter.wasm", "Rust"),
+        ("plugins/dist/counter.core.wasm", "Rust"),
+        ("plugins/dist/go/counter.wasm", "Go"),
+        (
+            "plugins/dist/js/counter.wasm",
+            "JavaScript (componentize-js)",
+        ),
+        (
+            "plugins/dist/python/counter.wasm",
+            "Python (componentize-py)",
+        ),
+    ] {
+        let out = run(&["inspect", file]);
+        let s = text(&out.stdout);
+        assert!(
+            s.contains(&format!("built from: {language}\n")),
+            "{file}:\n{s}"
+        );
+    }
+}
+
+#[test]
+fn check_prints_each_stage_with_its_language_and_limits() {
+    let out = run(&["check", "pipelines/demo.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("stage filter (Rust): fuel 2,500,000 per event (60,000,000 for a full batch: 8 events and the 16 every call gets on top), memory 16 MiB, timeout 200ms"),
+        "{s}"
+    );
+}
