@@ -12,7 +12,7 @@
 //! ack_wait = "30s"               # jetstream
 //! max_deliver = 5                # jetstream: the last delivery goes to the dead-letter sink
 //! max_ack_pending = 20000        # jetstream: delivered, not yet acknowledged messages
-//! pull_batch = 1000              # jetstream: messages per pull (default: 2 × batch.max_events, 100–1000)
+//! pull_batch = 1000              # jetstream: messages read ahead, pulled half at a time (default: 2 × batch.max_events, 100–1000)
 //! token = "${NATS_TOKEN}"        # or user + password, or credentials = "file.creds"
 //! ```
 
@@ -88,9 +88,8 @@ pub struct JetStreamSource {
     pub max_deliver: i64,
     /// Messages the server delivers before it waits for acknowledgements.
     pub max_ack_pending: i64,
-    /// Messages asked for by one pull request. The client holds up to about
-    /// one and a half pulls that weir has not read yet, and those are not
-    /// reported in progress: they must be read within `ack_wait`.
+    /// Messages read ahead of the pipeline (held, and reported in progress
+    /// while they wait); a pull request asks for half of that.
     pub pull_batch: usize,
     /// Subject-hash shards standing in for partitions.
     pub shards: u32,
@@ -98,8 +97,7 @@ pub struct JetStreamSource {
 
 /// The default `pull_batch` for batches of `max_events`: two batches, at
 /// least 100 messages (fewer would cost a round trip per few messages) and
-/// at most 1000 (a slow pipeline must read what the client holds within
-/// `ack_wait`).
+/// at most 1000 (what is read ahead is held in memory).
 pub fn default_pull_batch(max_events: usize) -> usize {
     max_events.saturating_mul(2).clamp(100, 1000)
 }

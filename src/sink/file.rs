@@ -74,15 +74,22 @@ impl Sink for StdioSink {
             buf.push_str(&write_event(e));
             buf.push('\n');
         }
-        if self.stderr {
-            let mut w = std::io::stderr().lock();
+        // A reader that does not keep up blocks the write: on a thread of
+        // its own, so the runtime's threads go on with the rest (acks,
+        // JetStream in-progress reports, the other partitions).
+        let stderr = self.stderr;
+        let write = move || -> std::io::Result<()> {
+            let mut w: Box<dyn Write> = if stderr {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
             w.write_all(buf.as_bytes())?;
-            w.flush()?;
-        } else {
-            let mut w = std::io::stdout().lock();
-            w.write_all(buf.as_bytes())?;
-            w.flush()?;
-        }
+            w.flush()
+        };
+        tokio::task::spawn_blocking(write).await.map_err(|e| {
+            std::io::Error::other(format!("the write to standard output stopped: {e}"))
+        })??;
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! Which JetStream messages weir already has a copy of, by stream sequence.
 //!
 //! The server delivers a message again when its ack has not come within
-//! `ack_wait`. That happens to messages weir still holds or has only just
-//! acknowledged, too: after a sink stalled for longer than `ack_wait`, the
-//! messages that waited unread in the client come again. Such a second copy
+//! `ack_wait`. That can happen to messages weir still holds or has only just
+//! acknowledged, too: an in-progress report or an ack that came late (a
+//! worker whose threads were blocked, a connection that was lost and came
+//! back), a message held for longer than weir keeps reporting it. Such a second copy
 //! is dropped. The first one is processed and acknowledged (an ack names
 //! the stream sequence, so the first copy's ack settles the message);
 //! processing the second would publish the event twice, and on its last

@@ -7,6 +7,7 @@ mod file;
 mod jetstream_consumer;
 mod jetstream_copies;
 mod jetstream_pending;
+mod jetstream_reader;
 mod kafka;
 mod memory;
 pub mod nats;

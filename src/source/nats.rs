@@ -3,11 +3,11 @@
 //! only after both sinks confirmed.
 
 use super::chunker::{Chunker, Next};
-use super::jetstream_copies::Copy;
 use super::jetstream_pending::Pending;
+use super::jetstream_reader::ReadAhead;
 pub use super::nats_connection::connect;
 use super::nats_connection::connect_buffered;
-use super::{Chunk, Committer, Refusal, Source, SourceError, SourceEvent};
+use super::{Chunk, Committer, Source, SourceError, SourceEvent};
 use crate::config::{JetStreamSource as JsConfig, NatsSource as CoreConfig};
 use async_nats::jetstream;
 use async_trait::async_trait;
@@ -19,14 +19,14 @@ use weir_abi::{Event, Header};
 /// The header carrying JetStream's deduplication id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
 
-fn shard(subject: &str, shards: u32) -> u32 {
+pub(super) fn shard(subject: &str, shards: u32) -> u32 {
     let h = subject.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });
     (h % shards.max(1) as u64) as u32
 }
 
-fn headers(h: Option<&async_nats::HeaderMap>) -> Vec<Header> {
+pub(super) fn headers(h: Option<&async_nats::HeaderMap>) -> Vec<Header> {
     let Some(h) = h else { return Vec::new() };
     let mut out = Vec::new();
     for (k, values) in h.iter() {
@@ -134,9 +134,6 @@ impl JetStreamSource {
     }
 }
 
-/// How long a pull request lasts on the server.
-const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
-
 #[async_trait]
 impl Source for JetStreamSource {
     async fn run(
@@ -152,116 +149,31 @@ impl Source for JetStreamSource {
             .await
             .map_err(|e| SourceError::Broker(format!("jetstream stream {}: {e}", c.stream)))?;
         let consumer = super::jetstream_consumer::settle(&stream, c).await?;
-        // Pulls of `pull_batch` messages (async-nats asks for more when
-        // half are read) that expire after PULL_EXPIRES: a pull the client
-        // and server disagree about ends that soon rather than after
-        // async-nats' default 30 s.
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(c.pull_batch)
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_EXPIRES / 2)
-            .messages()
-            .await
-            .map_err(|e| SourceError::Broker(format!("jetstream pull: {e}")))?;
         // Acks, and in-progress reports for messages held past a third of
         // ack_wait, until the pipeline ends.
         self.pending.start(client, c.ack_wait);
+        let (ahead, mut read) = mpsc::channel(c.pull_batch.max(1));
+        let reader = tokio::spawn(ReadAhead::new(consumer, c, self.pending.clone()).run(ahead));
+        let mut events = futures_util::stream::poll_fn(|cx| read.poll_recv(cx));
         let mut chunker = Chunker::default();
-        let mut delivered_count: HashMap<u32, u64> = HashMap::new();
         loop {
-            let msg = match chunker.next(&mut messages, &mut stop).await {
+            let full = match chunker.next(&mut events, &mut stop).await {
                 Next::Stop => break,
-                Next::Idle => None,
-                Next::Item(m) => Some(m),
+                Next::Idle => Some(chunker.take()),
+                Next::Item(e) => chunker.push(e),
             };
-            let full = match msg {
-                Some(Err(e)) => {
-                    tracing::warn!("jetstream: {e}");
-                    continue;
-                }
-                Some(Ok(m)) => {
-                    let info = match m.info() {
-                        Ok(info) => info,
-                        Err(e) => {
-                            // Not a JetStream delivery: without its sequence
-                            // it cannot be tracked; the server redelivers it
-                            // after ack_wait if it was one.
-                            tracing::warn!(subject = %m.subject, "jetstream: a message without delivery info is skipped: {e}");
-                            continue;
-                        }
-                    };
-                    let (seq, delivered, stream_name) = (
-                        info.stream_sequence,
-                        info.delivered,
-                        info.stream.to_string(),
-                    );
-                    // A second copy of a message weir already has: its
-                    // first copy settles it.
-                    match self.pending.copy_of(seq) {
-                        Some(Copy::Held) => {
-                            tracing::debug!(
-                                seq,
-                                delivered,
-                                "jetstream: a second copy of a message weir holds is dropped"
-                            );
-                            continue;
-                        }
-                        Some(Copy::Done) => {
-                            tracing::debug!(seq, delivered, "jetstream: a second copy of a message weir acknowledged is acknowledged again");
-                            self.pending.ack_again(m.split().1);
-                            continue;
-                        }
-                        None => {}
-                    }
-                    let timestamp =
-                        Some((info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-                    let partition = shard(m.subject.as_str(), c.shards);
-                    let reply = m.reply.clone();
-                    let (msg, acker) = m.split();
-                    let mut headers = headers(msg.headers.as_ref());
-                    headers.retain(|h| h.key != MSG_ID);
-                    headers.push(Header {
-                        key: MSG_ID.into(),
-                        value: format!("{stream_name}:{seq}").into_bytes(),
-                    });
-                    let event = Event {
-                        key: None,
-                        value: msg.payload.to_vec(),
-                        headers,
-                        timestamp,
-                        topic: Some(msg.subject.to_string()),
-                    };
-                    // The server will not deliver it again: this is its
-                    // last chance, so it goes to the dead-letter sink.
-                    let refused = (delivered >= c.max_deliver).then(|| Refusal {
-                        kind: "max_deliver",
-                        reason: format!(
-                            "delivered {delivered} times without an acknowledgement (max_deliver {})",
-                            c.max_deliver
-                        ),
-                    });
-                    // Positions count deliveries per shard. Stream sequences
-                    // would not do: a redelivered message arrives after newer
-                    // ones, and acknowledging "everything up to" a newer
-                    // sequence would acknowledge it before it is processed.
-                    let position = {
-                        let n = delivered_count.entry(partition).or_insert(0);
-                        *n += 1;
-                        *n
-                    };
-                    if let Some(reply) = reply {
-                        self.pending.hold(partition, position, seq, acker, reply);
-                    }
-                    chunker.push(SourceEvent {
-                        partition,
-                        position,
-                        event,
-                        refused,
-                    })
-                }
-                None => Some(chunker.take()),
-            };
+            if !Chunker::forward(&out, full).await {
+                reader.abort();
+                return Ok(());
+            }
+        }
+        // What was read ahead is held: it goes through the pipeline too,
+        // and is acknowledged with the rest.
+        reader.abort();
+        let _ = reader.await;
+        read.close();
+        while let Ok(e) = read.try_recv() {
+            let full = chunker.push(e);
             if !Chunker::forward(&out, full).await {
                 return Ok(());
             }
