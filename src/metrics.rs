@@ -14,6 +14,7 @@
 //! | `weir_stage_fuel_consumed` | histogram | pipeline, stage |
 //! | `weir_stage_traps_total` | counter | pipeline, stage, kind |
 //! | `weir_stage_instances_started_total` | counter | pipeline, stage |
+//! | `weir_stage_instances_recycled_total` | counter | pipeline, stage |
 
 use metrics::{counter, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
@@ -106,6 +107,8 @@ pub struct StageMetrics {
     pub fuel: Histogram,
     /// Instances created (the first, and replacements after traps).
     pub instances_started: Counter,
+    /// Instances replaced because their memory passed half the limit.
+    pub instances_recycled: Counter,
     pipeline: String,
     stage: String,
 }
@@ -120,6 +123,7 @@ impl StageMetrics {
             call_duration: histogram!("weir_stage_call_duration_seconds", "pipeline" => p.clone(), "stage" => s.clone()),
             fuel: histogram!("weir_stage_fuel_consumed", "pipeline" => p.clone(), "stage" => s.clone()),
             instances_started: counter!("weir_stage_instances_started_total", "pipeline" => p.clone(), "stage" => s.clone()),
+            instances_recycled: counter!("weir_stage_instances_recycled_total", "pipeline" => p.clone(), "stage" => s.clone()),
             tally: stage_tally(&p, &s),
             pipeline: p,
             stage: s,

@@ -11,6 +11,12 @@
 //! - After every successful batch a stateful stage's checkpoint is taken, so
 //!   a replacement instance resumes exactly where the batch before the
 //!   failure left off.
+//! - Linear memory never shrinks, and some guest runtimes keep what a call
+//!   allocated (componentize-py and componentize-js do not free the memory
+//!   a batch is handed in): an instance that holds more than half its
+//!   memory limit after a successful call is replaced by a fresh one, which
+//!   imports the checkpoint just taken. The next call finds the whole limit
+//!   instead of failing on the garbage of earlier ones.
 
 use super::batch::{dead_letter, Batch, Failure, Processed};
 use super::budget::CallBudget;
@@ -355,6 +361,7 @@ impl StageChain {
             .call_duration
             .record(start.elapsed().as_secs_f64());
         let fuel = inst.last_fuel();
+        let held = inst.memory();
         spec.metrics.fuel.record(fuel as f64);
         let result =
             result.and_then(
@@ -393,6 +400,11 @@ impl StageChain {
                 spec.metrics.emitted(out.events.len() as u64);
                 if !spec.config.stateless {
                     self.save_checkpoint(i, origin.partition);
+                }
+                if held > spec.settings.limits.memory / 2 {
+                    tracing::debug!(pipeline = %self.pipeline, stage, partition = origin.partition, held, "the instance holds more than half its memory limit; a fresh one takes over");
+                    spec.metrics.instances_recycled.increment(1);
+                    self.drop_instance(i, origin.partition);
                 }
                 (out.events, None)
             }

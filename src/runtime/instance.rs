@@ -229,4 +229,15 @@ impl StageInstance {
     pub fn last_fuel(&self) -> u64 {
         self.last_fuel
     }
+
+    /// The bytes of linear memory the instance holds, all its memories
+    /// together. Linear memory never shrinks: this is the most the
+    /// instance needed at once so far.
+    pub fn memory(&mut self) -> u64 {
+        let held = match &mut self.inner {
+            Inner::Component(c) => c.store.data_mut().limiter().held,
+            Inner::Module(m) => m.store.data_mut().limiter().held,
+        };
+        held as u64
+    }
 }

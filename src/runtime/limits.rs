@@ -83,6 +83,9 @@ pub struct Limiter {
     memory: usize,
     /// Set when a growth was refused; cleared before every call.
     pub hit: bool,
+    /// The bytes of linear memory the instance holds, all its memories
+    /// together (linear memory never shrinks).
+    pub held: usize,
 }
 
 /// Largest table a plugin may grow to; interpreters need tens of thousands.
@@ -94,6 +97,7 @@ impl Limiter {
         Limiter {
             memory: usize::try_from(memory).unwrap_or(usize::MAX),
             hit: false,
+            held: 0,
         }
     }
 }
@@ -101,7 +105,7 @@ impl Limiter {
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -109,6 +113,7 @@ impl ResourceLimiter for Limiter {
             self.hit = true;
             wasmtime::bail!("memory limit of {} bytes reached", self.memory);
         }
+        self.held += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -27,6 +27,7 @@ mod nats_stall;
 mod pipeline;
 mod python;
 mod python_limits;
+mod recycle;
 mod reload_cli;
 mod sandbox;
 mod signing;
