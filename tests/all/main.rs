@@ -9,6 +9,7 @@ mod budget;
 mod checkpoint;
 mod cli;
 mod config;
+mod conformance;
 mod go;
 mod js;
 mod kafka;

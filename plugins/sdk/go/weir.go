@@ -17,6 +17,7 @@ package weir
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -104,6 +105,10 @@ type Checkpointer interface {
 // JSON parses the event's value as a JSON object; the error is the reason
 // to give a dead letter.
 func JSON(e *Event) (map[string]any, error) {
+	// encoding/json would replace invalid UTF-8; weir's other SDKs refuse it.
+	if !utf8.Valid(e.Value) {
+		return nil, fmt.Errorf("value is not JSON: invalid UTF-8")
+	}
 	var v any
 	if err := json.Unmarshal(e.Value, &v); err != nil {
 		return nil, fmt.Errorf("value is not JSON: %v", err)

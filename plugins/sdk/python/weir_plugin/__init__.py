@@ -92,7 +92,14 @@ def json_value(event):
     """The event's value parsed as a JSON object (a ``dict``); raises
     :class:`Rejected` when it is not JSON or not an object."""
     try:
-        value = _json.loads(event.value, parse_constant=_no_constant)
+        # Decoded here, strictly: given bytes, json.loads would look for a
+        # byte-order mark and take it off (every other SDK refuses one).
+        value = _json.loads(
+            event.value.decode("utf-8"),
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_finite_int,
+        )
     except (ValueError, UnicodeDecodeError) as e:
         raise Rejected(f"value is not JSON: {e}") from None
     if not isinstance(value, dict):
@@ -102,6 +109,25 @@ def json_value(event):
 
 def _no_constant(name):
     raise ValueError(f"{name} is not JSON")
+
+
+# What every SDK's JSON helper accepts is the same: numbers within a
+# double's range (Python's own integers would take any size).
+_DOUBLE_MAX = 1.7976931348623157e308
+
+
+def _finite_float(text):
+    f = float(text)
+    if f in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return f
+
+
+def _finite_int(text):
+    i = int(text)
+    if abs(i) > _DOUBLE_MAX:
+        raise ValueError(f"number out of range: {text[:40]}")
+    return i
 
 
 def with_json(event, value):

@@ -1,6 +1,7 @@
 //! Routes JSON events by a field: the output topic becomes `prefix` +
-//! the value of `field` (default `type`). Events without the field go to
-//! `fallback` when it is set, else keep the sink's topic.
+//! the value of `field` (default `type`). Events without the field as a
+//! non-empty string go to `fallback` when it is set, else to the sink's
+//! topic.
 
 use weir_plugin::{Config, Event, Output, Stage};
 
@@ -28,6 +29,7 @@ impl Stage for Router {
                     .and_then(|v| {
                         v.get(&self.field)
                             .and_then(|f| f.as_str())
+                            .filter(|r| !r.is_empty())
                             .map(str::to_owned)
                     });
                 e.topic = match route {

@@ -1,0 +1,3 @@
+module weir.dev/examples/filter
+
+go 1.24

@@ -1,0 +1,3 @@
+module weir.dev/examples/router
+
+go 1.24
