@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Builds every Rust plugin of the plugins workspace in both binary forms:
-#   plugins/dist/<name>.wasm        component (wasm32-wasip2)
-#   plugins/dist/<name>.core.wasm   core module (wasm32-wasip1)
-# Examples land in plugins/dist/, test fixtures in plugins/dist/fixtures/.
-# Installs the wasm targets first when they are missing. Cargo builds into the
-# host's target/ directory, so nothing is rebuilt that did not change.
+# Builds every plugin of the repository from source:
+#   plugins/dist/<name>.wasm, <name>.core.wasm   Rust examples, both forms
+#   plugins/dist/fixtures/                        Rust test fixtures
+#   plugins/dist/<language>/<name>.wasm           go, js, ts and python
+#                                                 examples and fixtures
+# Rust plugins build as one cargo workspace (plugins/Cargo.toml) into the
+# host's target/ directory, both wasm targets installed first when missing.
+# The others are built by `weir build`, which installs their pinned
+# toolchains into ~/.cache/weir when they are missing (a line per step) and
+# skips a plugin that has not changed since it was built. The weir binary
+# is $WEIR, or target/debug/weir (built when missing).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,7 +34,19 @@ copy() { # <dir> <dest dir>
 }
 copy plugins/examples/rust plugins/dist
 copy plugins/fixtures/rust plugins/dist/fixtures
-bash plugins/build-python.sh
-bash plugins/build-js.sh
-bash plugins/build-go.sh
+
+weir=${WEIR:-target/debug/weir}
+if [ -z "${WEIR:-}" ]; then
+  echo "building weir (for weir build)" >&2
+  cargo build --bin weir
+fi
+for language in go js ts python; do
+  mkdir -p "plugins/dist/$language"
+  for dir in plugins/examples/$language/*/ plugins/fixtures/$language/*/; do
+    [ -d "$dir" ] || continue
+    name=$(basename "$dir")
+    out="plugins/dist/$language/$name.wasm"
+    "$weir" build "$dir" --out "$out" | sed -n "1s|^|$language/$name: |p" >&2
+  done
+done
 echo "plugins built into plugins/dist/" >&2

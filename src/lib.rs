@@ -8,6 +8,8 @@
 //! - [`source`] and [`sink`]: where events come from and go to.
 //! - [`jsonl`]: the JSON Lines shape of an event (files, stdin, stdout).
 //! - [`metrics`]: Prometheus metrics.
+//! - [`authoring`]: `weir new`, `weir build` and `weir test`: the embedded
+//!   SDKs, the pinned plugin toolchains, the builds per language.
 //! - [`cli`]: the `weir` subcommands.
 //!
 //! The plugin contract lives beside the plugins: `plugins/wit/stage.wit`
@@ -17,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod authoring;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

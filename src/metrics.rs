@@ -39,6 +39,16 @@ pub struct StageTally {
     /// thread, or one per thread for a stateless stage. A swap starts this
     /// many instances of the new version before the threads switch.
     pub slots: AtomicU64,
+    /// `process` calls that returned (a retried piece of a batch counts).
+    pub calls: AtomicU64,
+    /// Fuel those calls used, in all.
+    pub fuel: AtomicU64,
+    /// The most fuel one call used.
+    pub max_fuel: AtomicU64,
+    /// Wall time of those calls, in nanoseconds, in all.
+    pub call_nanos: AtomicU64,
+    /// The longest call, in nanoseconds.
+    pub max_call_nanos: AtomicU64,
 }
 
 /// Every stage's tally, by pipeline and stage name.
@@ -102,9 +112,9 @@ pub struct StageMetrics {
     /// The same counts, readable.
     tally: Arc<StageTally>,
     /// Wall time of one `process` call.
-    pub call_duration: Histogram,
+    call_duration: Histogram,
     /// Fuel used by one `process` call.
-    pub fuel: Histogram,
+    fuel: Histogram,
     /// Instances created (the first, and replacements after traps).
     pub instances_started: Counter,
     /// Instances replaced because their memory passed half the limit.
@@ -128,6 +138,19 @@ impl StageMetrics {
             pipeline: p,
             stage: s,
         }
+    }
+
+    /// Records one `process` call: its wall time and the fuel it used.
+    pub fn called(&self, took: std::time::Duration, fuel: u64) {
+        self.call_duration.record(took.as_secs_f64());
+        self.fuel.record(fuel as f64);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let t = &self.tally;
+        t.calls.fetch_add(1, Ordering::Relaxed);
+        t.fuel.fetch_add(fuel, Ordering::Relaxed);
+        t.max_fuel.fetch_max(fuel, Ordering::Relaxed);
+        t.call_nanos.fetch_add(nanos, Ordering::Relaxed);
+        t.max_call_nanos.fetch_max(nanos, Ordering::Relaxed);
     }
 
     /// Counts `n` events handed to the stage.

@@ -1,12 +1,15 @@
 //! The `weir` subcommands.
 
+mod build;
 mod check;
 mod deploy;
 mod inspect;
 mod logging;
+mod new;
 mod replay;
 mod run;
 mod sign;
+mod test_plugin;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -62,6 +65,45 @@ pub enum Command {
         /// Serve Prometheus metrics on this address while replaying.
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+    },
+    /// Start a plugin: a skeleton that builds and passes its own test.
+    New {
+        /// The language: rust, go, js, ts or python.
+        language: String,
+        /// The plugin's name (lowercase letters, digits, '-', '_').
+        name: String,
+        /// Where to put it (default: ./<name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the plugin in a directory into one .wasm, installing its
+    /// pinned toolchain into ~/.cache/weir when missing.
+    Build {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The artifact (default: <dir>/<name>.wasm).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Build a core module instead of a component (Rust only).
+        #[arg(long)]
+        core: bool,
+        /// Sign the artifact with this secret key (<artifact>.minisig).
+        #[arg(long)]
+        sign: Option<PathBuf>,
+    },
+    /// Build the plugin in a directory, run its samples.jsonl through it
+    /// as `weir run` would, and compare with its expected.jsonl.
+    Test {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// A setting for the plugin's init, key=value. Repeatable.
+        #[arg(long = "config")]
+        config: Vec<String>,
+        /// Test the core-module form (Rust only).
+        #[arg(long)]
+        core: bool,
     },
     /// Show a plugin's form, imports, exports, ABI version and size.
     Inspect {
@@ -137,6 +179,18 @@ pub fn main(cli: Cli) -> anyhow::Result<Outcome> {
             metrics,
         } => replay::replay(&pipeline, &input, expect.as_deref(), metrics),
         Command::Inspect { plugin } => inspect::inspect(&plugin),
+        Command::New {
+            language,
+            name,
+            dir,
+        } => new::new(&language, &name, dir.as_deref()),
+        Command::Build {
+            dir,
+            out,
+            core,
+            sign,
+        } => build::build(&dir, out.as_deref(), core, sign.as_deref()),
+        Command::Test { dir, config, core } => test_plugin::test(&dir, &config, core),
         Command::Keygen { name } => sign::keygen(&name),
         Command::Sign { plugin, key } => sign::sign(&plugin, &key),
         Command::Verify { plugin, keys } => sign::verify(&plugin, &keys),

@@ -6,7 +6,7 @@
 use super::Outcome;
 use crate::config::{Pipeline, SourceConfig};
 use crate::jsonl::write_event;
-use crate::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use crate::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
 use crate::sink::{Sink, SinkError};
 use crate::source::FileSource;
 use async_trait::async_trait;
@@ -23,7 +23,9 @@ const REPLAY_LINGER: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Default)]
 struct Collected {
-    /// Lines kept for comparison, when `--expect` is given.
+    /// Whether lines go to stdout as they are confirmed.
+    echo: bool,
+    /// Lines kept for comparison.
     lines: Option<Vec<String>>,
 }
 
@@ -38,7 +40,9 @@ impl Sink for ReplaySink {
         let mut out = std::io::stdout().lock();
         for e in &events {
             let line = write_event(e);
-            writeln!(out, "{line}")?;
+            if c.echo {
+                writeln!(out, "{line}")?;
+            }
             if let Some(lines) = c.lines.as_mut() {
                 lines.push(line);
             }
@@ -48,30 +52,34 @@ impl Sink for ReplaySink {
     }
 }
 
-/// Replays `input` through `file`'s stages; compares with `expect` if given.
-pub fn replay(
-    file: &Path,
+/// What a replay gave.
+pub(super) struct Replayed {
+    /// The run's counts.
+    pub report: RunReport,
+    /// Events and dead letters as JSON lines, in the order confirmed (when
+    /// kept).
+    pub lines: Option<Vec<String>>,
+}
+
+/// Runs `input` through `pipeline`'s stages as one shard, batches closing
+/// by size only. Lines go to stdout with `echo`, and are kept with `keep`.
+pub(super) fn replay_file(
+    mut pipeline: Pipeline,
     input: &Path,
-    expect: Option<&Path>,
+    echo: bool,
+    keep: bool,
     metrics: Option<std::net::SocketAddr>,
-) -> anyhow::Result<Outcome> {
-    let mut pipeline = Pipeline::load(file)?;
+) -> anyhow::Result<Replayed> {
     pipeline.source = SourceConfig::File {
         path: input.to_owned(),
         shards: 1,
     };
     pipeline.batch.linger = REPLAY_LINGER;
-    let expected = match expect {
-        Some(p) => {
-            Some(std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
-        }
-        None => None,
-    };
     let collected = Arc::new(Mutex::new(Collected {
-        lines: expected.as_ref().map(|_| Vec::new()),
+        echo,
+        lines: keep.then(Vec::new),
     }));
     let runtime = super::runtime()?;
-    let started = Instant::now();
     let report = super::tokio()?.block_on(async {
         if let Some(addr) = metrics {
             crate::metrics::install_exporter(Some(addr))?;
@@ -97,6 +105,31 @@ pub fn replay(
         }
         anyhow::Ok(r?)
     })?;
+    let lines = collected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lines
+        .take();
+    Ok(Replayed { report, lines })
+}
+
+/// Replays `input` through `file`'s stages; compares with `expect` if given.
+pub fn replay(
+    file: &Path,
+    input: &Path,
+    expect: Option<&Path>,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Outcome> {
+    let pipeline = Pipeline::load(file)?;
+    let expected = match expect {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let started = Instant::now();
+    let replayed = replay_file(pipeline, input, true, expected.is_some(), metrics)?;
+    let report = replayed.report;
     eprintln!(
         "replayed {} events in {:.2?}: {} out, {} dead letters",
         report.events_in,
@@ -104,39 +137,34 @@ pub fn replay(
         report.events_out,
         report.dead_letters
     );
-    let Some(expected) = expected else {
+    let (Some(expected), Some(expect)) = (expected, expect) else {
         return Ok(Outcome::Success);
     };
-    let got = collected
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .lines
-        .take()
-        .unwrap_or_default();
-    let diffs = compare(&expected, &got);
+    Ok(report_differences(
+        expect,
+        &compare(&expected, &replayed.lines.unwrap_or_default()),
+    ))
+}
+
+/// Prints `diffs` against the file `expect`; the outcome they make.
+pub(super) fn report_differences(expect: &Path, diffs: &[String]) -> Outcome {
     if diffs.is_empty() {
-        eprintln!(
-            "output matches {}",
-            expect.map_or_else(String::new, |p| p.display().to_string())
-        );
-        return Ok(Outcome::Success);
+        eprintln!("output matches {}", expect.display());
+        return Outcome::Success;
     }
-    eprintln!(
-        "output differs from {}:",
-        expect.map_or_else(String::new, |p| p.display().to_string())
-    );
+    eprintln!("output differs from {}:", expect.display());
     for d in diffs.iter().take(10) {
         eprintln!("{d}");
     }
     if diffs.len() > 10 {
         eprintln!("… and {} more differences", diffs.len() - 10);
     }
-    Ok(Outcome::Problems)
+    Outcome::Problems
 }
 
 /// Line-by-line differences, comparing lines as JSON values (so key order
 /// and spacing do not matter).
-fn compare(expected: &str, got: &[String]) -> Vec<String> {
+pub(super) fn compare(expected: &str, got: &[String]) -> Vec<String> {
     let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
     let as_json = |s: &str| serde_json::from_str::<serde_json::Value>(s).ok();
     let mut diffs = Vec::new();

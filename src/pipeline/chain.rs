@@ -357,12 +357,9 @@ impl StageChain {
         spec.metrics.handed(n as u64);
         let start = Instant::now();
         let result = inst.process(&mut events);
-        spec.metrics
-            .call_duration
-            .record(start.elapsed().as_secs_f64());
         let fuel = inst.last_fuel();
+        spec.metrics.called(start.elapsed(), fuel);
         let held = inst.memory();
-        spec.metrics.fuel.record(fuel as f64);
         let result =
             result.and_then(
                 |out| match out.errors.iter().find(|e| e.index as usize >= n) {

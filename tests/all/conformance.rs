@@ -8,7 +8,7 @@ use crate::support::*;
 use weir::runtime::StageInstance;
 use weir::Event;
 
-const LANGUAGES: [&str; 3] = ["go", "js", "python"];
+const LANGUAGES: [&str; 4] = ["go", "js", "ts", "python"];
 
 /// The events of a JSON Lines file. A line that is no event never reaches
 /// a stage (the file source dead-letters it), so it is left out; a cases

@@ -5,6 +5,7 @@ mod support;
 
 mod abi_forms;
 mod admin;
+mod authoring;
 mod budget;
 mod checkpoint;
 mod cli;

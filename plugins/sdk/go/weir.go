@@ -10,8 +10,7 @@
 //	func main() {}
 //
 // Built with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, the plugin is a
-// weir core module (plugins/abi/CORE-MODULE.md); `plugins/build-go.sh`
-// builds it.
+// weir core module (plugins/abi/CORE-MODULE.md); `weir build` builds it.
 package weir
 
 import (

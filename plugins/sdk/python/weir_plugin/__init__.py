@@ -20,7 +20,7 @@ A plugin is a module ``stage.py`` with one subclass of :class:`Stage`::
                 out.emit(with_json(event, order))
             return out
 
-``weir build`` (or ``plugins/build-python.sh``) turns it into a component.
+``weir build`` turns it into a component.
 The four operations are those of every weir SDK: ``init``, ``process``,
 ``checkpoint_export`` and ``checkpoint_import``.
 """
