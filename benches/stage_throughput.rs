@@ -4,6 +4,8 @@
 //! `cargo bench --bench stage_throughput` (needs `plugins/build.sh` first).
 //! Prints markdown tables; BENCHMARKS.md records a run and how to read it.
 
+#[path = "../plugins/sdk/rust/src/json.rs"]
+mod json;
 #[path = "../plugins/examples/rust/enrich/src/transform.rs"]
 mod transform;
 

@@ -68,6 +68,32 @@ fn replay_of_the_demo_matches_its_golden_output() {
 }
 
 #[test]
+fn the_polyglot_pipeline_gives_the_demo_output_byte_for_byte() {
+    let out = run(&[
+        "replay",
+        "pipelines/polyglot.toml",
+        "--input",
+        "pipelines/data/orders.jsonl",
+        "--expect",
+        "pipelines/data/polyglot.expected.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let golden =
+        std::fs::read_to_string(root().join("pipelines/data/polyglot.expected.jsonl")).unwrap();
+    assert_eq!(text(&out.stdout), golden);
+    // A Go filter, a JavaScript enrich and a Python router write what the
+    // Rust ones write: only the pipeline's name in the dead letters differs.
+    let demo = std::fs::read_to_string(root().join("pipelines/data/demo.expected.jsonl")).unwrap();
+    assert_eq!(
+        golden.replace(
+            r#"["weir-pipeline","polyglot"]"#,
+            r#"["weir-pipeline","demo"]"#
+        ),
+        demo
+    );
+}
+
+#[test]
 fn replay_reports_a_mismatch_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let golden =

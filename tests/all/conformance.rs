@@ -101,6 +101,20 @@ fn the_filter_is_the_same_in_every_language() {
 }
 
 #[test]
+fn the_enrich_is_the_same_in_every_language() {
+    let euro = [("currency", "EUR")];
+    conforms("enrich", &euro, "plugins/examples/cases/enrich.jsonl");
+    conforms("enrich", &[], "plugins/examples/cases/enrich.jsonl");
+    // A currency that needs escaping is written the same way everywhere.
+    conforms(
+        "enrich",
+        &[("currency", "€ \"x\" \\ \t")],
+        "plugins/examples/cases/enrich.jsonl",
+    );
+    conforms("enrich", &euro, "pipelines/data/orders.jsonl");
+}
+
+#[test]
 fn the_router_is_the_same_in_every_language() {
     let routed = [("prefix", "orders."), ("fallback", "orders.other")];
     conforms("router", &routed, "plugins/examples/cases/router.jsonl");

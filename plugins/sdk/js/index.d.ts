@@ -49,6 +49,19 @@ export interface StageModule {
 export function json(event: Event): Record<string, unknown>;
 export function withJson(event: Event, value: unknown): Event;
 export function text(event: Event): string;
+
+/** One top-level member of a JSON object: its key and where its value is. */
+export interface Member {
+  key: string;
+  start: number;
+  end: number;
+}
+/** The top-level members of the JSON object in `bytes`, in order. */
+export function members(bytes: Uint8Array): Member[];
+/** `bytes` with each `[key, json]` of `set` replaced or added at the end. */
+export function setMembers(bytes: Uint8Array, found: Member[], set: [string, string][]): Uint8Array;
+/** `s` as a JSON string, as every weir SDK writes it. */
+export function quote(s: string): string;
 export function header(event: Event, name: string): Uint8Array | undefined;
 export function addHeader(event: Event, name: string, value: string | Uint8Array): Event;
 export function log(level: Level, message: string): void;

@@ -1,8 +1,10 @@
 // Adds `currency` (from the stage config, default EUR) and `amount_cents`
-// to JSON objects; values that are not JSON objects go to the dead-letter
-// sink. The JavaScript enrich, typed.
+// (the amount × 100 from its decimal digits, halves away from zero) to JSON
+// objects as written; values that are not JSON objects go to the
+// dead-letter sink, and so do amounts whose cents pass a 64-bit integer.
+// The JavaScript enrich, typed.
 
-import { Output, Rejected, json, withJson, type Event } from 'weir-plugin';
+import { Output, Rejected, json, members, quote, setMembers, text, type Event, type Member } from 'weir-plugin';
 
 let currency = 'EUR';
 
@@ -10,12 +12,53 @@ export function init(config: Record<string, string>): void {
   currency = config.currency ?? 'EUR';
 }
 
+const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+const LIMIT = 1n << 63n;
+
+// The JSON number `text` × 100, rounded half away from zero, or null when
+// it is not a number.
+function cents(text: string): bigint | null {
+  const m = NUMBER.exec(text);
+  if (!m) return null;
+  const [, sign, whole, fraction = '', exp = '0'] = m;
+  const exponent = Math.min(Math.max(Number(exp), -100000), 100000);
+  const digits = whole + fraction;
+  const shift = exponent - fraction.length + 2;
+  let kept = digits;
+  let dropped = '';
+  if (shift < 0) {
+    const keep = Math.max(digits.length + shift, 0);
+    kept = digits.slice(0, keep);
+    dropped = digits.slice(keep);
+  }
+  const tooBig = new Rejected('amount_cents is beyond a 64-bit integer');
+  let magnitude = BigInt(kept || '0');
+  if (shift > 0 && magnitude > 0n) {
+    if (shift > 40) throw tooBig;
+    magnitude *= 10n ** BigInt(shift);
+  }
+  if (dropped !== '' && dropped[0] >= '5') magnitude += 1n;
+  if (sign ? magnitude > LIMIT : magnitude >= LIMIT) throw tooBig;
+  return sign ? -magnitude : magnitude;
+}
+
 export function process(events: Event[]): Output {
   const out = new Output();
   events.forEach((event, i) => {
-    let order: Record<string, unknown>;
+    let value: Uint8Array;
     try {
-      order = json(event);
+      json(event); // strict JSON, an object
+      const found = members(event.value);
+      // The last of duplicate keys counts, as in every JSON parser.
+      let amount: Member | undefined;
+      for (const m of found) if (m.key === 'amount') amount = m;
+      const c = amount
+        ? cents(text({ value: event.value.subarray(amount.start, amount.end), headers: [] }))
+        : null;
+      value = setMembers(event.value, found, [
+        ['currency', quote(currency)],
+        ['amount_cents', c === null ? 'null' : c.toString()],
+      ]);
     } catch (e) {
       if (e instanceof Rejected) {
         out.reject(i, e);
@@ -23,10 +66,8 @@ export function process(events: Event[]): Output {
       }
       throw e;
     }
-    const amount = order.amount;
-    order.currency = currency;
-    order.amount_cents = typeof amount === 'number' ? Math.round(amount * 100) : null;
-    out.emit(withJson(event, order));
+    event.value = value;
+    out.emit(event);
   });
   return out;
 }

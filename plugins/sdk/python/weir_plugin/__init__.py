@@ -30,15 +30,21 @@ import json as _json
 from wit_world.imports.types import Event, EventError, Header
 from wit_world.imports import types as _types
 
+from ._members import Member, members, quote, set_members
+
 __all__ = [
     "Event",
     "Header",
+    "Member",
     "Output",
     "Rejected",
     "Stage",
     "header",
     "json_value",
     "log",
+    "members",
+    "quote",
+    "set_members",
     "with_json",
 ]
 

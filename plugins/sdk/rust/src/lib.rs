@@ -30,6 +30,7 @@
 pub use weir_abi::{Event, EventError, Header, Output};
 
 mod config;
+pub mod json;
 pub mod log;
 
 #[doc(hidden)]

@@ -3,6 +3,8 @@
 
 mod transform;
 
+use weir_plugin::json;
+
 use weir_plugin::{Config, Event, EventError, Output, Stage};
 
 struct Enrich {
