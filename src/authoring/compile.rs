@@ -253,6 +253,7 @@ fn js(
                 "--log-override:import-is-undefined=silent",
                 "--color=false",
                 "--external:weir:plugin/*",
+                "--external:wasi:*",
             ])
             .arg(format!("--alias:weir-stage={}", dir.join(source).display()))
             .arg(format!(
@@ -273,13 +274,14 @@ fn js(
     }
     eprint!("{messages}");
     ran.check("esbuild")?;
+    let wit = js_wit(sdk, &bin, work)?;
     run(
         "make the component (componentize-js)",
         Command::new(bin.join("componentize-js"))
             .arg(&bundle)
             .arg("--wit")
-            .arg(sdk.wit())
-            .args(["--world-name", "stage", "-d"])
+            .arg(&wit)
+            .args(["--world-name", "js-stage", "-d"])
             .args(["stdio", "random", "clocks", "http", "fetch-event", "-o"])
             .arg(part),
         Stream::Hide,
@@ -287,6 +289,42 @@ fn js(
         None,
     )?
     .check("componentize-js")?;
+    Ok(())
+}
+
+/// The WIT a JavaScript plugin is built against: the SDK's world
+/// `js-stage` (weir's `stage` and the WASI interfaces of `env` and
+/// `readFile`), weir's contract, and the WASI 0.2.12 packages that the
+/// pinned componentize-js toolchain ships (jco's builtin WIT).
+fn js_wit(sdk: &Sdk, bin: &Path, work: &Path) -> Result<PathBuf, AuthoringError> {
+    let wit = work.join("wit");
+    let deps = wit.join("deps");
+    copy_dir(&sdk.js().join("wit"), &wit)?;
+    copy_dir(&sdk.wit(), &deps.join("weir-plugin"))?;
+    let wasi = bin.join("../@bytecodealliance/jco/lib/wit/builtin/0.2.12");
+    for package in [
+        "wasi-cli",
+        "wasi-clocks",
+        "wasi-filesystem",
+        "wasi-io",
+        "wasi-random",
+        "wasi-sockets",
+    ] {
+        copy_dir(&wasi.join(package), &deps.join(package))?;
+    }
+    Ok(wit)
+}
+
+/// Copies the files of `from` (not its subdirectories) into `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), AuthoringError> {
+    std::fs::create_dir_all(to).map_err(io_err(to))?;
+    for e in std::fs::read_dir(from).map_err(io_err(from))? {
+        let e = e.map_err(io_err(from))?;
+        if e.file_type().is_ok_and(|t| t.is_file()) {
+            let dest = to.join(e.file_name());
+            std::fs::copy(e.path(), &dest).map_err(io_err(&dest))?;
+        }
+    }
     Ok(())
 }
 

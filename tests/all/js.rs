@@ -1,11 +1,12 @@
 //! JavaScript plugins (componentize-js): at the default batch size and
 //! limits a JS stage runs without fuel failures; the JS counter counts like
 //! the Rust one and their checkpoints interchange; an endless loop, runaway
-//! allocation and an exception each cost one event, not the stage.
+//! allocation and an exception each cost one event, not the stage; files
+//! and environment variables are closed unless granted.
 
 use crate::support::*;
 use std::time::Duration;
-use weir::runtime::{CallError, InstanceSettings, StageLimits, DEFAULT_FUEL_PER_EVENT};
+use weir::runtime::{CallError, Grants, InstanceSettings, StageLimits, DEFAULT_FUEL_PER_EVENT};
 use weir::Event;
 
 fn order(i: usize) -> Event {
@@ -95,13 +96,44 @@ fn the_js_counter_counts_like_the_rust_one_and_their_checkpoints_interchange() {
 }
 
 fn misbehave(limits: StageLimits) -> weir::runtime::StageInstance {
+    misbehave_with(limits, Grants::default())
+}
+
+fn misbehave_with(limits: StageLimits, grants: Grants) -> weir::runtime::StageInstance {
     instance(
         &load("js/misbehave.wasm"),
         &InstanceSettings {
             limits,
+            grants,
             ..settings(&[])
         },
     )
+}
+
+#[test]
+fn js_files_and_environment_are_closed_unless_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "granted file").unwrap();
+    // SAFETY: set before any instance reads it; tests read, never write, it.
+    unsafe { std::env::set_var("WEIR_TEST_JS_SECRET", "granted env") };
+    let ask = || events(&["env:WEIR_TEST_JS_SECRET", "file:/data/secret.txt"]);
+
+    let mut closed = misbehave(StageLimits::default());
+    let out = closed.process(&mut ask()).unwrap();
+    assert_eq!(values(&out.events)[0], "<unset>");
+    assert!(
+        values(&out.events)[1].starts_with("denied: "),
+        "{:?}",
+        values(&out.events)
+    );
+
+    let grants = Grants {
+        env: vec!["WEIR_TEST_JS_SECRET".into()],
+        read_dirs: [("/data".to_string(), dir.path().to_path_buf())].into(),
+    };
+    let mut open = misbehave_with(StageLimits::default(), grants);
+    let out = open.process(&mut ask()).unwrap();
+    assert_eq!(values(&out.events), ["granted env", "granted file"]);
 }
 
 #[test]

@@ -65,3 +65,7 @@ export function quote(s: string): string;
 export function header(event: Event, name: string): Uint8Array | undefined;
 export function addHeader(event: Event, name: string, value: string | Uint8Array): Event;
 export function log(level: Level, message: string): void;
+/** The environment variable `name`, if the stage's grants name it. */
+export function env(name: string): string | undefined;
+/** The file at `path`, in a directory the stage's grants give; throws otherwise. */
+export function readFile(path: string): Uint8Array;

@@ -4,6 +4,8 @@
 // of every weir SDK. The build wraps it into a component.
 
 import { log as hostLog } from 'weir:plugin/host@1.0.0';
+import { getEnvironment } from 'wasi:cli/environment@0.2.12';
+import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -179,6 +181,44 @@ export function header(event, name) {
 export function addHeader(event, name, value) {
   event.headers.push({ key: name, value: typeof value === 'string' ? encoder.encode(value) : value });
   return event;
+}
+
+/** The environment variable `name`, or undefined: a plugin sees only the
+ * variables its stage's `[stage.grants] env` names. */
+export function env(name) {
+  const hit = getEnvironment().find(([k]) => k === name);
+  return hit === undefined ? undefined : hit[1];
+}
+
+/** The bytes of the file at `path`, in a directory the stage's
+ * `[stage.grants] read_dirs` grants; throws an Error saying why otherwise. */
+export function readFile(path) {
+  for (const [dir, base] of getDirectories()) {
+    const prefix = base.endsWith('/') ? base : `${base}/`;
+    if (!path.startsWith(prefix)) continue;
+    let file;
+    try {
+      file = dir.openAt({}, path.slice(prefix.length), {}, { read: true });
+      const chunks = [];
+      let at = 0n;
+      for (;;) {
+        const [bytes, end] = file.read(65536n, at);
+        chunks.push(bytes);
+        at += BigInt(bytes.length);
+        if (end || bytes.length === 0) break;
+      }
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let o = 0;
+      for (const c of chunks) {
+        out.set(c, o);
+        o += c.length;
+      }
+      return out;
+    } catch (e) {
+      throw new Error(`cannot read ${path}: ${e?.payload ?? e}`);
+    }
+  }
+  throw new Error(`cannot read ${path}: no directory holding it is granted to this stage`);
 }
 
 /** Writes `message` to the worker's log at `level` ('trace' … 'error'). */
