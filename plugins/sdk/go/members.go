@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Member is one top-level member of a JSON object: its key and where its
@@ -216,4 +218,54 @@ func Quote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// ValidJSON checks that text is one strict JSON value, as JSON reads it
+// (UTF-8, no byte-order mark, numbers within a double), without decoding
+// it: the check to run before Members and SetMembers. The error is the
+// reason to give a dead letter.
+func ValidJSON(text []byte) error {
+	if !utf8.Valid(text) {
+		return fmt.Errorf("value is not JSON: invalid UTF-8")
+	}
+	if !json.Valid(text) {
+		var raw json.RawMessage
+		err := json.Unmarshal(text, &raw)
+		if err == nil {
+			err = fmt.Errorf("invalid JSON")
+		}
+		return fmt.Errorf("value is not JSON: %v", err)
+	}
+	// json.Valid checks the grammar only: a number beyond a double is
+	// refused here, as JSON refuses it.
+	inString := false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '-' || (c >= '0' && c <= '9'):
+			start := i
+			long := false
+			for i < len(text) && strings.IndexByte("+-.eE0123456789", text[i]) >= 0 {
+				if text[i] == 'e' || text[i] == 'E' {
+					long = true
+				}
+				i++
+			}
+			if long || i-start > 300 {
+				if _, err := strconv.ParseFloat(string(text[start:i]), 64); err != nil {
+					return fmt.Errorf("value is not JSON: number %s is beyond a double", text[start:i])
+				}
+			}
+			i--
+		}
+	}
+	return nil
 }

@@ -50,16 +50,21 @@ export function json(event: Event): Record<string, unknown>;
 export function withJson(event: Event, value: unknown): Event;
 export function text(event: Event): string;
 
-/** One top-level member of a JSON object: its key and where its value is. */
+/** One top-level member of a JSON object: its key and where its value's text is. */
 export interface Member {
   key: string;
   start: number;
   end: number;
 }
-/** The top-level members of the JSON object in `bytes`, in order. */
-export function members(bytes: Uint8Array): Member[];
-/** `bytes` with each `[key, json]` of `set` replaced or added at the end. */
-export function setMembers(bytes: Uint8Array, found: Member[], set: [string, string][]): Uint8Array;
+/** The top-level members of the JSON object `text`, in order. */
+export function members(text: string): Member[];
+/** `text` with each `[key, json]` of `set` replaced or added at the end. */
+export function setMembers(text: string, found: Member[], set: [string, string][]): string;
+/** `event` with its value set to `text` with the members of `set` in it, as
+ * `setMembers` does (an ASCII value is spliced without encoding it again). */
+export function withMembers(event: Event, text: string, found: Member[], set: [string, string][]): Event;
+/** `event` with its value replaced by the UTF-8 of `text`. */
+export function withText(event: Event, text: string): Event;
 /** `s` as a JSON string, as every weir SDK writes it. */
 export function quote(s: string): string;
 export function header(event: Event, name: string): Uint8Array | undefined;

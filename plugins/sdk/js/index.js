@@ -32,18 +32,21 @@ export class Output {
 }
 
 // JSON.parse reads 1e400 as Infinity; weir's other SDKs refuse such a
-// number, and so does this one.
+// number, and so does this one. Only a number with an exponent or of 309
+// digits can be one: the reviver runs only when the text has such a number.
 function finite(_key, v) {
   if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError('number out of range');
   return v;
 }
+const MAYBE_HUGE = /\d[eE]|\d{309}/;
 
 /** The event's value parsed as a JSON object; throws `Rejected` otherwise
  * (also for a number beyond a double). */
 export function json(event) {
   let value;
   try {
-    value = JSON.parse(decoder.decode(event.value), finite);
+    const t = decoder.decode(event.value);
+    value = MAYBE_HUGE.test(t) ? JSON.parse(t, finite) : JSON.parse(t);
   } catch (e) {
     throw new Rejected(`value is not JSON: ${e.message}`);
   }
@@ -59,105 +62,143 @@ export function withJson(event, value) {
   return event;
 }
 
-// JSON objects as written: the top-level members of an object's bytes, and
-// those bytes with members set, without parsing into objects and writing
+// JSON objects as written: the top-level members of an object's text, and
+// that text with members set, without parsing into objects and writing
 // back. What a stage does not touch (key order, number spelling, escapes,
-// spacing) stays byte for byte. Validate the value first (e.g. with `json`).
+// spacing) stays as it is, and so, encoded again, byte for byte. Validate
+// the value first (e.g. with `json`). The scan runs on the engine's regular
+// expressions, not a loop per character.
 
-const isSpace = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+const WS = /[ \t\n\r]*/y;
+const STRING = /"[^"\\]*(?:\\.[^"\\]*)*"/y;
+const SCALAR = /[^,}\]\s]+/y;
+const STRUCTURE = /["{}[\]]/g;
 
-/** The top-level members of the JSON object in `bytes`, in order:
- * `[{ key, start, end }]`, `start`/`end` delimiting the value's bytes. */
-export function members(bytes) {
-  let i = 0;
-  const fail = (wanted) => {
-    throw new Rejected(`value is not a JSON object: expected ${wanted} at byte ${i}`);
-  };
-  const ws = () => {
-    while (i < bytes.length && isSpace(bytes[i])) i++;
-  };
-  const string = () => {
-    if (bytes[i] !== 0x22) fail('a string');
-    for (i++; i < bytes.length; i++) {
-      if (bytes[i] === 0x5c) i++;
-      else if (bytes[i] === 0x22) return ++i;
-    }
-    fail('the end of a string');
-  };
-  const value = () => {
-    const c = bytes[i];
-    if (c === 0x22) return string();
-    if (c === 0x7b || c === 0x5b) {
-      let depth = 0;
-      while (i < bytes.length) {
-        const b = bytes[i];
-        if (b === 0x22) { string(); continue; }
-        if (b === 0x7b || b === 0x5b) depth++;
-        else if (b === 0x7d || b === 0x5d) {
-          depth--;
-          if (depth === 0) return ++i;
-        }
-        i++;
+function notAnObject(wanted, at) {
+  return new Rejected(`value is not a JSON object: expected ${wanted} at ${at}`);
+}
+
+function skip(re, t, i, wanted) {
+  re.lastIndex = i;
+  if (!re.exec(t)) throw notAnObject(wanted, i);
+  return re.lastIndex;
+}
+
+function skipValue(t, i) {
+  const c = t[i];
+  if (c === '"') return skip(STRING, t, i, 'a string');
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    STRUCTURE.lastIndex = i;
+    for (;;) {
+      const m = STRUCTURE.exec(t);
+      if (!m) throw notAnObject('the end of a value', i);
+      const ch = m[0];
+      if (ch === '"') {
+        STRUCTURE.lastIndex = skip(STRING, t, m.index, 'a string');
+      } else if (ch === '{' || ch === '[') {
+        depth++;
+      } else if (--depth === 0) {
+        return m.index + 1;
       }
-      fail('the end of a value');
     }
-    const start = i;
-    while (i < bytes.length && !isSpace(bytes[i]) && bytes[i] !== 0x2c && bytes[i] !== 0x7d && bytes[i] !== 0x5d) i++;
-    if (i === start) fail('a value');
-  };
+  }
+  return skip(SCALAR, t, i, 'a value');
+}
+
+/** The top-level members of the JSON object `t` (a string), in order:
+ * `[{ key, start, end }]`, `t.slice(start, end)` being the value's text. */
+export function members(t) {
+  let i = skip(WS, t, 0, '');
+  if (t[i] !== '{') throw new Rejected('value is not a JSON object');
+  i = skip(WS, t, i + 1, '');
   const found = [];
-  ws();
-  if (bytes[i] !== 0x7b) throw new Rejected('value is not a JSON object');
-  i++;
-  ws();
-  if (bytes[i] === 0x7d) return found;
+  if (t[i] === '}') return found;
   for (;;) {
-    ws();
     const k = i;
-    string();
-    const key = JSON.parse(decoder.decode(bytes.subarray(k, i)));
-    ws();
-    if (bytes[i] !== 0x3a) fail("':'");
-    i++;
-    ws();
-    const start = i;
-    value();
+    i = skip(STRING, t, i, 'a string');
+    const key = JSON.parse(t.slice(k, i));
+    i = skip(WS, t, i, '');
+    if (t[i] !== ':') throw notAnObject("':'", i);
+    const start = skip(WS, t, i + 1, '');
+    i = skipValue(t, start);
     found.push({ key, start, end: i });
-    ws();
-    if (bytes[i] === 0x2c) { i++; continue; }
-    if (bytes[i] === 0x7d) return found;
-    fail("',' or '}'");
+    i = skip(WS, t, i, '');
+    if (t[i] === ',') {
+      i = skip(WS, t, i + 1, '');
+      continue;
+    }
+    if (t[i] === '}') return found;
+    throw notAnObject("',' or '}'", i);
   }
 }
 
-/** `bytes` (an object whose `members` were `found`) with each `[key, json]`
- * of `set` in it: the value of every member with that key is replaced, and
- * a key the object does not have is added at its end, in order. */
-export function setMembers(bytes, found, set) {
-  const parts = [];
+/** `t` (an object whose `members` were `found`) with each `[key, json]` of
+ * `set` in it: the value of every member with that key is replaced, and a
+ * key the object does not have is added at its end, in order. */
+export function setMembers(t, found, set) {
+  let out = '';
   let at = 0;
   for (const m of found) {
     const hit = set.find(([k]) => k === m.key);
     if (hit) {
-      parts.push(bytes.subarray(at, m.start), encoder.encode(hit[1]));
+      out += t.slice(at, m.start) + hit[1];
       at = m.end;
     }
   }
-  const close = bytes.lastIndexOf(0x7d);
-  parts.push(bytes.subarray(at, close));
-  let added = '';
+  const close = t.lastIndexOf('}');
+  out += t.slice(at, close);
+  let first = found.length === 0;
   for (const [k, v] of set) {
     if (found.some((m) => m.key === k)) continue;
-    added += `${found.length === 0 && added === '' ? '' : ','}${quote(k)}:${v}`;
+    out += `${first ? '' : ','}${quote(k)}:${v}`;
+    first = false;
   }
-  parts.push(encoder.encode(added), bytes.subarray(close));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  return out + t.slice(close);
+}
+
+/** `event` with its value set to `t` (the event's value as text, whose
+ * `members` were `found`) with the members of `set` in it, as `setMembers`
+ * does; an ASCII value is spliced byte for byte, without encoding it again. */
+export function withMembers(event, t, found, set) {
+  if (event.value.length !== t.length) {
+    event.value = encoder.encode(setMembers(t, found, set));
+    return event;
+  }
+  const bytes = event.value;
+  const pieces = [];
+  let at = 0;
+  for (const m of found) {
+    const hit = set.find(([k]) => k === m.key);
+    if (hit) {
+      pieces.push(bytes.subarray(at, m.start), encoder.encode(hit[1]));
+      at = m.end;
+    }
+  }
+  const close = t.lastIndexOf('}');
+  pieces.push(bytes.subarray(at, close));
+  let added = '';
+  let first = found.length === 0;
+  for (const [k, v] of set) {
+    if (found.some((m) => m.key === k)) continue;
+    added += `${first ? '' : ','}${quote(k)}:${v}`;
+    first = false;
+  }
+  pieces.push(encoder.encode(added), bytes.subarray(close));
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) {
+  for (const p of pieces) {
     out.set(p, o);
     o += p.length;
   }
-  return out;
+  event.value = out;
+  return event;
+}
+
+/** `event` with its value replaced by the UTF-8 of the string `t`. */
+export function withText(event, t) {
+  event.value = encoder.encode(t);
+  return event;
 }
 
 /** `s` as a JSON string (`"` and `\` escaped, control characters as `\n`…

@@ -99,8 +99,8 @@ func (s *Enrich) Process(events []weir.Event) weir.Output {
 	currency := weir.Quote(s.currency)
 	for i := range events {
 		value := events[i].Value
-		// Strict JSON, an object.
-		if _, err := weir.JSON(&events[i]); err != nil {
+		// Strict JSON, an object: checked without decoding it.
+		if err := weir.ValidJSON(value); err != nil {
 			out.Reject(i, err.Error())
 			continue
 		}

@@ -3,7 +3,7 @@
 // objects as written; values that are not JSON objects go to the
 // dead-letter sink, and so do amounts whose cents pass a 64-bit integer.
 
-import { Output, Rejected, json, members, quote, setMembers, text } from 'weir-plugin';
+import { Output, Rejected, json, members, quote, text, withMembers } from 'weir-plugin';
 
 let currency = 'EUR';
 
@@ -13,6 +13,7 @@ export function init(config) {
 
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const LIMIT = 1n << 63n;
+const encoder = new TextEncoder();
 
 // The JSON number `text` × 100, rounded half away from zero, or null when
 // it is not a number.
@@ -41,21 +42,40 @@ function cents(text) {
   return sign ? -magnitude : magnitude;
 }
 
+// The members `currency` and `amount_cents` set in the object as written.
+function enrich(event) {
+  const parsed = json(event); // strict JSON, an object
+  const t = text(event);
+  // Machine-written JSON is mostly exactly what JSON.stringify writes, and
+  // has neither member yet: then they go before its closing brace, with no
+  // scan of the text.
+  if (!('currency' in parsed) && !('amount_cents' in parsed) && JSON.stringify(parsed) === t) {
+    const amount = parsed.amount;
+    const c = typeof amount === 'number' ? cents(JSON.stringify(amount)) : null;
+    const added = `${t === '{}' ? '' : ','}"currency":${quote(currency)},"amount_cents":${c === null ? 'null' : c}}`;
+    const tail = encoder.encode(added);
+    const bytes = new Uint8Array(event.value.length - 1 + tail.length);
+    bytes.set(event.value.subarray(0, event.value.length - 1));
+    bytes.set(tail, event.value.length - 1);
+    event.value = bytes;
+    return;
+  }
+  const found = members(t);
+  // The last of duplicate keys counts, as in every JSON parser.
+  let amount;
+  for (const m of found) if (m.key === 'amount') amount = m;
+  const c = amount ? cents(t.slice(amount.start, amount.end)) : null;
+  withMembers(event, t, found, [
+    ['currency', quote(currency)],
+    ['amount_cents', c === null ? 'null' : c.toString()],
+  ]);
+}
+
 export function process(events) {
   const out = new Output();
   events.forEach((event, i) => {
-    let value;
     try {
-      json(event); // strict JSON, an object
-      const found = members(event.value);
-      // The last of duplicate keys counts, as in every JSON parser.
-      let amount;
-      for (const m of found) if (m.key === 'amount') amount = m;
-      const c = amount ? cents(text({ value: event.value.subarray(amount.start, amount.end) })) : null;
-      value = setMembers(event.value, found, [
-        ['currency', quote(currency)],
-        ['amount_cents', c === null ? 'null' : c.toString()],
-      ]);
+      enrich(event);
     } catch (e) {
       if (e instanceof Rejected) {
         out.reject(i, e);
@@ -63,7 +83,6 @@ export function process(events) {
       }
       throw e;
     }
-    event.value = value;
     out.emit(event);
   });
   return out;

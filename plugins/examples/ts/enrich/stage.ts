@@ -4,7 +4,7 @@
 // dead-letter sink, and so do amounts whose cents pass a 64-bit integer.
 // The JavaScript enrich, typed.
 
-import { Output, Rejected, json, members, quote, setMembers, text, type Event, type Member } from 'weir-plugin';
+import { Output, Rejected, json, members, quote, text, withMembers, type Event, type Member } from 'weir-plugin';
 
 let currency = 'EUR';
 
@@ -14,6 +14,7 @@ export function init(config: Record<string, string>): void {
 
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const LIMIT = 1n << 63n;
+const encoder = new TextEncoder();
 
 // The JSON number `text` × 100, rounded half away from zero, or null when
 // it is not a number.
@@ -42,23 +43,40 @@ function cents(text: string): bigint | null {
   return sign ? -magnitude : magnitude;
 }
 
+// The members `currency` and `amount_cents` set in the object as written.
+function enrich(event: Event): void {
+  const parsed = json(event); // strict JSON, an object
+  const t = text(event);
+  // Machine-written JSON is mostly exactly what JSON.stringify writes, and
+  // has neither member yet: then they go before its closing brace, with no
+  // scan of the text.
+  if (!('currency' in parsed) && !('amount_cents' in parsed) && JSON.stringify(parsed) === t) {
+    const amount = parsed.amount;
+    const c = typeof amount === 'number' ? cents(JSON.stringify(amount)) : null;
+    const added = `${t === '{}' ? '' : ','}"currency":${quote(currency)},"amount_cents":${c === null ? 'null' : c}}`;
+    const tail = encoder.encode(added);
+    const bytes = new Uint8Array(event.value.length - 1 + tail.length);
+    bytes.set(event.value.subarray(0, event.value.length - 1));
+    bytes.set(tail, event.value.length - 1);
+    event.value = bytes;
+    return;
+  }
+  const found = members(t);
+  // The last of duplicate keys counts, as in every JSON parser.
+  let amount: Member | undefined;
+  for (const m of found) if (m.key === 'amount') amount = m;
+  const c = amount ? cents(t.slice(amount.start, amount.end)) : null;
+  withMembers(event, t, found, [
+    ['currency', quote(currency)],
+    ['amount_cents', c === null ? 'null' : c.toString()],
+  ]);
+}
+
 export function process(events: Event[]): Output {
   const out = new Output();
   events.forEach((event, i) => {
-    let value: Uint8Array;
     try {
-      json(event); // strict JSON, an object
-      const found = members(event.value);
-      // The last of duplicate keys counts, as in every JSON parser.
-      let amount: Member | undefined;
-      for (const m of found) if (m.key === 'amount') amount = m;
-      const c = amount
-        ? cents(text({ value: event.value.subarray(amount.start, amount.end), headers: [] }))
-        : null;
-      value = setMembers(event.value, found, [
-        ['currency', quote(currency)],
-        ['amount_cents', c === null ? 'null' : c.toString()],
-      ]);
+      enrich(event);
     } catch (e) {
       if (e instanceof Rejected) {
         out.reject(i, e);
@@ -66,7 +84,6 @@ export function process(events: Event[]): Output {
       }
       throw e;
     }
-    event.value = value;
     out.emit(event);
   });
   return out;

@@ -1,14 +1,21 @@
-"""JSON objects as written: the top-level members of an object's bytes, and
-those bytes with members set, without parsing into a dict and writing back.
+"""JSON objects as written: the top-level members of an object's text, and
+that text with members set, without parsing into a dict and writing back.
 What a stage does not touch (key order, number spelling, escapes, spacing)
-stays byte for byte. Validate the value first (e.g. with ``json_value``)."""
+stays as it is, and so, encoded again, byte for byte. Validate the value
+first (e.g. with ``json_value``). The scan runs in the ``json`` module's C
+scanner, one step per member, not a loop per character."""
 
 import json as _json
+import re as _re
+from json.decoder import scanstring as _scanstring
+
+_WS = _re.compile(r"[ \t\n\r]*")
+_values = _json.JSONDecoder()
 
 
 class Member:
-    """One top-level member: its ``key`` and where its value is
-    (``data[start:end]``)."""
+    """One top-level member: its ``key`` and where its value's text is
+    (``text[start:end]``)."""
 
     __slots__ = ("key", "start", "end")
 
@@ -16,94 +23,45 @@ class Member:
         self.key, self.start, self.end = key, start, end
 
 
-_SPACE = b" \t\n\r"
-_END = b" \t\n\r,}]"
+def members(text):
+    """The top-level members of the JSON object ``text`` (a ``str``), in
+    order; raises ``ValueError`` when it is not an object."""
 
+    def fail(wanted, at):
+        raise ValueError(f"value is not a JSON object: expected {wanted} at {at}")
 
-def members(data):
-    """The top-level members of the JSON object in ``data`` (bytes), in order;
-    raises ``ValueError`` when it is not an object."""
-    n = len(data)
-    i = 0
-
-    def fail(wanted):
-        raise ValueError(f"value is not a JSON object: expected {wanted} at byte {i}")
-
-    def ws(i):
-        while i < n and data[i] in _SPACE:
-            i += 1
-        return i
-
-    def string(i):
-        if i >= n or data[i] != 0x22:
-            fail("a string")
-        i += 1
-        while i < n:
-            c = data[i]
-            if c == 0x5C:
-                i += 2
-                continue
-            i += 1
-            if c == 0x22:
-                return i
-        fail("the end of a string")
-
-    def value(i):
-        c = data[i] if i < n else None
-        if c == 0x22:
-            return string(i)
-        if c in (0x7B, 0x5B):
-            depth = 0
-            while i < n:
-                b = data[i]
-                if b == 0x22:
-                    i = string(i)
-                    continue
-                if b in (0x7B, 0x5B):
-                    depth += 1
-                elif b in (0x7D, 0x5D):
-                    depth -= 1
-                    if depth == 0:
-                        return i + 1
-                i += 1
-            fail("the end of a value")
-        start = i
-        while i < n and data[i] not in _END:
-            i += 1
-        if i == start:
-            fail("a value")
-        return i
-
-    found = []
-    i = ws(0)
-    if i >= n or data[i] != 0x7B:
+    i = _WS.match(text, 0).end()
+    if text[i : i + 1] != "{":
         raise ValueError("value is not a JSON object")
-    i = ws(i + 1)
-    if i < n and data[i] == 0x7D:
+    i = _WS.match(text, i + 1).end()
+    found = []
+    if text[i : i + 1] == "}":
         return found
     while True:
-        i = ws(i)
-        k = i
-        i = string(i)
-        key = _json.loads(data[k:i].decode("utf-8"))
-        i = ws(i)
-        if i >= n or data[i] != 0x3A:
-            fail("':'")
-        i = ws(i + 1)
-        start = i
-        i = value(i)
+        if text[i : i + 1] != '"':
+            fail("a string", i)
+        key, i = _scanstring(text, i + 1)
+        i = _WS.match(text, i).end()
+        if text[i : i + 1] != ":":
+            fail("':'", i)
+        start = _WS.match(text, i + 1).end()
+        try:
+            _, i = _values.raw_decode(text, start)
+        except ValueError:
+            fail("a value", start)
         found.append(Member(key, start, i))
-        i = ws(i)
-        if i < n and data[i] == 0x2C:
-            i += 1
+        i = _WS.match(text, i).end()
+        c = text[i : i + 1]
+        if c == ",":
+            i = _WS.match(text, i + 1).end()
             continue
-        if i < n and data[i] == 0x7D:
+        if c == "}":
             return found
-        fail("',' or '}'")
+        fail("',' or '}'", i)
 
 
-def set_members(data, found, pairs):
-    """``data`` (an object whose ``members`` were ``found``) with each
+def set_members(text, found, pairs):
+    """``text`` (an object whose ``members`` were ``found``) with each
     ``(key, json_text)`` of ``pairs`` in it: the value of every member with
     that key is replaced, and a key the object does not have is added at its
     end, in order."""
@@ -112,17 +70,17 @@ def set_members(data, found, pairs):
     at = 0
     for m in found:
         if m.key in wanted:
-            parts.append(data[at : m.start])
-            parts.append(wanted[m.key].encode())
+            parts.append(text[at : m.start])
+            parts.append(wanted[m.key])
             at = m.end
-    close = data.rindex(b"}")
-    parts.append(data[at:close])
+    close = text.rindex("}")
+    parts.append(text[at:close])
     have = {m.key for m in found}
     added = [f"{quote(k)}:{v}" for k, v in pairs if k not in have]
     if added:
-        parts.append((("" if not found else ",") + ",".join(added)).encode())
-    parts.append(data[close:])
-    return b"".join(parts)
+        parts.append(("" if not found else ",") + ",".join(added))
+    parts.append(text[close:])
+    return "".join(parts)
 
 
 def quote(s):
