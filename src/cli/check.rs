@@ -95,7 +95,7 @@ fn limits_line(l: &crate::runtime::StageLimits, batch: usize) -> String {
 }
 
 /// 1234567 as "1,234,567".
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -133,5 +133,16 @@ fn delivery(p: &Pipeline) -> &'static str {
         (SourceConfig::Kafka(_), _) => "at-least-once: offsets are committed after the sinks confirm; a crash may publish some events twice",
         (SourceConfig::File { .. }, _) if p.checkpoint.is_some() => "at-least-once: line positions are checkpointed with the stage state; a restart resumes after the last checkpoint and may publish some events twice",
         (SourceConfig::File { .. } | SourceConfig::Stdin { .. }, _) => "at-least-once within a run; file and stdin positions are not stored",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_puts_commas_every_three_digits() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(10_000_000), "10,000,000");
     }
 }

@@ -4,6 +4,7 @@
 //! `expected.jsonl`. Prints the fuel and time each call took.
 
 use super::build::describe;
+use super::check::thousands;
 use super::replay::{compare, replay_file, report_differences};
 use super::Outcome;
 use crate::authoring::compile::{self, BuildOptions};
@@ -54,10 +55,10 @@ pub fn test(dir: &Path, config: &[String], core: bool) -> anyhow::Result<Outcome
     if let Some(per_call) = fuel.checked_div(calls) {
         println!(
             "fuel:     {} per event, {} per call on average, {} at most (budget: {} per event)",
-            grouped(fuel / events.max(1)),
-            grouped(per_call),
-            grouped(tally.max_fuel.load(Ordering::Relaxed)),
-            grouped(limits.fuel_per_event),
+            thousands(fuel / events.max(1)),
+            thousands(per_call),
+            thousands(tally.max_fuel.load(Ordering::Relaxed)),
+            thousands(limits.fuel_per_event),
         );
         println!(
             "time:     {:.3} ms per call on average, {:.3} ms at most (timeout: {:?})",
@@ -104,28 +105,4 @@ fn kinds(pairs: &[(&str, &str)]) -> toml::Value {
             .map(|(k, v)| ((*k).to_owned(), toml::Value::String((*v).to_owned())))
             .collect(),
     )
-}
-
-/// `n` with thousands separators: 1,234,567.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn grouped_puts_commas_every_three_digits() {
-        assert_eq!(super::grouped(0), "0");
-        assert_eq!(super::grouped(999), "999");
-        assert_eq!(super::grouped(1000), "1,000");
-        assert_eq!(super::grouped(10_000_000), "10,000,000");
-    }
 }
