@@ -35,7 +35,7 @@ copy() { # <dir> <dest dir>
 copy plugins/examples/rust plugins/dist
 copy plugins/fixtures/rust plugins/dist/fixtures
 
-weir=${WEIR:-target/debug/weir}
+weir=${WEIR:-${CARGO_TARGET_DIR:-target}/debug/weir}
 if [ -z "${WEIR:-}" ]; then
   echo "building weir (for weir build)" >&2
   cargo build --bin weir
