@@ -79,15 +79,24 @@ func (d *decoder) bytes(major byte) ([]byte, error) {
 	if n > uint64(len(d.buf)-d.at) {
 		return nil, errTruncated
 	}
-	out := make([]byte, n)
-	copy(out, d.buf[d.at:d.at+int(n)])
-	d.at += int(n)
+	// A view of the batch, not a copy: the batch stays alive as long as an
+	// event refers to it, and the capacity ends with the view, so that an
+	// append copies instead of writing over the next field.
+	end := d.at + int(n)
+	out := d.buf[d.at:end:end]
+	d.at = end
 	return out, nil
 }
 
 func (d *decoder) text() (string, error) {
 	b, err := d.bytes(majorText)
 	return string(b), err
+}
+
+// key reads a map key without making a string of it (switch on
+// string(key) does not allocate).
+func (d *decoder) key() ([]byte, error) {
+	return d.bytes(majorText)
 }
 
 func (d *decoder) int() (int64, error) {
@@ -111,11 +120,11 @@ func decodeEvent(d *decoder) (Event, error) {
 		return e, err
 	}
 	for i := uint64(0); i < n; i++ {
-		k, err := d.text()
+		k, err := d.key()
 		if err != nil {
 			return e, err
 		}
-		switch k {
+		switch string(k) {
 		case "key":
 			if !d.isNull() {
 				if e.Key, err = d.bytes(majorBytes); err != nil {
@@ -179,11 +188,11 @@ func decodeBatch(buf []byte) ([]Event, error) {
 	}
 	var events []Event
 	for i := uint64(0); i < n; i++ {
-		k, err := d.text()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
-		if k != "events" {
+		if string(k) != "events" {
 			return nil, fmt.Errorf("cbor: unknown batch key %q", k)
 		}
 		en, err := d.expect(majorArray)
@@ -296,7 +305,23 @@ func (e *encoder) event(ev *Event) {
 }
 
 func encodeOutput(o *Output) []byte {
-	e := &encoder{}
+	// Sized once for the whole output, so that appends do not copy it over
+	// and over as it grows.
+	size := 32
+	for i := range o.Events {
+		ev := &o.Events[i]
+		size += len(ev.Key) + len(ev.Value) + 48
+		for _, h := range ev.Headers {
+			size += len(h.Key) + len(h.Value) + 12
+		}
+		if ev.Topic != nil {
+			size += len(*ev.Topic) + 8
+		}
+	}
+	for _, er := range o.Errors {
+		size += len(er.Message) + 24
+	}
+	e := &encoder{buf: make([]byte, 0, size)}
 	e.head(majorMap, 2)
 	e.text("events")
 	e.head(majorArray, uint64(len(o.Events)))

@@ -26,7 +26,9 @@ type Header struct {
 	Value []byte
 }
 
-// Event is one event.
+// Event is one event. Key, Value and header values are views of the batch
+// the host handed in, not copies: a stage that keeps one past Process
+// copies it (as string(key) does), or it keeps the whole batch alive.
 type Event struct {
 	// Key is nil for an unkeyed event; keyed events keep their order per key.
 	Key []byte

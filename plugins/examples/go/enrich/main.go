@@ -95,15 +95,12 @@ func centsOfAmount(value []byte, found []weir.Member) (string, error) {
 }
 
 func (s *Enrich) Process(events []weir.Event) weir.Output {
-	var out weir.Output
+	out := weir.Output{Events: make([]weir.Event, 0, len(events))}
 	currency := weir.Quote(s.currency)
 	for i := range events {
 		value := events[i].Value
-		// Strict JSON, an object: checked without decoding it.
-		if err := weir.ValidJSON(value); err != nil {
-			out.Reject(i, err.Error())
-			continue
-		}
+		// Strict JSON, an object: checked as its members are found,
+		// without decoding it.
 		found, err := weir.Members(value)
 		if err != nil {
 			out.Reject(i, err.Error())

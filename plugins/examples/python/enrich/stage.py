@@ -4,10 +4,9 @@ zero) to JSON objects as written; values that are not JSON objects go to
 the dead-letter sink, and so do amounts whose cents pass a 64-bit
 integer."""
 
-import json
 import re
 
-from weir_plugin import Output, Rejected, Stage, json_value, members, quote, set_members
+from weir_plugin import Number, Output, Rejected, Stage, json_value, members, quote, set_members
 
 _NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?\Z")
 _LIMIT = 1 << 63
@@ -39,34 +38,33 @@ def cents(text):
     return -magnitude if sign else magnitude
 
 
-def _dumps(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 class Enrich(Stage):
     def init(self, config):
         self.currency = config.get("currency", "EUR")
+        self.currency_json = quote(self.currency)
 
     def enrich(self, event):
         """Sets ``currency`` and ``amount_cents`` in the object as written."""
-        parsed = json_value(event)  # strict JSON, an object
-        text = event.value.decode("utf-8")
-        # Machine-written JSON is mostly exactly what json.dumps writes, and
-        # has neither member yet: then they go before its closing brace, with
-        # no scan of the text.
-        if "currency" not in parsed and "amount_cents" not in parsed and _dumps(parsed) == text:
-            amount = parsed.get("amount")
-            number = isinstance(amount, (int, float)) and not isinstance(amount, bool)
-            c = cents(_dumps(amount)) if number else None
-            added = f'{"" if text == "{}" else ","}"currency":{quote(self.currency)},"amount_cents":{"null" if c is None else c}}}'
-            event.value = event.value[:-1] + added.encode()
+        # Strict JSON, an object; fractions keep their digits as written.
+        parsed = json_value(event, exact_numbers=True)
+        amount = parsed.get("amount")  # the last of duplicate keys counts
+        if isinstance(amount, bool) or not isinstance(amount, (int, Number)):
+            c = None
+        else:
+            c = cents(str(amount))
+        cents_json = "null" if c is None else str(c)
+        if "currency" in parsed or "amount_cents" in parsed:
+            # Values replaced where they are: that needs their places.
+            text = event.value.decode("utf-8")
+            pairs = [("currency", self.currency_json), ("amount_cents", cents_json)]
+            event.value = set_members(text, members(text), pairs).encode()
             return
-        found = members(text)
-        # The last of duplicate keys counts, as in every JSON parser.
-        amount = next((m for m in reversed(found) if m.key == "amount"), None)
-        c = cents(text[amount.start : amount.end]) if amount else None
-        pairs = [("currency", quote(self.currency)), ("amount_cents", "null" if c is None else str(c))]
-        event.value = set_members(text, found, pairs).encode()
+        # Neither is there: both go before the closing brace, no scan needed.
+        value = event.value
+        end = value.rindex(b"}")
+        comma = "," if parsed else ""
+        added = f'{comma}"currency":{self.currency_json},"amount_cents":{cents_json}'
+        event.value = b"".join((value[:end], added.encode(), value[end:]))
 
     def process(self, events):
         out = Output()

@@ -6,14 +6,15 @@
 
 import { Output, Rejected, json, members, quote, text, withMembers, type Event, type Member } from 'weir-plugin';
 
-let currency = 'EUR';
+let currencyJson = quote('EUR');
 
 export function init(config: Record<string, string>): void {
-  currency = config.currency ?? 'EUR';
+  currencyJson = quote(config.currency ?? 'EUR');
 }
 
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const LIMIT = 1n << 63n;
+const tooBig = (): Rejected => new Rejected('amount_cents is beyond a 64-bit integer');
 const encoder = new TextEncoder();
 
 // The JSON number `text` × 100, rounded half away from zero, or null when
@@ -32,28 +33,41 @@ function cents(text: string): bigint | null {
     kept = digits.slice(0, keep);
     dropped = digits.slice(keep);
   }
-  const tooBig = new Rejected('amount_cents is beyond a 64-bit integer');
   let magnitude = BigInt(kept || '0');
   if (shift > 0 && magnitude > 0n) {
-    if (shift > 40) throw tooBig;
+    if (shift > 40) throw tooBig();
     magnitude *= 10n ** BigInt(shift);
   }
   if (dropped !== '' && dropped[0] >= '5') magnitude += 1n;
-  if (sign ? magnitude > LIMIT : magnitude >= LIMIT) throw tooBig;
+  if (sign ? magnitude > LIMIT : magnitude >= LIMIT) throw tooBig();
   return sign ? -magnitude : magnitude;
+}
+
+// The value's text and object when the text is exactly what JSON.stringify
+// writes for that object, as machine-written JSON mostly is. Read back as
+// written, it also has only finite numbers, each with the double's digits.
+function canonical(event: Event): [string, Record<string, unknown>] | undefined {
+  try {
+    const t = text(event);
+    const parsed = JSON.parse(t);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && JSON.stringify(parsed) === t) {
+      return [t, parsed];
+    }
+  } catch {
+    // Not JSON: the strict read below says why.
+  }
+  return undefined;
 }
 
 // The members `currency` and `amount_cents` set in the object as written.
 function enrich(event: Event): void {
-  const parsed = json(event); // strict JSON, an object
-  const t = text(event);
-  // Machine-written JSON is mostly exactly what JSON.stringify writes, and
-  // has neither member yet: then they go before its closing brace, with no
-  // scan of the text.
-  if (!('currency' in parsed) && !('amount_cents' in parsed) && JSON.stringify(parsed) === t) {
+  const hit = canonical(event);
+  if (hit !== undefined && !('currency' in hit[1]) && !('amount_cents' in hit[1])) {
+    // Neither member yet: both go before the closing brace, with no scan.
+    const [t, parsed] = hit;
     const amount = parsed.amount;
     const c = typeof amount === 'number' ? cents(JSON.stringify(amount)) : null;
-    const added = `${t === '{}' ? '' : ','}"currency":${quote(currency)},"amount_cents":${c === null ? 'null' : c}}`;
+    const added = `${t === '{}' ? '' : ','}"currency":${currencyJson},"amount_cents":${c === null ? 'null' : c}}`;
     const tail = encoder.encode(added);
     const bytes = new Uint8Array(event.value.length - 1 + tail.length);
     bytes.set(event.value.subarray(0, event.value.length - 1));
@@ -61,13 +75,15 @@ function enrich(event: Event): void {
     event.value = bytes;
     return;
   }
+  json(event); // strict JSON, an object, or a dead letter saying why
+  const t = text(event);
   const found = members(t);
   // The last of duplicate keys counts, as in every JSON parser.
   let amount: Member | undefined;
   for (const m of found) if (m.key === 'amount') amount = m;
   const c = amount ? cents(t.slice(amount.start, amount.end)) : null;
   withMembers(event, t, found, [
-    ['currency', quote(currency)],
+    ['currency', currencyJson],
     ['amount_cents', c === null ? 'null' : c.toString()],
   ]);
 }

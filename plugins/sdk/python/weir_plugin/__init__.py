@@ -36,6 +36,7 @@ __all__ = [
     "Event",
     "Header",
     "Member",
+    "Number",
     "Output",
     "Rejected",
     "Stage",
@@ -94,18 +95,25 @@ class Stage:
         earlier version. Raise an exception to refuse it."""
 
 
-def json_value(event):
+class Number(str):
+    """A JSON number with a fraction or an exponent, kept as its text by
+    ``json_value(event, exact_numbers=True)``: its decimal digits as written
+    (``"7.10"``, ``"1.5e3"``, more digits than a double holds).
+    ``float(n)`` gives the double."""
+
+    __slots__ = ()
+
+
+def json_value(event, exact_numbers=False):
     """The event's value parsed as a JSON object (a ``dict``); raises
-    :class:`Rejected` when it is not JSON or not an object."""
+    :class:`Rejected` when it is not JSON or not an object. With
+    ``exact_numbers``, numbers with a fraction or an exponent come back as
+    :class:`Number` instead of ``float``."""
     try:
         # Decoded here, strictly: given bytes, json.loads would look for a
         # byte-order mark and take it off (every other SDK refuses one).
-        value = _json.loads(
-            event.value.decode("utf-8"),
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-            parse_int=_finite_int,
-        )
+        text = event.value.decode("utf-8")
+        value = (_exact if exact_numbers else _strict)(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise Rejected(f"value is not JSON: {e}") from None
     if not isinstance(value, dict):
@@ -118,22 +126,39 @@ def _no_constant(name):
 
 
 # What every SDK's JSON helper accepts is the same: numbers within a
-# double's range (Python's own integers would take any size).
-_DOUBLE_MAX = 1.7976931348623157e308
+# double's range (Python's own integers would take any size). Only an
+# exponent or some 309 digits can leave it, so only those are converted.
+
+
+def _check_range(text):
+    if len(text) > 300 or "e" in text or "E" in text:
+        if abs(float(text)) == float("inf"):
+            raise ValueError(f"number out of range: {text[:40]}")
 
 
 def _finite_float(text):
-    f = float(text)
-    if f in (float("inf"), float("-inf")):
-        raise ValueError(f"number out of range: {text[:40]}")
-    return f
+    _check_range(text)
+    return float(text)
+
+
+def _exact_float(text):
+    _check_range(text)
+    return Number(text)
 
 
 def _finite_int(text):
-    i = int(text)
-    if abs(i) > _DOUBLE_MAX:
-        raise ValueError(f"number out of range: {text[:40]}")
-    return i
+    if len(text) > 300:
+        _check_range(text)
+    return int(text)
+
+
+# Made once: json.loads with hooks would build a decoder on every call.
+_strict = _json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float, parse_int=_finite_int
+).decode
+_exact = _json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_exact_float, parse_int=_finite_int
+).decode
 
 
 def with_json(event, value):
