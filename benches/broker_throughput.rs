@@ -20,7 +20,8 @@
 //!
 //! `WEIR_BENCH_EVENTS` sets the events per run (default 600,000);
 //! `WEIR_BENCH_VARIANTS=core,3 stages` runs only the weir variants whose
-//! label contains one of the words; `WEIR_BENCH_SINK_PROPS` adds a line to
+//! label contains one of the words (`enrich` runs the JSON enrich example of
+//! each language, which the default run leaves out); `WEIR_BENCH_SINK_PROPS` adds a line to
 //! the weir Kafka sink's table (e.g. `properties = { "linger.ms" = "5" }`).
 
 use async_nats::jetstream::{self, stream};
@@ -308,24 +309,57 @@ where
 /// The weir variants: a label and its stage tables.
 /// `WEIR_BENCH_VARIANTS=core,3 stages` keeps the variants whose label
 /// contains one of the comma-separated words (the native baselines always
-/// run).
+/// run). The JSON enrich of each language runs only when asked for
+/// (`WEIR_BENCH_VARIANTS=enrich`): rounds grow with the number of rows.
 fn variants() -> Vec<(&'static str, String)> {
     let all = [
         (
             "weir, 1 identity stage (core module)",
             stages_of(&["identity.core.wasm"]),
+            true,
         ),
         (
             "weir, 1 identity stage (component)",
             stages_of(&["identity.wasm"]),
+            true,
         ),
-        ("weir, 3 stages", stages(3)),
+        ("weir, 3 stages", stages(3), true),
+        (
+            "weir, 1 enrich stage (Rust core module)",
+            stages_of(&["enrich.core.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 enrich stage (Rust component)",
+            stages_of(&["enrich.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 enrich stage (Go)",
+            stages_of(&["go/enrich.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 enrich stage (JavaScript)",
+            stages_of(&["js/enrich.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 enrich stage (Python)",
+            stages_of(&["python/enrich.wasm"]),
+            false,
+        ),
     ];
     let wanted = std::env::var("WEIR_BENCH_VARIANTS").unwrap_or_default();
     all.into_iter()
-        .filter(|(label, _)| {
-            wanted.is_empty() || wanted.split(',').any(|w| label.contains(w.trim()))
+        .filter(|(label, _, by_default)| {
+            if wanted.is_empty() {
+                *by_default
+            } else {
+                wanted.split(',').any(|w| label.contains(w.trim()))
+            }
         })
+        .map(|(label, stages, _)| (label, stages))
         .collect()
 }
 
