@@ -157,7 +157,14 @@ fn spawn_weir(
     let rt = rt.clone();
     tokio::spawn(async move {
         let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
-        let stages = prepare_stages(&rt, &p).unwrap();
+        // Blocking: off the async threads, as `weir run` does it.
+        let stages = {
+            let (rt, p) = (rt.clone(), p.clone());
+            tokio::task::spawn_blocking(move || prepare_stages(&rt, &p))
+                .await
+                .unwrap()
+                .unwrap()
+        };
         let endpoints = endpoints(&p).await;
         run(
             rt,

@@ -98,7 +98,15 @@ impl Delivered {
 /// the first batch.
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
-    let stages = prepare_stages(rt, &p).unwrap();
+    // Blocking (a Go module's start-up calls WASI, which must not run on an
+    // async thread): off the runtime, as `weir run` does it.
+    let stages = {
+        let (rt, p) = (rt.clone(), p.clone());
+        tokio::task::spawn_blocking(move || prepare_stages(&rt, &p))
+            .await
+            .unwrap()
+            .unwrap()
+    };
     let endpoints = endpoints(&p).await;
     let counters = Arc::new(RunCounters::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
