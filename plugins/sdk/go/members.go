@@ -27,7 +27,13 @@ type KV struct{ Key, JSON string }
 // replaced, and a key the object does not have is added at its end, in
 // order.
 func SetMembers(text []byte, found []Member, set []KV) []byte {
-	out := make([]byte, 0, len(text)+64)
+	return AppendSetMembers(make([]byte, 0, len(text)+64), text, found, set)
+}
+
+// AppendSetMembers is SetMembers appending to out, so that a stage can
+// write the values of a whole batch into one block (slicing each value off
+// it) instead of allocating one per event.
+func AppendSetMembers(out, text []byte, found []Member, set []KV) []byte {
 	at := 0
 	has := func(key string) bool {
 		for _, m := range found {

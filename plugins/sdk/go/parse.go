@@ -4,6 +4,12 @@ package weir
 // grammar of RFC 8259, UTF-8 inside strings, and numbers within a double,
 // as every weir SDK reads JSON. It backs ValidJSON and Members; nothing is
 // decoded but the keys Members is asked for.
+//
+// Written for Go's wasm port, where every branch goes through a jump table
+// and a call costs as much as reading a few dozen bytes: one loop with a
+// stack of the open arrays and objects instead of a function per kind of
+// value, scanners that take and return the position (so that it stays in a
+// local, not in memory), and strings read 8 or 32 bytes at a time.
 
 import (
 	"encoding/json"
@@ -17,193 +23,189 @@ import (
 // limit), so that a hostile value cannot grow the stack without bound.
 const maxDepth = 10000
 
-type parser struct {
-	b     []byte
-	i     int
-	depth int
-}
-
-func (p *parser) fail(wanted string) error {
-	if p.i >= len(p.b) {
+// failAt is the reason text is not JSON: wanted was expected at i.
+func failAt(b []byte, i int, wanted string) error {
+	if i >= len(b) {
 		return fmt.Errorf("value is not JSON: unexpected end, expected %s", wanted)
 	}
-	return fmt.Errorf("value is not JSON: expected %s at byte %d, found %q", wanted, p.i, p.b[p.i])
+	return fmt.Errorf("value is not JSON: expected %s at byte %d, found %q", wanted, i, b[i])
 }
 
-func (p *parser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
+// skipSpace is the position of the first byte at or after i that is not
+// whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	return i
 }
 
-// value reads one value at p.i.
-func (p *parser) value() error {
-	if p.i >= len(p.b) {
-		return p.fail("a value")
-	}
-	switch c := p.b[p.i]; {
-	case c == '{':
-		return p.object(nil)
-	case c == '[':
-		return p.array()
-	case c == '"':
-		_, err := p.str()
-		return err
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
-	case c == 't':
-		return p.literal("true")
-	case c == 'f':
-		return p.literal("false")
-	case c == 'n':
-		return p.literal("null")
-	}
-	return p.fail("a value")
-}
-
-func (p *parser) literal(word string) error {
-	if len(p.b)-p.i < len(word) || string(p.b[p.i:p.i+len(word)]) != word {
-		return p.fail(word)
-	}
-	p.i += len(word)
-	return nil
-}
-
-func (p *parser) enter() error {
-	p.depth++
-	if p.depth > maxDepth {
-		return fmt.Errorf("value is not JSON: nested more than %d deep", maxDepth)
-	}
-	p.i++
-	p.space()
-	return nil
-}
-
-// object reads an object at p.i; with found, it appends its members.
-func (p *parser) object(found *[]Member) error {
-	if err := p.enter(); err != nil {
-		return err
-	}
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		p.depth--
-		return nil
-	}
+// parse reads one value at i and returns where it ends. With found, the
+// members of the value (an object) are appended to it: its keys and where
+// their values are.
+func parse(b []byte, i int, found *[]Member) (int, error) {
+	var open [32]bool // true for an object, false for an array; grows
+	stack := open[:0]
+	var key, keyEnd, start int // the top-level member being read
+	var escaped bool
+	var err error
 	for {
-		k := p.i
-		escaped, err := p.str()
-		if err != nil {
-			return err
+		// A value.
+		if i >= len(b) {
+			return i, failAt(b, i, "a value")
 		}
-		keyEnd := p.i
-		p.space()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return p.fail("':'")
-		}
-		p.i++
-		p.space()
-		start := p.i
-		if err := p.value(); err != nil {
-			return err
-		}
-		if found != nil {
-			var key string
-			if escaped {
-				// Valid by now; only the decoding is left.
-				_ = json.Unmarshal(p.b[k:keyEnd], &key)
-			} else {
-				key = string(p.b[k+1 : keyEnd-1])
-			}
-			*found = append(*found, Member{Key: key, Start: start, End: p.i})
-		}
-		p.space()
-		if p.i < len(p.b) && p.b[p.i] == ',' {
-			p.i++
-			p.space()
-			continue
-		}
-		if p.i < len(p.b) && p.b[p.i] == '}' {
-			p.i++
-			p.depth--
-			return nil
-		}
-		return p.fail("',' or '}'")
-	}
-}
-
-func (p *parser) array() error {
-	if err := p.enter(); err != nil {
-		return err
-	}
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		p.depth--
-		return nil
-	}
-	for {
-		if err := p.value(); err != nil {
-			return err
-		}
-		p.space()
-		if p.i < len(p.b) && p.b[p.i] == ',' {
-			p.i++
-			p.space()
-			continue
-		}
-		if p.i < len(p.b) && p.b[p.i] == ']' {
-			p.i++
-			p.depth--
-			return nil
-		}
-		return p.fail("',' or ']'")
-	}
-}
-
-// str reads a string at p.i; escaped says whether it has escapes.
-func (p *parser) str() (escaped bool, err error) {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return false, p.fail("a string")
-	}
-	b := p.b
-	i := p.i + 1
-	for i < len(b) {
-		if i+8 <= len(b) && plain8(*(*uint64)(unsafe.Pointer(&b[i]))) {
-			i += 8
-			continue
-		}
-		c := b[i]
-		switch {
+		switch c := b[i]; {
 		case c == '"':
-			p.i = i + 1
-			return escaped, nil
-		case c == '\\':
-			escaped = true
-			n, ok := escapeLen(b[i:])
-			if !ok {
-				p.i = i
-				return false, p.fail("an escape")
+			i, _, err = scanString(b, i)
+		case c == '-' || (c >= '0' && c <= '9'):
+			i, err = scanNumber(b, i)
+		case c == '{' || c == '[':
+			if len(stack) == maxDepth {
+				return i, fmt.Errorf("value is not JSON: nested more than %d deep", maxDepth)
 			}
-			i += n
-		case c < 0x20:
-			p.i = i
-			return false, p.fail("no control character in a string")
-		case c < utf8.RuneSelf:
-			i++
+			stack = append(stack, c == '{')
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' and ']' follow '{' and '[' by 2
+				i++
+				stack = stack[:len(stack)-1]
+				break
+			}
+			if c == '[' {
+				continue // its first element
+			}
+			goto member
+		case c == 't':
+			i, err = scanWord(b, i, "true")
+		case c == 'f':
+			i, err = scanWord(b, i, "false")
+		case c == 'n':
+			i, err = scanWord(b, i, "null")
 		default:
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				return false, fmt.Errorf("value is not JSON: invalid UTF-8 at byte %d", i)
+			return i, failAt(b, i, "a value")
+		}
+		if err != nil {
+			return i, err
+		}
+	next:
+		// After a value: the end, the next member or element, or the end
+		// of the innermost array or object.
+		if len(stack) == 0 {
+			return i, nil
+		}
+		if len(stack) == 1 && found != nil {
+			*found = append(*found, Member{Key: memberKey(b[key:keyEnd], escaped), Start: start, End: i})
+		}
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			if !stack[len(stack)-1] {
+				continue
 			}
-			i += size
+			goto member
+		}
+		if close := byte(']'); i < len(b) {
+			if stack[len(stack)-1] {
+				close = '}'
+			}
+			if b[i] == close {
+				i++
+				stack = stack[:len(stack)-1]
+				goto next
+			}
+		}
+		if stack[len(stack)-1] {
+			return i, failAt(b, i, "',' or '}'")
+		}
+		return i, failAt(b, i, "',' or ']'")
+	member:
+		// A member's key and colon; its value comes next. Only a top-level
+		// member is kept.
+		k := i
+		if i >= len(b) || b[i] != '"' {
+			return i, failAt(b, i, "a string")
+		}
+		var e bool
+		if i, e, err = scanString(b, i); err != nil {
+			return i, err
+		}
+		top := len(stack) == 1
+		if top {
+			key, keyEnd, escaped = k, i, e
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, failAt(b, i, "':'")
+		}
+		i = skipSpace(b, i+1)
+		if top {
+			start = i
 		}
 	}
-	p.i = i
-	return false, p.fail("the end of a string")
+}
+
+// memberKey is the key whose quoted text is quoted.
+func memberKey(quoted []byte, escaped bool) string {
+	if !escaped {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	// Valid by now; only the decoding is left.
+	var key string
+	_ = json.Unmarshal(quoted, &key)
+	return key
+}
+
+// scanWord reads the literal word (true, false, null) at i.
+func scanWord(b []byte, i int, word string) (int, error) {
+	if len(b)-i < len(word) || string(b[i:i+len(word)]) != word {
+		return i, failAt(b, i, word)
+	}
+	return i + len(word), nil
+}
+
+// scanString reads the string whose opening quote is at i and returns
+// where it ends; escaped says whether it has escapes.
+func scanString(b []byte, i int) (end int, escaped bool, err error) {
+	i++
+	for i < len(b) {
+		// Plain bytes 8 at a time, and then 32 at a time while they last;
+		// a flagged word is read byte by byte, up to its end.
+		if i+8 <= len(b) && special(*(*uint64)(unsafe.Pointer(&b[i])))&highs == 0 {
+			i += 8
+			for i+32 <= len(b) {
+				w := (*[4]uint64)(unsafe.Pointer(&b[i]))
+				if (special(w[0])|special(w[1])|special(w[2])|special(w[3]))&highs != 0 {
+					break
+				}
+				i += 32
+			}
+			continue
+		}
+		for stop := min(i+8, len(b)); i < stop; {
+			c := b[i]
+			switch {
+			case c == '"':
+				return i + 1, escaped, nil
+			case c == '\\':
+				escaped = true
+				n, ok := escapeLen(b[i:])
+				if !ok {
+					return i, false, failAt(b, i, "an escape")
+				}
+				i += n
+			case c < 0x20:
+				return i, false, failAt(b, i, "no control character in a string")
+			case c < utf8.RuneSelf:
+				i++
+			default:
+				r, size := utf8.DecodeRune(b[i:])
+				if r == utf8.RuneError && size == 1 {
+					return i, false, fmt.Errorf("value is not JSON: invalid UTF-8 at byte %d", i)
+				}
+				i += size
+			}
+		}
+	}
+	return i, false, failAt(b, i, "the end of a string")
 }
 
 const (
@@ -211,19 +213,18 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 says whether the 8 bytes of x (read from memory, little-endian)
-// are all plain string bytes: no quote, backslash, control character or
-// byte of a multi-byte character. Most of a string is, and checking 8 at
-// once takes a few instructions and one branch instead of several per byte
-// (in Go's wasm port every branch goes through a jump table).
-func plain8(x uint64) bool {
+// special has the high bit set in each byte of x (8 bytes read from
+// memory, little-endian) that may not be a plain string byte: a quote, a
+// backslash, a control character or a byte of a multi-byte character.
+// Bytes above a flagged one may be flagged too: a flag means "look byte by
+// byte", nothing more.
+func special(x uint64) uint64 {
 	quote := x ^ (ones * '"')
 	slash := x ^ (ones * '\\')
 	// (v - ones) &^ v has a byte's high bit set when some byte of v is 0
 	// (and (x - ones*0x20) &^ x when some byte is below 0x20); x itself has
 	// one set for a byte of 0x80 or more.
-	special := (x-ones*0x20)&^x | (quote-ones)&^quote | (slash-ones)&^slash | x
-	return special&highs == 0
+	return (x-ones*0x20)&^x | (quote-ones)&^quote | (slash-ones)&^slash | x
 }
 
 // escapeLen is the length of the escape at the start of b (a backslash),
@@ -249,57 +250,65 @@ func escapeLen(b []byte) (int, bool) {
 	return 0, false
 }
 
-func (p *parser) digits() int {
-	n := 0
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		p.i++
-		n++
+// skipDigits is the position of the first byte at or after i that is not
+// a digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
 	}
-	return n
+	return i
 }
 
-// number reads a number at p.i and refuses one beyond a double.
-func (p *parser) number() error {
-	start := p.i
-	if p.b[p.i] == '-' {
-		p.i++
+// scanNumber reads the number at i and refuses one beyond a double.
+func scanNumber(b []byte, i int) (int, error) {
+	start := i
+	if b[i] == '-' {
+		i++
 	}
-	if p.i < len(p.b) && p.b[p.i] == '0' {
-		p.i++
-	} else if p.digits() == 0 {
-		return p.fail("a digit")
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if j := skipDigits(b, i); j > i {
+		i = j
+	} else {
+		return i, failAt(b, i, "a digit")
 	}
 	long := false
-	if p.i < len(p.b) && p.b[p.i] == '.' {
-		p.i++
-		if p.digits() == 0 {
-			return p.fail("a digit")
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return j, failAt(b, j, "a digit")
 		}
+		i = j
 	}
-	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		long = true
-		p.i++
-		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
-			p.i++
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		if p.digits() == 0 {
-			return p.fail("a digit")
+		j := skipDigits(b, i)
+		if j == i {
+			return j, failAt(b, j, "a digit")
 		}
+		i = j
 	}
 	// Only an exponent or some 309 digits can leave a double's range.
-	if long || p.i-start > 300 {
-		if _, err := strconv.ParseFloat(string(p.b[start:p.i]), 64); err != nil {
-			return fmt.Errorf("value is not JSON: number %s is beyond a double", p.b[start:p.i])
+	if long || i-start > 300 {
+		if _, err := strconv.ParseFloat(string(b[start:i]), 64); err != nil {
+			return i, fmt.Errorf("value is not JSON: number %s is beyond a double", b[start:i])
 		}
 	}
-	return nil
+	return i, nil
 }
 
-// end checks that nothing but whitespace follows the value.
-func (p *parser) end() error {
-	p.space()
-	if p.i != len(p.b) {
-		return p.fail("the end of the value")
+// whole reads one value that is all of text but whitespace around it.
+func whole(text []byte, found *[]Member) error {
+	i, err := parse(text, skipSpace(text, 0), found)
+	if err != nil {
+		return err
+	}
+	if i = skipSpace(text, i); i != len(text) {
+		return failAt(text, i, "the end of the value")
 	}
 	return nil
 }
@@ -308,32 +317,25 @@ func (p *parser) end() error {
 // byte-order mark, numbers within a double), without decoding it. The
 // error is the reason to give a dead letter.
 func ValidJSON(text []byte) error {
-	p := parser{b: text}
-	p.space()
-	if err := p.value(); err != nil {
-		return err
-	}
-	return p.end()
+	return whole(text, nil)
 }
 
 // Members checks that text is one strict JSON object, as ValidJSON does,
 // and lists its top-level members in order (a key that appears twice is
 // listed twice). The error is the reason to give a dead letter.
 func Members(text []byte) ([]Member, error) {
-	p := parser{b: text}
-	p.space()
-	if p.i >= len(text) || text[p.i] != '{' {
+	return AppendMembers(make([]Member, 0, 8), text)
+}
+
+// AppendMembers is Members appending to dst, so that a stage can reuse one
+// slice for every event: found, err = weir.AppendMembers(found[:0], value).
+func AppendMembers(dst []Member, text []byte) ([]Member, error) {
+	if i := skipSpace(text, 0); i >= len(text) || text[i] != '{' {
 		if err := ValidJSON(text); err != nil {
-			return nil, err
+			return dst, err
 		}
-		return nil, fmt.Errorf("value is not a JSON object")
+		return dst, fmt.Errorf("value is not a JSON object")
 	}
-	found := make([]Member, 0, 8)
-	if err := p.object(&found); err != nil {
-		return nil, err
-	}
-	if err := p.end(); err != nil {
-		return nil, err
-	}
-	return found, nil
+	err := whole(text, &dst)
+	return dst, err
 }
