@@ -2,12 +2,19 @@
 //! WebAssembly plugins.
 //!
 //! # Layout
+//! `docs/architecture.md` explains how the parts fit together.
+//!
 //! - [`config`]: pipeline files → a typed, validated [`config::Pipeline`].
 //! - [`runtime`]: the wasm runtime (the only module that knows wasmtime).
-//! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker.
+//! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker,
+//!   swap on a worker thread, the at-least-once run and the exactly-once
+//!   transaction loop.
+//! - [`reload`]: new plugin versions: watch, verify, compile, swap, roll back.
+//! - [`checkpoint`]: where stage state is persisted with its positions.
 //! - [`source`] and [`sink`]: where events come from and go to.
+//! - [`admin`]: the HTTP admin API; [`metrics`]: Prometheus metrics.
+//! - [`signing`]: minisign keys and signatures of plugin artifacts.
 //! - [`jsonl`]: the JSON Lines shape of an event (files, stdin, stdout).
-//! - [`metrics`]: Prometheus metrics.
 //! - [`authoring`]: `weir new`, `weir build` and `weir test`: the embedded
 //!   SDKs, the pinned plugin toolchains, the builds per language.
 //! - [`cli`]: the `weir` subcommands.

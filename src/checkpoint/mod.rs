@@ -1,4 +1,4 @@
-//! Persistent checkpoints (DESIGN §5): each stateful stage's state per
+//! Persistent checkpoints (docs/architecture.md §6): each stateful stage's state per
 //! partition, stored together with the source position it belongs to. A
 //! checkpoint only holds what the sinks confirmed: the state after the last
 //! batch whose positions were committed. When a partition starts (a worker

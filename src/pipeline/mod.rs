@@ -1,4 +1,4 @@
-//! The pipeline engine (DESIGN §2):
+//! The pipeline engine (docs/architecture.md §2):
 //!
 //! ```text
 //! source ─► batcher ─► dispatcher ─► worker thread k ─► sink + dead-letter sink

@@ -1,4 +1,4 @@
-//! Hot swap on a worker thread (DESIGN §5). A control message lands between
+//! Hot swap on a worker thread (docs/architecture.md §5). A control message lands between
 //! two batches; the thread then moves every instance of the stage to the
 //! new version, carrying each partition's state across with
 //! `checkpoint-export` → `init` → `checkpoint-import`. The previous version

@@ -1,4 +1,4 @@
-//! Exactly-once delivery, Kafka → Kafka (DESIGN §6).
+//! Exactly-once delivery, Kafka → Kafka (docs/architecture.md §6).
 //!
 //! Processed batches are produced inside a Kafka transaction, events and
 //! dead letters alike; when the transaction is due (every

@@ -1,4 +1,4 @@
-//! The reload manager of a running pipeline (DESIGN §5): it takes new
+//! The reload manager of a running pipeline (docs/architecture.md §5): it takes new
 //! plugin versions (from the admin API, a watched file or a re-read pipeline
 //! file), verifies and compiles them off the worker threads, has every
 //! worker thread swap at its next batch boundary, and rolls back when the
