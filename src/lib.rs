@@ -11,7 +11,8 @@
 //!   transaction loop.
 //! - [`reload`]: new plugin versions: watch, verify, compile, swap, roll back.
 //! - [`checkpoint`]: where stage state is persisted with its positions.
-//! - [`source`] and [`sink`]: where events come from and go to.
+//! - [`source`] and [`sink`]: where events come from and go to; [`nats`]:
+//!   the NATS connection they and the checkpoint store share.
 //! - [`admin`]: the HTTP admin API; [`metrics`]: Prometheus metrics.
 //! - [`signing`]: minisign keys and signatures of plugin artifacts.
 //! - [`jsonl`]: the JSON Lines shape of an event (files, stdin, stdout).
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod jsonl;
 pub mod metrics;
+pub mod nats;
 pub mod pipeline;
 pub mod reload;
 pub mod runtime;

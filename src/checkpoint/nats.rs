@@ -17,7 +17,7 @@ impl NatsKvStore {
     /// # Errors
     /// When the server cannot be reached or refuses the bucket.
     pub async fn open(connection: &NatsConnection, bucket: &str) -> Result<Self, StoreError> {
-        let client = crate::source::nats::connect(connection)
+        let client = crate::nats::connect(connection)
             .await
             .map_err(StoreError::Io)?;
         let js = async_nats::jetstream::new(client);

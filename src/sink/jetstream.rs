@@ -6,7 +6,7 @@
 use super::nats::{header_map, number_msg_ids};
 use super::{Confirmation, Sink, SinkError};
 use crate::config::NatsSink as Config;
-use crate::source::nats::connect;
+use crate::nats::connect;
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::{jetstream, Subject};
 use async_trait::async_trait;

@@ -5,15 +5,12 @@
 mod file;
 mod jetstream;
 mod kafka;
-mod kafka_reports;
-mod kafka_txn;
 mod memory;
 mod nats;
 
 pub use file::{FileSink, StdioSink};
 pub use jetstream::JetStreamSink;
-pub use kafka::KafkaSink;
-pub use kafka_txn::TransactionalProducer;
+pub use kafka::{KafkaSink, TransactionalProducer};
 pub use memory::MemorySink;
 pub use nats::NatsSink;
 

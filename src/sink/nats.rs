@@ -4,7 +4,7 @@
 
 use super::{Sink, SinkError};
 use crate::config::NatsSink as Config;
-use crate::source::nats::{connect, MSG_ID};
+use crate::nats::{connect, MSG_ID};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use weir_abi::{Event, Header};

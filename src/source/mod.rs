@@ -4,14 +4,9 @@
 
 mod chunker;
 mod file;
-mod jetstream_consumer;
-mod jetstream_copies;
-mod jetstream_pending;
-mod jetstream_reader;
 mod kafka;
 mod memory;
-pub mod nats;
-mod nats_connection;
+mod nats;
 
 pub use file::{FileSource, StdinSource};
 pub use kafka::{CommitNow, ConsumedOffsets, KafkaSource, Revoked};
@@ -154,14 +149,16 @@ pub async fn build(config: &SourceConfig) -> Result<Box<dyn Source>, SourceError
 pub fn shard_of(event: &Event, position: u64, shards: u32) -> u32 {
     let shards = shards.max(1);
     match &event.key {
-        Some(k) => (fnv1a(k) % shards as u64) as u32,
+        Some(k) => key_shard(k, shards),
         None => (position % shards as u64) as u32,
     }
 }
 
-/// FNV-1a: a stable hash, the same on every machine and version.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+/// The shard of `key` among `shards`: FNV-1a, a stable hash, the same on
+/// every machine and version. The one hash of keys and subjects.
+pub(crate) fn key_shard(key: &[u8], shards: u32) -> u32 {
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    });
+    (h % shards.max(1) as u64) as u32
 }

@@ -4,7 +4,7 @@
 //! came back. (A future per event would cost an allocation and, while the
 //! sink loop waits on the oldest batch, a task wake-up per event.)
 
-use super::SinkError;
+use crate::sink::SinkError;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,12 +1,16 @@
-//! Connecting to NATS, and saying in the log what happens to the connection:
-//! losing and regaining the server, and messages the client dropped because
-//! a subscription's buffer was full (a "slow consumer").
+//! Connecting to NATS, shared by the NATS sources, sinks and checkpoint
+//! store, and saying in the log what happens to the connection: losing and
+//! regaining the server, and messages the client dropped because a
+//! subscription's buffer was full (a "slow consumer").
 
 use crate::config::NatsConnection;
 use async_nats::Event;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The header carrying JetStream's deduplication id.
+pub const MSG_ID: &str = "Nats-Msg-Id";
 
 /// At most one slow-consumer line per this interval: every dropped message
 /// raises the event, and a full buffer drops many.

@@ -10,8 +10,8 @@
 //! to the dead-letter sink. A message is kept in progress for at most
 //! [`KEEP_IN_PROGRESS_FOR`], so a worker that hangs gives its messages back.
 
-use super::jetstream_copies::{Copies, Copy};
-use super::Committer;
+use super::copies::{Copies, Copy};
+use crate::source::Committer;
 use async_nats::jetstream::message::Acker;
 use async_nats::{Client, Subject};
 use futures_util::future::BoxFuture;
@@ -132,7 +132,7 @@ impl<A> Pending<A> {
     }
 
     /// Whether weir holds, or has just acknowledged, a copy of the message
-    /// at stream sequence `seq` (see [`super::jetstream_copies`]).
+    /// at stream sequence `seq` (see [`super::copies`]).
     pub fn copy_of(&self, seq: u64) -> Option<Copy> {
         self.lock().copies.of(seq)
     }

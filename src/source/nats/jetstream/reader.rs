@@ -6,11 +6,12 @@
 //! no message waits unread in the client, where weir could not report it,
 //! for longer than `ack_wait`, however slow the pipeline behind it is.
 
-use super::jetstream_copies::Copy;
-use super::jetstream_pending::Pending;
-use super::nats::{headers, shard, MSG_ID};
-use super::{Refusal, SourceEvent};
+use super::super::{headers, shard};
+use super::copies::Copy;
+use super::pending::Pending;
 use crate::config::JetStreamSource as JsConfig;
+use crate::nats::MSG_ID;
+use crate::source::{Refusal, SourceEvent};
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::Message;
 use futures_util::StreamExt;

@@ -5,10 +5,10 @@
 //! librdkafka's transactional calls block; each runs on tokio's blocking
 //! pool so the sink loop's runtime stays free.
 
-use super::kafka::{client_config, create, produce};
-use super::kafka_reports::Producer as ReportingProducer;
-use super::{Confirmation, SinkError};
+use super::reports::Producer as ReportingProducer;
+use super::{client_config, create, produce};
 use crate::config::KafkaSink as Config;
+use crate::sink::{Confirmation, SinkError};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::Producer;
 use rdkafka::TopicPartitionList;

@@ -4,7 +4,11 @@
 //! completion tracker commits source offsets only for events the brokers
 //! acknowledged. It never calls `flush()`, which waits in 100 ms steps.
 
-use super::kafka_reports::{BatchAck, Producer, Reports};
+mod reports;
+mod txn;
+
+pub use txn::TransactionalProducer;
+
 use super::{Confirmation, Sink, SinkError};
 use crate::config::KafkaSink as Config;
 use async_trait::async_trait;
@@ -13,6 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use rdkafka::ClientConfig;
+use reports::{BatchAck, Producer, Reports};
 use weir_abi::Event;
 
 /// Publishes to Kafka; a stage's topic override wins over `topic`.
@@ -37,7 +42,7 @@ impl KafkaSink {
 }
 
 /// The producer settings every weir Kafka producer shares.
-pub(super) fn client_config(config: &Config) -> ClientConfig {
+fn client_config(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
@@ -49,7 +54,7 @@ pub(super) fn client_config(config: &Config) -> ClientConfig {
 }
 
 /// A producer with its polling thread, reporting deliveries per batch.
-pub(super) fn create(config: &ClientConfig) -> rdkafka::error::KafkaResult<Producer> {
+fn create(config: &ClientConfig) -> rdkafka::error::KafkaResult<Producer> {
     Producer::from_config_and_context(config, Reports)
 }
 
@@ -70,7 +75,7 @@ impl Sink for KafkaSink {
 ///
 /// # Errors
 /// When librdkafka refuses an event.
-pub(super) async fn produce(
+async fn produce(
     producer: &Producer,
     topic: &str,
     events: &[Event],

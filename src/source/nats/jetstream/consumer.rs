@@ -3,8 +3,8 @@
 //! does, so that a changed `ack_wait`, `max_deliver`, `max_ack_pending` or
 //! `subject` takes effect on the next start.
 
-use super::SourceError;
 use crate::config::JetStreamSource as JsConfig;
+use crate::source::SourceError;
 use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer, FromConsumer};
 use async_nats::jetstream::stream::Stream;
 
