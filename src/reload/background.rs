@@ -4,7 +4,7 @@
 //! all, a second attempt at normal priority on one core, so that the swap
 //! still happens. Whichever attempt ends first gives the result.
 
-use crate::runtime::{lower_this_thread, lowered_cpu, on_idle_cores, on_one_core};
+use super::priority::{lower_this_thread, lowered_cpu, on_idle_cores, on_one_core};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;

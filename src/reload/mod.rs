@@ -8,6 +8,7 @@
 mod ahead;
 mod background;
 mod manager;
+mod priority;
 mod smoke;
 mod watch;
 

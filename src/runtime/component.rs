@@ -2,20 +2,19 @@
 
 use super::error::{CallError, LoadError};
 use super::grants::Stdio;
+use super::host::HostState;
 use super::limits::Limiter;
-use super::plugin_log::{emit, LogStream, LogTag, PluginLevel};
 use std::path::Path;
-use std::sync::Arc;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use weir_abi::{Event, EventError, Header, Output};
 
-mod bindings {
+pub(super) mod bindings {
     wasmtime::component::bindgen!({ world: "stage", path: "plugins/wit" });
 }
 
-use bindings::weir::plugin::types as wit;
+pub(super) use bindings::weir::plugin::types as wit;
 
 /// The interface a component must export.
 pub const EXPORT: &str = "weir:plugin/transform@1.0.0";
@@ -28,21 +27,17 @@ pub struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
-    tag: Arc<LogTag>,
-    /// The plugin's stderr: error lines logged through the host join its
-    /// recent lines, so a trap that follows them is explained (JavaScript
-    /// has no stderr of its own).
-    stderr: LogStream,
+    /// What the host functions work with (`runtime/host/`).
+    pub(super) host: HostState,
 }
 
 impl ComponentState {
-    pub(crate) fn new(ctx: WasiCtx, limiter: Limiter, tag: Arc<LogTag>, stderr: LogStream) -> Self {
+    pub(crate) fn new(ctx: WasiCtx, limiter: Limiter, host: HostState) -> Self {
         ComponentState {
             ctx,
             table: ResourceTable::new(),
             limiter,
-            tag,
-            stderr,
+            host,
         }
     }
 }
@@ -57,22 +52,6 @@ impl WasiView for ComponentState {
 }
 
 impl wit::Host for ComponentState {}
-
-impl bindings::weir::plugin::host::Host for ComponentState {
-    fn log(&mut self, level: wit::Level, message: String) {
-        let level = match level {
-            wit::Level::Trace => PluginLevel::Trace,
-            wit::Level::Debug => PluginLevel::Debug,
-            wit::Level::Info => PluginLevel::Info,
-            wit::Level::Warn => PluginLevel::Warn,
-            wit::Level::Error => PluginLevel::Error,
-        };
-        emit(&self.tag, level, "log", &message);
-        if level == PluginLevel::Error {
-            self.stderr.remember(message);
-        }
-    }
-}
 
 /// The linker every component is instantiated against: WASI preview 2
 /// (with whatever the store's context grants) and the weir host interface.

@@ -4,13 +4,13 @@
 
 use super::error::{CallError, LoadError};
 use super::grants::Stdio;
+use super::host::HostState;
 use super::limits::Limiter;
-use super::plugin_log::{emit, LogTag, PluginLevel};
+use super::plugin_log::LogTag;
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::{
-    Caller, Engine, ExternType, Instance, InstancePre, Linker, Memory, Module, Store, TypedFunc,
-    ValType,
+    Engine, ExternType, Instance, InstancePre, Linker, Memory, Module, Store, TypedFunc, ValType,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use weir_abi::{cbor, Event, Output};
@@ -19,12 +19,17 @@ use weir_abi::{cbor, Event, Output};
 pub struct ModuleState {
     wasi: WasiP1Ctx,
     pub(crate) limiter: Limiter,
-    tag: Arc<LogTag>,
+    /// What the host functions work with (`runtime/host/`).
+    pub(super) host: HostState,
 }
 
 impl ModuleState {
-    pub(crate) fn new(wasi: WasiP1Ctx, limiter: Limiter, tag: Arc<LogTag>) -> Self {
-        ModuleState { wasi, limiter, tag }
+    pub(crate) fn new(wasi: WasiP1Ctx, limiter: Limiter, host: HostState) -> Self {
+        ModuleState {
+            wasi,
+            limiter,
+            host,
+        }
     }
 }
 
@@ -33,30 +38,7 @@ impl ModuleState {
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ModuleState>> {
     let mut l = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut l, |s: &mut ModuleState| &mut s.wasi)?;
-    l.func_wrap(
-        "weir",
-        "log",
-        |mut caller: Caller<'_, ModuleState>, level: i32, ptr: i32, len: i32| {
-            let Some(mem) = caller.get_export("memory").and_then(|e| e.into_memory()) else {
-                return;
-            };
-            let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
-            let text = mem
-                .data(&caller)
-                .get(ptr..ptr.saturating_add(len))
-                .map(|b| String::from_utf8_lossy(b).into_owned());
-            let tag = caller.data().tag.clone();
-            match text {
-                Some(t) => emit(&tag, PluginLevel::from_i32(level), "log", &t),
-                None => emit(
-                    &tag,
-                    PluginLevel::Warn,
-                    "log",
-                    "(log call with an out-of-bounds message)",
-                ),
-            }
-        },
-    )?;
+    super::host::add_log_to_core_linker(&mut l)?;
     Ok(l)
 }
 
@@ -349,11 +331,12 @@ pub(crate) fn abi_version(
 ) -> wasmtime::Result<i32> {
     use super::limits::StageLimits;
     let tag = Arc::new(LogTag::default());
-    let (mut wasi, _stdio) = super::grants::sandbox(&super::grants::Grants::default(), &tag)?;
+    let (mut wasi, stdio) = super::grants::sandbox(&super::grants::Grants::default(), &tag)?;
     let limits = StageLimits::default();
+    let host = HostState::new(tag, stdio.stderr);
     let mut store = Store::new(
         engine,
-        ModuleState::new(wasi.build_p1(), Limiter::new(limits.memory), tag),
+        ModuleState::new(wasi.build_p1(), Limiter::new(limits.memory), host),
     );
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(limits.fuel_for(super::limits::CallKind::Setup))?;

@@ -6,6 +6,7 @@ use super::core_module::{ModuleInstance, ModuleState};
 use super::engine::{Runtime, EPOCH_TICK};
 use super::error::CallError;
 use super::grants::{sandbox, Grants, Stdio};
+use super::host::HostState;
 use super::limits::{classify, CallKind, Limiter, StageLimits};
 use super::plugin::{CompiledPlugin, Prepared};
 use super::plugin_log::LogTag;
@@ -122,7 +123,8 @@ impl StageInstance {
         let setup = CallKind::Setup;
         let inner = match &plugin.prepared {
             Prepared::Component(pre) => {
-                let state = ComponentState::new(wasi.build(), limiter, tag, stdio.stderr.clone());
+                let host = HostState::new(tag, stdio.stderr.clone());
+                let state = ComponentState::new(wasi.build(), limiter, host);
                 let mut store = Store::new(&runtime.engine, state);
                 store.limiter(|s| &mut s.limiter);
                 arm(&mut store, &limits, setup);
@@ -134,7 +136,8 @@ impl StageInstance {
                 }
             }
             Prepared::Module(pre) => {
-                let state = ModuleState::new(wasi.build_p1(), limiter, tag);
+                let host = HostState::new(tag, stdio.stderr.clone());
+                let state = ModuleState::new(wasi.build_p1(), limiter, host);
                 let mut store = Store::new(&runtime.engine, state);
                 store.limiter(|s| &mut s.limiter);
                 arm(&mut store, &limits, setup);

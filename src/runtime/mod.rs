@@ -14,13 +14,13 @@ mod core_module;
 mod engine;
 mod error;
 mod grants;
+mod host;
 mod inspect;
 mod instance;
 mod limits;
 mod plugin;
 mod plugin_log;
 
-mod priority;
 pub use engine::{Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK, PROFILER_ENV};
 pub use error::{CallError, LoadError};
 pub use grants::Grants;
@@ -32,4 +32,3 @@ pub use limits::{
 };
 pub use plugin::CompiledPlugin;
 pub use plugin_log::LogTag;
-pub(crate) use priority::{lower_this_thread, lowered_cpu, on_idle_cores, on_one_core};
