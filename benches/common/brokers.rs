@@ -4,9 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 use weir::config::Pipeline;
 use weir::pipeline::Endpoints;
 use weir::runtime::{Runtime, RuntimeOptions};
@@ -15,23 +14,12 @@ use weir::runtime::{Runtime, RuntimeOptions};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A broker process, killed when dropped.
-pub struct Broker(Child);
+#[path = "../../tests/all/support/process.rs"]
+mod process;
+use process::{free_port, wait_for_port};
 
-impl Broker {
-    /// The broker process's id.
-    #[allow(dead_code)]
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A broker process, killed when dropped (the tests' child process).
+pub type Broker = process::Process;
 
 /// A binary that `scripts/brokers.sh` installed.
 pub fn bin(name: &str) -> PathBuf {
@@ -46,32 +34,17 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// A free loopback port.
-pub fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `cmd` and waits until it listens on `port`.
 pub fn start(mut cmd: Command, port: u16) -> Broker {
-    let b = Broker(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let b = Broker::spawn(cmd);
+    wait_for_port(port);
     b
 }
 
 /// A Tansu broker on a free port; returns it and its bootstrap address.
 pub fn tansu() -> (Broker, String) {
-    let port = port();
+    let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let mut cmd = Command::new(bin("tansu"));
     cmd.args([
@@ -88,7 +61,7 @@ pub fn tansu() -> (Broker, String) {
 
 /// A JetStream-enabled nats-server storing in `dir`; returns it and its URL.
 pub fn nats(dir: &Path) -> (Broker, String) {
-    let port = port();
+    let port = free_port();
     let mut cmd = Command::new(bin("nats-server"));
     cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(dir);

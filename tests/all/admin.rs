@@ -1,8 +1,8 @@
 //! The admin API of a running `weir run --admin`: status, health, metrics,
 //! and state changes that need the bearer token.
 
-use crate::cli::{free_port, weir, Guard};
 use crate::support::root;
+use crate::support::{free_port, weir, Process};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
@@ -63,15 +63,13 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
     )
     .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Guard(
-        weir()
-            .args(["run", p.to_str().unwrap(), "--admin", &addr])
+    let mut child = Process::spawn({
+        let mut c = weir();
+        c.args(["run", p.to_str().unwrap(), "--admin", &addr])
             .env("WEIR_ADMIN_TOKEN", TOKEN)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+            .stdin(Stdio::piped());
+        c
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err()
         || http(port, "GET", "/readyz", &[], b"").0 != 200
@@ -172,7 +170,7 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
     assert_eq!(stage_status(port)["digest"], original["digest"]);
 
     // The status counts what each stage handled.
-    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdin = child.child.stdin.take().unwrap();
     for i in 0..3 {
         writeln!(stdin, "{{\"key\": \"k\", \"value\": \"{i}\"}}").unwrap();
     }
@@ -196,5 +194,5 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
     );
 
     drop(stdin);
-    assert!(child.0.wait().unwrap().success());
+    assert!(child.child.wait().unwrap().success());
 }

@@ -2,11 +2,10 @@
 //! was saved restarts with the stages' state and the source position of that
 //! checkpoint, together.
 
-use crate::brokers::NatsServer;
-use crate::cli::{free_port, scrape, weir, Guard};
+use crate::support::brokers::NatsServer;
 use crate::support::*;
+use crate::support::{free_port, scrape, spawn_weir, Process};
 use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use weir::checkpoint::{CheckpointStore, NatsKvStore, Record};
 
@@ -26,18 +25,8 @@ fn metric(port: u16, name: &str) -> u64 {
 }
 
 /// Starts `weir run` reading the FIFO `input`; the test writes the lines.
-fn start(p: &std::path::Path) -> Guard {
-    Guard(
-        weir()
-            .args(["run", p.to_str().unwrap()])
-            .stderr(if std::env::var_os("WEIR_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .unwrap(),
-    )
+fn start(p: &std::path::Path) -> Process {
+    spawn_weir(p)
 }
 
 #[test]
@@ -82,8 +71,8 @@ fn a_killed_worker_resumes_state_and_position_together() {
     }
     // Two checkpoint intervals: the last one holds the whole first half.
     std::thread::sleep(Duration::from_millis(200));
-    worker.0.kill().unwrap();
-    worker.0.wait().unwrap();
+    worker.child.kill().unwrap();
+    worker.child.wait().unwrap();
     drop(input);
     let before = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
     let saved: Vec<Record> = (0..2)
@@ -105,7 +94,7 @@ fn a_killed_worker_resumes_state_and_position_together() {
         input.write_all(line(i).as_bytes()).unwrap();
     }
     drop(input);
-    let status = worker.0.wait().unwrap();
+    let status = worker.child.wait().unwrap();
     assert!(status.success());
     let all = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
     let after = &all[before.len()..];

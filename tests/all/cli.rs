@@ -1,16 +1,10 @@
 //! The `weir` binary: replay against a golden file, check, inspect, and a
 //! graceful stop on SIGTERM that loses nothing in flight.
 
-use crate::support::root;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use crate::support::{free_port, root, run_with_stdin, scrape, weir, Process};
+use std::io::Write;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-pub(crate) fn weir() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
-    c.current_dir(root());
-    c
-}
 
 fn run(args: &[&str]) -> Output {
     weir().args(args).output().expect("weir runs")
@@ -18,27 +12,6 @@ fn run(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Kills the child when the test ends, also when it fails.
-pub(crate) struct Guard(pub(crate) Child);
-
-impl Guard {
-    /// Everything the child wrote to its piped stderr (call after it ended).
-    pub(crate) fn stderr_text(&mut self) -> String {
-        let mut log = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            e.read_to_string(&mut log).unwrap();
-        }
-        log
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -203,35 +176,6 @@ fn inspect_shows_form_abi_and_exports() {
     assert!(s.contains("weir:plugin/transform@1.0.0"), "{s}");
 }
 
-/// `weir run <p>` with stdin and stderr piped, killed when the test ends.
-pub(crate) fn run_with_stdin(p: &std::path::Path) -> Guard {
-    Guard(
-        weir()
-            .args(["run", p.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub(crate) fn scrape(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
 #[test]
 fn sigterm_finishes_the_lingering_batch_before_exiting() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,7 +195,7 @@ fn sigterm_finishes_the_lingering_batch_before_exiting() {
     )
     .unwrap();
     let mut child = run_with_stdin(&p);
-    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdin = child.child.stdin.take().unwrap();
     for i in 0..50 {
         writeln!(stdin, "{{\"value\": {{\"i\": {i}}}}}").unwrap();
     }
@@ -275,10 +219,10 @@ fn sigterm_finishes_the_lingering_batch_before_exiting() {
         "nothing is delivered before the batch closes"
     );
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.child.id() as i32, libc::SIGTERM) };
     let start = Instant::now();
     let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
+        if let Some(s) = child.child.try_wait().unwrap() {
             break s;
         }
         assert!(
@@ -287,7 +231,7 @@ fn sigterm_finishes_the_lingering_batch_before_exiting() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let log = child.stderr_text();
+    let log = child.wait().1;
     assert!(status.success(), "{status}: {log}");
     let lines: Vec<String> = std::fs::read_to_string(&out)
         .unwrap()
@@ -317,15 +261,12 @@ fn metrics_name_pipelines_and_stages() {
         ),
     )
     .unwrap();
-    let mut child = Guard(
-        weir()
-            .args(["run", p.to_str().unwrap()])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdin = child.0.stdin.take().unwrap();
+    let mut child = Process::spawn({
+        let mut c = weir();
+        c.args(["run", p.to_str().unwrap()]).stdin(Stdio::piped());
+        c
+    });
+    let mut stdin = child.child.stdin.take().unwrap();
     writeln!(
         stdin,
         "{{\"value\": \"a\"}}\n{{\"value\": \"poison\"}}\n{{\"value\": \"reject\"}}"

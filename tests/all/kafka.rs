@@ -1,7 +1,7 @@
 //! Kafka source and sink: librdkafka's mock cluster for the fast path, a
 //! Tansu broker process for commits and restarts.
 
-use crate::brokers::Tansu;
+use crate::support::brokers::Tansu;
 use crate::support::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -3,8 +3,9 @@
 //! worker that joins the group and to one that takes over from a killed
 //! worker, and always resumes together with the position it belongs to.
 
-use crate::brokers::Tansu;
-use crate::kafka_group::{pipeline_file, produce, read_records, setup, Worker};
+use crate::kafka_group::{pipeline_file, produce, read_records, setup};
+use crate::support::brokers::Tansu;
+use crate::support::spawn_weir;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,12 +31,12 @@ fn stage_state_moves_with_its_kafka_partition_and_resumes_with_its_position() {
     std::fs::write(&file, text).unwrap();
 
     // A alone, then B joins and takes some of A's partitions.
-    let mut a = Worker::start(&file);
+    let mut a = spawn_weir(&file);
     produce(&tansu.brokers, 0, 400);
     read_records(&tansu.brokers, 400);
     // A saves its checkpoint every second: wait for one.
     std::thread::sleep(Duration::from_millis(1500));
-    let mut b = Worker::start(&file);
+    let mut b = spawn_weir(&file);
     std::thread::sleep(Duration::from_secs(3));
     produce(&tansu.brokers, 400, 800);
     read_records(&tansu.brokers, 800);
@@ -51,10 +52,10 @@ fn stage_state_moves_with_its_kafka_partition_and_resumes_with_its_position() {
         }
     });
     read_records(&tansu.brokers, 1000);
-    a.signal(libc::SIGKILL);
+    a.end_with(libc::SIGKILL);
     producer.join().unwrap();
     let records = read_records(&tansu.brokers, N);
-    let log_b = b.signal(libc::SIGTERM);
+    let log_b = b.end_with(libc::SIGTERM);
 
     let restored = log_b.matches("restored a checkpoint").count();
     assert!(

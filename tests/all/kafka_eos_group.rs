@@ -4,11 +4,11 @@
 //! workers commit; when the first stops, the second takes over its
 //! partitions; each event is in the output once.
 
-use crate::brokers::Tansu;
 use crate::kafka::{committed, create_topics};
 use crate::kafka_group::{pipeline_file, produce, read_records, setup, PARTITIONS};
 use crate::stdout_worker::assert_each_once;
-use crate::support::{spawn_weir, tokio_rt, wait_until, Weir};
+use crate::support::brokers::Tansu;
+use crate::support::{spawn_weir, tokio_rt, wait_until, Process};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ const N: usize = 3000;
 const GROUP: &str = "weir-group";
 
 /// Whether `weir`'s log says it was given at least one partition.
-fn got_partitions(weir: &Weir) -> bool {
+fn got_partitions(weir: &Process) -> bool {
     weir.log()
         .lines()
         .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
@@ -37,7 +37,7 @@ fn exactly_once_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf
 }
 
 /// Waits until the group's committed offsets of `in` add up to `n`.
-fn wait_for_commits(brokers: &str, n: usize, workers: &[&Weir]) {
+fn wait_for_commits(brokers: &str, n: usize, workers: &[&Process]) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let offsets = committed(brokers, GROUP, "in", PARTITIONS);

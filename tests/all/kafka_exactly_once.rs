@@ -2,9 +2,9 @@
 //! are committed in the transaction that holds the output, and a
 //! transaction that fails before its commit is read and processed again.
 
-use crate::brokers::Tansu;
 use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce, read_until};
 use crate::kafka_group::{produce as group_produce, setup, PARTITIONS};
+use crate::support::brokers::Tansu;
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

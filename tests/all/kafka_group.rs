@@ -2,16 +2,15 @@
 //! processes split the partitions, take over from each other, and survive
 //! SIGKILL without losing an event.
 
-use crate::brokers::Tansu;
-use crate::support::root;
+use crate::support::brokers::Tansu;
+use crate::support::{root, spawn_weir};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 pub(crate) const PARTITIONS: i32 = 4;
@@ -120,40 +119,6 @@ pub(crate) fn read_records(brokers: &str, n: usize) -> Vec<(String, Option<u64>)
     }
 }
 
-pub(crate) struct Worker {
-    child: Child,
-}
-
-impl Worker {
-    pub(crate) fn start(file: &std::path::Path) -> Worker {
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Worker { child }
-    }
-
-    pub(crate) fn signal(&mut self, sig: i32) -> String {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-        let _ = self.child.wait();
-        let mut log = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut log);
-        }
-        log
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub(crate) fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
     let file = dir.join("group.toml");
     std::fs::write(
@@ -197,17 +162,17 @@ fn two_workers_split_the_partitions_and_one_takes_over_from_the_other() {
     setup(&tansu.brokers);
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline_file(dir.path(), &tansu.brokers);
-    let mut a = Worker::start(&file);
-    let mut b = Worker::start(&file);
+    let mut a = spawn_weir(&file);
+    let mut b = spawn_weir(&file);
     produce(&tansu.brokers, 0, 400);
     let seen = read_out(&tansu.brokers, 400);
     assert_eq!(seen.len(), 400, "every event of the first half");
 
     // Stop one worker: its partitions move to the other.
-    let log_a = a.signal(libc::SIGTERM);
+    let log_a = a.end_with(libc::SIGTERM);
     produce(&tansu.brokers, 400, 800);
     let seen = read_out(&tansu.brokers, 800);
-    let log_b = b.signal(libc::SIGTERM);
+    let log_b = b.end_with(libc::SIGTERM);
     assert!(
         assigned(&log_a) && assigned(&log_b),
         "both workers took part:\nA:\n{log_a}\nB:\n{log_b}"
@@ -238,14 +203,14 @@ fn sigkill_mid_stream_loses_nothing_and_duplicates_are_counted() {
         }
     });
     for kill_after in [300, 1200] {
-        let mut w = Worker::start(&file);
+        let mut w = spawn_weir(&file);
         read_out(&tansu.brokers, kill_after);
-        w.signal(libc::SIGKILL);
+        w.end_with(libc::SIGKILL);
     }
-    let mut w = Worker::start(&file);
+    let mut w = spawn_weir(&file);
     producer.join().unwrap();
     let seen = read_out(&tansu.brokers, N);
-    w.signal(libc::SIGTERM);
+    w.end_with(libc::SIGTERM);
     assert_eq!(seen.len(), N, "every input event is in the output");
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
     eprintln!("at-least-once after two SIGKILLs: {duplicates} duplicates of {N} events");

@@ -3,10 +3,10 @@
 //! process (Tansu): it pauses its partitions, goes on polling (serving
 //! rebalances), and resumes where it stopped.
 
-use crate::brokers::Tansu;
 use crate::kafka::committed;
 use crate::kafka_group::{produce, setup, PARTITIONS};
 use crate::stdout_worker::{assert_each_once, count_until, StdoutWorker};
+use crate::support::brokers::Tansu;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,5 @@
 //! weir's integration tests, one binary with a module per topic.
 
-mod brokers;
 mod support;
 
 mod abi_forms;

@@ -1,6 +1,6 @@
 //! NATS and JetStream against a real nats-server 2.15 per test.
 
-use crate::brokers::NatsServer;
+use crate::support::brokers::NatsServer;
 use crate::support::*;
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;

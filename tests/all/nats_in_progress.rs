@@ -30,7 +30,7 @@ fn slow_jetstream(
     source_keys: &str,
     stage_keys: &str,
 ) -> (
-    crate::brokers::NatsServer,
+    crate::support::brokers::NatsServer,
     String,
     tokio::runtime::Runtime,
     tempfile::TempDir,

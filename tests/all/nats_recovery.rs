@@ -160,7 +160,7 @@ fn jetstream_broker_restart_mid_stream_loses_nothing_and_weir_keeps_running() {
 
 #[test]
 fn a_core_nats_subscription_that_falls_behind_logs_its_drops_and_keeps_serving() {
-    let nats = crate::brokers::NatsServer::start();
+    let nats = crate::support::brokers::NatsServer::start();
     let url = nats.url();
     let dir = tempfile::tempdir().unwrap();
     // A stage that spins about a million iterations per event, one event per

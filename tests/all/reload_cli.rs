@@ -1,8 +1,7 @@
 //! `weir run` re-reads its pipeline files on SIGHUP and swaps a changed
 //! stage between two batches, carrying its state.
 
-use crate::cli::{free_port, run_with_stdin, scrape};
-use crate::support::{root, wait_until, LogReader};
+use crate::support::{free_port, root, run_with_stdin, scrape, wait_until};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -37,8 +36,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     let p = dir.path().join("p.toml");
     std::fs::write(&p, pipeline_text(port, "counter.wasm")).unwrap();
     let mut child = run_with_stdin(&p);
-    let mut stdin = child.0.stdin.take().unwrap();
-    let mut log = LogReader::start(child.0.stderr.take().unwrap());
+    let mut stdin = child.child.stdin.take().unwrap();
     let mut send = |from: usize, to: usize| {
         for i in from..to {
             writeln!(stdin, "{{\"key\": \"k{}\", \"value\": {i}}}", i % 3).unwrap();
@@ -51,11 +49,11 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     // A broken file changes nothing; a good one swaps the stage.
     std::fs::write(&p, "name = \"hup\"\n[[stage]]\nfuel = -1\n").unwrap();
     // SAFETY: signalling our own child process.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(child.child.id() as i32, libc::SIGHUP) };
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&p, pipeline_text(port, "counter.core.wasm")).unwrap();
     // SAFETY: as above.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(child.child.id() as i32, libc::SIGHUP) };
     wait_for_metric(port, |l| {
         l.starts_with("weir_stage_swaps_total{") && l.contains("kind=\"swap\"") && l.ends_with(" 1")
     });
@@ -73,11 +71,11 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
     );
     std::fs::write(&p, two).unwrap();
     // SAFETY: as above.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(child.child.id() as i32, libc::SIGHUP) };
     // Once every worker thread runs both stages (on a busy machine the new
     // stage's compile may wait seconds for a core).
     wait_until("the new stage list", 30, || {
-        log.text().contains("SIGHUP: stages now")
+        child.log().contains("SIGHUP: stages now")
     });
     send(180, 270);
     wait_for_metric(port, |l| {
@@ -85,8 +83,7 @@ fn sighup_swaps_a_changed_stage_and_the_state_carries_over() {
             && !l.ends_with(" 0")
     });
     drop(stdin);
-    let status = child.0.wait().unwrap();
-    let log = log.finish();
+    let (status, log) = child.wait();
     assert!(status.success(), "{log}");
     assert!(
         log.contains("the file has problems; nothing changed"),

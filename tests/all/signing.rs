@@ -2,7 +2,7 @@
 //! other's signatures, and `require_signature` keeps anything unsigned,
 //! tampered or signed by a stranger from running.
 
-use crate::cli::weir;
+use crate::support::weir;
 use crate::support::*;
 use crate::swap::with_running_pipeline;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! stage, JSON lines out. Its output stalls for as long as nobody reads the
 //! pipe, which is how the tests stall a pipeline.
 
-use crate::support::{root, spawn_weir_with, Weir};
+use crate::support::{root, spawn_weir_with, Process};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::process::{ChildStdout, Stdio};
@@ -10,14 +10,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub(crate) struct StdoutWorker {
-    weir: Weir,
+    weir: Process,
     stdout: Option<ChildStdout>,
 }
 
 impl std::ops::Deref for StdoutWorker {
-    type Target = Weir;
+    type Target = Process;
 
-    fn deref(&self) -> &Weir {
+    fn deref(&self) -> &Process {
         &self.weir
     }
 }

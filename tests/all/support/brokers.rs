@@ -1,10 +1,9 @@
-//! Broker processes for tests: started on a free loopback port, killed when
-//! the guard drops (and, through PR_SET_PDEATHSIG, when the test binary dies).
+//! Broker processes: started on a free loopback port, killed when they drop
+//! (and, through PR_SET_PDEATHSIG, when the test binary dies).
 
-use std::os::unix::process::CommandExt;
+use super::process::{free_port, wait_for_port, Process};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 /// Where `scripts/brokers.sh` installs broker binaries.
 fn binary(name: &str, env: &str) -> PathBuf {
@@ -21,42 +20,16 @@ fn binary(name: &str, env: &str) -> PathBuf {
     p
 }
 
-/// A free loopback port (bound and released; the broker binds it next).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(mut cmd: Command) -> Child {
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the
-    // broker when the test process goes.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("broker starts")
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Starts a broker: stdin and stdout closed, stderr collected.
+fn spawn(mut cmd: Command) -> Process {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    Process::spawn(cmd)
 }
 
 /// A Tansu broker (Kafka protocol) with in-memory storage.
 pub struct Tansu {
-    child: Child,
+    /// The broker runs as long as this lives.
+    _process: Process,
     /// `127.0.0.1:port`.
     pub brokers: String,
 }
@@ -76,26 +49,19 @@ impl Tansu {
             "--storage-engine",
             "memory://tansu/",
         ]);
-        let child = spawn(cmd);
+        let process = spawn(cmd);
         wait_for_port(port);
         Tansu {
-            child,
+            _process: process,
             brokers: format!("127.0.0.1:{port}"),
         }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 /// A nats-server 2.15 with JetStream, storing under its own directory, so a
 /// restart on the same port keeps the streams.
 pub struct NatsServer {
-    child: Option<Child>,
+    process: Option<Process>,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -104,7 +70,7 @@ impl NatsServer {
     /// Starts a server on a free port.
     pub fn start() -> NatsServer {
         let mut s = NatsServer {
-            child: None,
+            process: None,
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
         };
@@ -123,7 +89,7 @@ impl NatsServer {
             "-sd",
         ])
         .arg(self.dir.path());
-        self.child = Some(spawn(cmd));
+        self.process = Some(spawn(cmd));
         wait_for_port(self.port);
     }
 
@@ -140,15 +106,7 @@ impl NatsServer {
     }
 
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
+        // Dropping the process kills it.
+        self.process = None;
     }
 }

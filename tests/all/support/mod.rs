@@ -1,5 +1,12 @@
-//! Shared helpers: one runtime per test process, paths to the plugins that
-//! `plugins/build.sh` built, and WAT fixtures.
+//! The tests' one support kit: one runtime per test process, paths to the
+//! plugins that `plugins/build.sh` built, WAT fixtures and in-memory runs
+//! (here); child processes and free ports (`process`); broker processes
+//! (`brokers`).
+
+pub mod brokers;
+pub mod process;
+
+pub use process::{free_port, spawn_weir, spawn_weir_with, weir, Process};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -179,109 +186,21 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A child process's stderr, collected line by line as it comes.
-pub struct LogReader {
-    log: Arc<std::sync::Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+/// `weir run <p>` with stdin piped, killed when the test ends.
+pub fn run_with_stdin(p: &std::path::Path) -> Process {
+    let mut c = weir();
+    c.args(["run", p.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped());
+    Process::spawn(c)
 }
 
-impl LogReader {
-    /// Starts collecting `stderr` on a thread of its own.
-    pub fn start(stderr: impl std::io::Read + Send + 'static) -> Self {
-        let log = Arc::new(std::sync::Mutex::new(String::new()));
-        let reader = std::thread::spawn({
-            let log = log.clone();
-            move || {
-                use std::io::BufRead;
-                for line in std::io::BufReader::new(stderr)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    let mut l = log.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        LogReader {
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    /// What was logged so far.
-    pub fn text(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Everything logged, once the process closed its stderr.
-    pub fn finish(&mut self) -> String {
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.text()
-    }
-}
-
-/// A `weir run` child process; its stderr is collected as it comes.
-pub struct Weir {
-    pub child: std::process::Child,
-    log: LogReader,
-}
-
-/// Starts `weir run` on `pipeline_file`, its standard output discarded.
-pub fn spawn_weir(pipeline_file: &std::path::Path) -> Weir {
-    spawn_weir_with(pipeline_file, std::process::Stdio::null())
-}
-
-/// Starts `weir run` on `pipeline_file` with `stdout`.
-pub fn spawn_weir_with(pipeline_file: &std::path::Path, stdout: std::process::Stdio) -> Weir {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", pipeline_file.to_str().unwrap()])
-        .stdout(stdout)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = LogReader::start(child.stderr.take().unwrap());
-    Weir { child, log }
-}
-
-impl Weir {
-    /// What it logged so far.
-    pub fn log(&self) -> String {
-        self.log.text()
-    }
-
-    /// Waits up to `secs` for `line` in the log.
-    pub fn wait_for(&self, line: &str, secs: u64) {
-        wait_until(line, secs, || self.log.text().contains(line));
-    }
-
-    /// Waits for it to exit; its exit status and everything it logged.
-    pub fn wait(&mut self) -> (std::process::ExitStatus, String) {
-        let status = self.child.wait().unwrap();
-        (status, self.log.finish())
-    }
-
-    /// Sends it `signal`.
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-
-    /// Stops it with SIGTERM and checks that it exited cleanly; its whole
-    /// log.
-    pub fn stop(mut self) -> String {
-        self.signal(libc::SIGTERM);
-        let (status, log) = self.wait();
-        assert!(status.success(), "weir stopped cleanly:\n{log}");
-        log
-    }
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Prometheus text a worker serves on loopback `port`, if it answers.
+pub fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
 }
