@@ -160,7 +160,7 @@ fn a_go_panic_dead_letters_its_event_with_the_message_and_the_stage_goes_on() {
 
 #[test]
 fn a_running_counter_swaps_rust_to_go_to_js_to_python_to_rust_and_the_counts_continue() {
-    use crate::swap::{
+    use crate::support::counting::{
         assert_exactly_once_with_continuous_counts, counting_pipeline, with_running_pipeline,
     };
     use weir::reload::Artifact;

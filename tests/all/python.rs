@@ -2,10 +2,10 @@
 //! one, their checkpoints interchange, and a running stage swaps between
 //! the two languages without losing a count.
 
-use crate::support::*;
-use crate::swap::{
+use crate::support::counting::{
     assert_exactly_once_with_continuous_counts, counting_pipeline, with_running_pipeline,
 };
+use crate::support::*;
 use std::time::Duration;
 use weir::reload::Artifact;
 use weir::Event;

@@ -2,9 +2,9 @@
 //! other's signatures, and `require_signature` keeps anything unsigned,
 //! tampered or signed by a stranger from running.
 
+use crate::support::counting::with_running_pipeline;
 use crate::support::weir;
 use crate::support::*;
-use crate::swap::with_running_pipeline;
 use std::path::Path;
 use std::process::Command;
 use weir::reload::{Artifact, SwapError};
@@ -97,7 +97,7 @@ fn require_signature_refuses_unsigned_tampered_and_untrusted_artifacts() {
     weir::signing::keygen(&d.join("trusted"), None).unwrap();
     weir::signing::keygen(&d.join("stranger"), None).unwrap();
     let plugin = signed_copy(&d, "counter.wasm", &d.join("trusted.key"));
-    let mut p = crate::swap::counting_pipeline("");
+    let mut p = crate::support::counting::counting_pipeline("");
     p.stages[0].plugin = plugin;
     p.trust = weir::signing::Trust {
         keys: vec![weir::signing::TrustedKey::parse("trusted.pub", &d).unwrap()],

@@ -1,10 +1,16 @@
-//! The tests' one support kit: one runtime per test process, paths to the
-//! plugins that `plugins/build.sh` built, WAT fixtures and in-memory runs
-//! (here); child processes and free ports (`process`); broker processes
-//! (`brokers`).
+//! The tests' one support kit; topic modules import from here and never
+//! from each other. Here: one runtime per test process, paths to the plugins
+//! that `plugins/build.sh` built, WAT fixtures and in-memory runs. Child
+//! processes and free ports: `process`; broker processes: `brokers`; Kafka
+//! and NATS helpers: `kafka`, `nats`; a `weir run` worker writing to its
+//! stdout: `stdout_worker`; the counting pipeline under load: `counting`.
 
 pub mod brokers;
+pub mod counting;
+pub mod kafka;
+pub mod nats;
 pub mod process;
+pub mod stdout_worker;
 
 pub use process::{free_port, spawn_weir, spawn_weir_with, weir, Process};
 

@@ -3,8 +3,8 @@
 //! progress, so nothing is delivered again, nothing is published twice and
 //! nothing healthy reaches the dead-letter stream on its last delivery.
 
-use crate::nats::{consumer_info, count, publish, server_with_streams};
-use crate::stdout_worker::{assert_each_once, StdoutWorker};
+use crate::support::nats::{consumer_info, count, publish, server_with_streams};
+use crate::support::stdout_worker::{assert_each_once, StdoutWorker};
 use crate::support::wait_until;
 use std::collections::BTreeMap;
 use std::sync::mpsc;

@@ -2,7 +2,7 @@
 //! mock cluster keeps its data while it is down): weir waits, reconnects,
 //! goes on with what is produced after, and loses nothing.
 
-use crate::kafka::{committed, kafka_pipeline, produce, read_until};
+use crate::support::kafka::{committed, kafka_pipeline, produce, read_until};
 use crate::support::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;

@@ -9,7 +9,7 @@ use std::process::{ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub(crate) struct StdoutWorker {
+pub struct StdoutWorker {
     weir: Process,
     stdout: Option<ChildStdout>,
 }
@@ -25,7 +25,7 @@ impl std::ops::Deref for StdoutWorker {
 impl StdoutWorker {
     /// Starts the pipeline `name` (its file goes to `dir`) with `endpoints`:
     /// the top-level `source` and `dead_letter` keys.
-    pub(crate) fn start(dir: &std::path::Path, name: &str, endpoints: &str) -> StdoutWorker {
+    pub fn start(dir: &std::path::Path, name: &str, endpoints: &str) -> StdoutWorker {
         let file = dir.join(format!("{name}.toml"));
         std::fs::write(
             &file,
@@ -43,7 +43,7 @@ impl StdoutWorker {
     }
 
     /// Starts reading the output: each event's value goes to `to`.
-    pub(crate) fn read_into(&mut self, to: mpsc::Sender<String>) -> std::thread::JoinHandle<()> {
+    pub fn read_into(&mut self, to: mpsc::Sender<String>) -> std::thread::JoinHandle<()> {
         let stdout = self.stdout.take().expect("read once");
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout)
@@ -58,7 +58,7 @@ impl StdoutWorker {
 
     /// Stops the worker with SIGTERM and checks that it exited cleanly; its
     /// whole log.
-    pub(crate) fn stop(self) -> String {
+    pub fn stop(self) -> String {
         self.weir.stop()
     }
 }
@@ -66,7 +66,7 @@ impl StdoutWorker {
 /// Counts values from `lines` until `n` distinct ones came, then two
 /// seconds more for late duplicates; `log` says what happened if they do
 /// not come within a minute.
-pub(crate) fn count_until(
+pub fn count_until(
     lines: &mpsc::Receiver<String>,
     n: usize,
     log: impl Fn() -> String,
@@ -92,7 +92,7 @@ pub(crate) fn count_until(
 }
 
 /// Asserts that each of the `n` events came out, and none twice.
-pub(crate) fn assert_each_once(seen: &BTreeMap<String, usize>, n: usize) {
+pub fn assert_each_once(seen: &BTreeMap<String, usize>, n: usize) {
     let twice: Vec<_> = seen.iter().filter(|(_, &c)| c > 1).collect();
     assert!(
         twice.is_empty(),

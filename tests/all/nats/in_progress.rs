@@ -4,8 +4,8 @@
 //! ahead of the pipeline; and a graceful stop acknowledges every message
 //! weir finished before it exits.
 
-use crate::nats::{consumer_info, count, js, publish, server_with_streams};
-use crate::nats_recovery::spin_pipeline;
+use crate::support::nats::spin_pipeline;
+use crate::support::nats::{consumer_info, count, js, publish, server_with_streams};
 use crate::support::*;
 use std::time::{Duration, Instant};
 

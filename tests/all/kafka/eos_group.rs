@@ -4,10 +4,10 @@
 //! workers commit; when the first stops, the second takes over its
 //! partitions; each event is in the output once.
 
-use crate::kafka::{committed, create_topics};
-use crate::kafka_group::{pipeline_file, produce, read_records, setup, PARTITIONS};
-use crate::stdout_worker::assert_each_once;
 use crate::support::brokers::Tansu;
+use crate::support::kafka::{committed, create_topics};
+use crate::support::kafka::{pipeline_file, produce_range, read_records, setup, PARTITIONS};
+use crate::support::stdout_worker::assert_each_once;
 use crate::support::{spawn_weir, tokio_rt, wait_until, Process};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_takes_over_when_the_first_s
     let brokers = tansu.brokers.clone();
     let producer = std::thread::spawn(move || {
         for from in (0..N).step_by(50) {
-            produce(&brokers, from, from + 50);
+            produce_range(&brokers, from, from + 50);
             std::thread::sleep(Duration::from_millis(150));
         }
     });
@@ -83,7 +83,7 @@ fn a_second_exactly_once_worker_joins_mid_stream_and_takes_over_when_the_first_s
     // The first worker stops: its partitions move to the second, which
     // reads them on from where the first committed.
     let log_a = a.stop();
-    produce(&tansu.brokers, N, 2 * N);
+    produce_range(&tansu.brokers, N, 2 * N);
     wait_for_commits(&tansu.brokers, 2 * N, &[&b]);
     let log_b = b.stop();
     for (name, log) in [("A", &log_a), ("B", &log_b)] {

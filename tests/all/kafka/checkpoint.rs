@@ -3,8 +3,8 @@
 //! worker that joins the group and to one that takes over from a killed
 //! worker, and always resumes together with the position it belongs to.
 
-use crate::kafka_group::{pipeline_file, produce, read_records, setup};
 use crate::support::brokers::Tansu;
+use crate::support::kafka::{pipeline_file, produce_range, read_records, setup};
 use crate::support::spawn_weir;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,13 +32,13 @@ fn stage_state_moves_with_its_kafka_partition_and_resumes_with_its_position() {
 
     // A alone, then B joins and takes some of A's partitions.
     let mut a = spawn_weir(&file);
-    produce(&tansu.brokers, 0, 400);
+    produce_range(&tansu.brokers, 0, 400);
     read_records(&tansu.brokers, 400);
     // A saves its checkpoint every second: wait for one.
     std::thread::sleep(Duration::from_millis(1500));
     let mut b = spawn_weir(&file);
     std::thread::sleep(Duration::from_secs(3));
-    produce(&tansu.brokers, 400, 800);
+    produce_range(&tansu.brokers, 400, 800);
     read_records(&tansu.brokers, 800);
 
     // A is killed while events flow, so its last checkpoint lags what it
@@ -47,7 +47,7 @@ fn stage_state_moves_with_its_kafka_partition_and_resumes_with_its_position() {
     let brokers = tansu.brokers.clone();
     let producer = std::thread::spawn(move || {
         for from in (800..N).step_by(50) {
-            produce(&brokers, from, from + 50);
+            produce_range(&brokers, from, from + 50);
             std::thread::sleep(Duration::from_millis(60));
         }
     });

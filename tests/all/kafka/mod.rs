@@ -1,173 +1,18 @@
 //! Kafka source and sink: librdkafka's mock cluster for the fast path, a
 //! Tansu broker process for commits and restarts.
 
+mod checkpoint;
+mod eos_group;
+mod exactly_once;
+mod group;
+mod outage;
+mod stall;
+
 use crate::support::brokers::Tansu;
+use crate::support::kafka::*;
 use crate::support::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
-
-pub(crate) async fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<_> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
-        .collect();
-    for r in admin
-        .create_topics(&new, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
-pub(crate) async fn produce(brokers: &str, topic: &str, events: &[(i32, String)]) {
-    let p: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    for (partition, value) in events {
-        let key = format!("k{partition}");
-        p.send(
-            FutureRecord::to(topic)
-                .partition(*partition)
-                .key(&key)
-                .payload(value),
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    }
-}
-
-/// A record as a test reads it: value and headers.
-pub(crate) type Record = (String, BTreeMap<String, String>);
-
-/// Reads all `partitions` of `topic` from the beginning until `enough` says
-/// so (given what was read and how long since the last record came).
-pub(crate) fn read_until(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    enough: impl Fn(&[Record], Duration) -> bool,
-) -> Vec<Record> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "verifier")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    drop(tpl);
-    let mut got = Vec::new();
-    let mut last = Instant::now();
-    while !enough(&got, last.elapsed()) {
-        let polled = c.poll(Duration::from_millis(100));
-        if let Some(Err(e)) = &polled {
-            eprintln!("verifier poll on {topic}: {e}");
-        }
-        if let Some(Ok(m)) = polled {
-            last = Instant::now();
-            let headers = m
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            got.push((
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers,
-            ));
-        }
-    }
-    got
-}
-
-/// Reads `n` messages from all `partitions` of `topic` (value, headers).
-pub(crate) fn consume(brokers: &str, topic: &str, partitions: i32, n: usize) -> Vec<Record> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    read_until(brokers, topic, partitions, |got, _| {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} messages arrived on {topic}",
-            got.len()
-        );
-        got.len() >= n
-    })
-}
-
-pub(crate) fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    let offsets = got
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => -1,
-        })
-        .collect();
-    drop(got);
-    offsets
-}
-
-pub(crate) fn kafka_pipeline(brokers: &str, stage: &str, extra: &str) -> weir::config::Pipeline {
-    pipeline(&format!(
-        r#"
-        name = "k"
-        {extra}
-        [source]
-        type = "kafka"
-        brokers = "{brokers}"
-        group = "weir"
-        topics = ["in"]
-        properties = {{ "session.timeout.ms" = "3000", "heartbeat.interval.ms" = "500" }}
-        [batch]
-        max_events = 50
-        linger = "5ms"
-        [[stage]]
-        name = "s"
-        plugin = "{{dist}}/{stage}"
-        [sink]
-        type = "kafka"
-        brokers = "{brokers}"
-        topic = "out"
-        [dead_letter]
-        type = "kafka"
-        brokers = "{brokers}"
-        topic = "dlq"
-        "#
-    ))
-}
 
 /// Runs the pipeline until `done` says so, then stops it gracefully.
 fn run_until(p: &weir::config::Pipeline, done: impl FnOnce() + Send + 'static) -> RunReport {

@@ -2,7 +2,7 @@
 //! with SIGKILL mid-stream, a nats-server stopped and started again, and a
 //! core NATS subscription that falls behind.
 
-use crate::nats::*;
+use crate::support::nats::*;
 use crate::support::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -11,30 +11,6 @@ use std::time::{Duration, Instant};
 /// times per byte of its batch and outputs nothing), one event per batch on
 /// one thread: `endpoints` holds the `source`, `sink` and other top-level
 /// keys, `stage_keys` more keys of the stage.
-pub(crate) fn spin_pipeline(
-    dir: &std::path::Path,
-    endpoints: &str,
-    stage_keys: &str,
-) -> std::path::PathBuf {
-    let spin = dir.join("spin.wasm");
-    std::fs::write(
-        &spin,
-        wat::parse_file(root().join("tests/fixtures/spin.wat")).unwrap(),
-    )
-    .unwrap();
-    let file = dir.join("slow.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "name = \"slow\"\n{endpoints}\nbatch = {{ max_events = 1, linger = \"1ms\" }}\n\
-             workers = {{ threads = 1 }}\n[[stage]]\nname = \"spin\"\nplugin = \"{}\"\n{stage_keys}\n",
-            spin.display()
-        ),
-    )
-    .unwrap();
-    file
-}
-
 /// `OUT` holds each of the `n` input events exactly once (`Nats-Msg-Id`
 /// dropped every replay) and nothing went to the dead-letter stream.
 fn assert_every_event_once(rt: &tokio::runtime::Runtime, url: &str, n: usize) {

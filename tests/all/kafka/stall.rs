@@ -3,10 +3,10 @@
 //! process (Tansu): it pauses its partitions, goes on polling (serving
 //! rebalances), and resumes where it stopped.
 
-use crate::kafka::committed;
-use crate::kafka_group::{produce, setup, PARTITIONS};
-use crate::stdout_worker::{assert_each_once, count_until, StdoutWorker};
 use crate::support::brokers::Tansu;
+use crate::support::kafka::committed;
+use crate::support::kafka::{produce_range, setup, PARTITIONS};
+use crate::support::stdout_worker::{assert_each_once, count_until, StdoutWorker};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ fn worker(dir: &std::path::Path, brokers: &str, name: &str, max_poll_ms: u64) ->
 fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing() {
     let tansu = Tansu::start();
     setup(&tansu.brokers);
-    produce(&tansu.brokers, 0, N);
+    produce_range(&tansu.brokers, 0, N);
     let dir = tempfile::tempdir().unwrap();
     let mut a = worker(dir.path(), &tansu.brokers, "stall", 3000);
     a.wait_for("partitions assigned", 60);
@@ -74,7 +74,7 @@ fn a_sink_stalled_past_the_poll_interval_keeps_the_group_and_duplicates_nothing(
 fn a_stalled_worker_hands_partitions_to_a_new_one_without_waiting_for_room() {
     let tansu = Tansu::start();
     setup(&tansu.brokers);
-    produce(&tansu.brokers, 0, N);
+    produce_range(&tansu.brokers, 0, N);
     let dir = tempfile::tempdir().unwrap();
     // A poll interval far longer than the test's waits: only a source that
     // polls while stalled lets the rebalance go through in time.

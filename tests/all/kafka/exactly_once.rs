@@ -2,9 +2,11 @@
 //! are committed in the transaction that holds the output, and a
 //! transaction that fails before its commit is read and processed again.
 
-use crate::kafka::{committed, consume, create_topics, kafka_pipeline, produce, read_until};
-use crate::kafka_group::{produce as group_produce, setup, PARTITIONS};
 use crate::support::brokers::Tansu;
+use crate::support::kafka::{
+    committed, consume, create_topics, kafka_pipeline, produce, read_until,
+};
+use crate::support::kafka::{produce_range as group_produce, setup, PARTITIONS};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -24,7 +26,7 @@ fn everything(brokers: &str, topic: &str, partitions: i32) -> Vec<String> {
 }
 
 /// [`everything`], with the records' headers.
-fn records(brokers: &str, topic: &str, partitions: i32) -> Vec<crate::kafka::Record> {
+fn records(brokers: &str, topic: &str, partitions: i32) -> Vec<crate::support::kafka::Record> {
     read_until(brokers, topic, partitions, |_, idle| {
         idle > Duration::from_secs(2)
     })

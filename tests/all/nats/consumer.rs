@@ -1,7 +1,7 @@
 //! The durable JetStream consumer weir reads from, when it exists before
 //! weir starts: weir brings it to the pipeline's settings, or refuses it.
 
-use crate::nats::{
+use crate::support::nats::{
     consumer_info, endpoints, js, js_pipeline_toml, publish, run_until_counts, server_with_streams,
 };
 use crate::support::*;

@@ -1,0 +1,123 @@
+//! A counting pipeline under load: the stateful counter fed from memory,
+//! and the check that its output holds every event once with counts that go
+//! on without a gap (across swaps, rollbacks and languages).
+
+use super::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::reload::Reloader;
+use weir::sink::MemorySink;
+use weir::source::{MemoryFeed, MemorySource};
+use weir::Event;
+
+const PARTITIONS: u32 = 4;
+
+pub fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
+    pipeline(&format!(
+        r#"
+        name = "swap"
+        sink = {{ type = "stdout" }}
+        source = {{ type = "stdin" }}
+        [workers]
+        threads = 2
+        [batch]
+        max_events = 20
+        linger = "2ms"
+        [[stage]]
+        name = "count"
+        plugin = "{{dist}}/counter.wasm"
+        {extra}
+        "#
+    ))
+}
+
+/// Feeds keyed events (key = partition) at a steady pace, at least `n` and
+/// on until `done` is set; returns how many.
+async fn feed(feed: MemoryFeed, n: u64, pace: Duration, done: Arc<AtomicBool>) -> u64 {
+    let mut i = 0;
+    while i < n || !done.load(Ordering::Relaxed) {
+        let p = (i % u64::from(PARTITIONS)) as u32;
+        let mut e = Event::from_value(i.to_string());
+        e.key = Some(format!("k{p}").into_bytes());
+        feed.send(p, e).await.unwrap();
+        if i % 20 == 19 {
+            tokio::time::sleep(pace).await;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Every event exactly once, in order per partition, and the counter's
+/// totals run 1, 2, 3… per key with no gap or repeat.
+pub fn assert_exactly_once_with_continuous_counts(out: &[Event], n: u64) {
+    assert_eq!(out.len() as u64, n, "every event once");
+    let mut last: BTreeMap<Vec<u8>, (i64, u64)> = BTreeMap::new();
+    for e in out {
+        let key = e.key.clone().unwrap();
+        let value: i64 = String::from_utf8_lossy(&e.value).parse().unwrap();
+        let count: u64 = header(e, "count").parse().unwrap();
+        let (prev_value, prev_count) = last.get(&key).copied().unwrap_or((-1, 0));
+        assert!(
+            value > prev_value,
+            "order within {key:?}: {value} after {prev_value}"
+        );
+        assert_eq!(
+            count,
+            prev_count + 1,
+            "the count of {key:?} continues at event {value}"
+        );
+        last.insert(key, (value, count));
+    }
+}
+
+/// Runs the counting pipeline while `during` acts on the reloader, over at
+/// least `n` events and on until `during` is done (on a busy machine a
+/// swap takes longer); returns the sink's and the dead-letter sink's events
+/// and how many were fed.
+pub fn with_running_pipeline<F, Fut>(
+    p: &weir::config::Pipeline,
+    n: u64,
+    during: F,
+) -> (Vec<Event>, Vec<Event>, u64)
+where
+    F: FnOnce(Reloader, Arc<RunCounters>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let rt = runtime();
+    let stages = prepare_stages(&rt, p).unwrap();
+    let (tx, source) = MemorySource::channel(64);
+    let (out, dead) = (MemorySink::new(), MemorySink::new());
+    let endpoints = Endpoints {
+        source: Box::new(source),
+        sink: Box::new(out.clone()),
+        dead_letter: Box::new(dead.clone()),
+    };
+    let counters = Arc::new(RunCounters::default());
+    let fed = tokio_rt().block_on(async {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let (p, counters) = (p.clone(), counters.clone());
+            async move { run(rt, &p, stages, endpoints, stop, counters).await }
+        });
+        let done = Arc::new(AtomicBool::new(false));
+        let producer = tokio::spawn(feed(tx, n, Duration::from_millis(2), done.clone()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let reloader = loop {
+            if let Some(r) = counters.reloader() {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "the pipeline never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        during(reloader, counters.clone()).await;
+        done.store(true, Ordering::Relaxed);
+        let fed = producer.await.unwrap();
+        running.await.unwrap().unwrap();
+        fed
+    });
+    (out.events(), dead.events(), fed)
+}
