@@ -3,7 +3,6 @@
 use super::Outcome;
 use crate::config::Pipeline;
 use crate::pipeline::StageSpec;
-use crate::runtime::StageInstance;
 use std::path::PathBuf;
 
 /// Validates config, loads every plugin (ABI check, compile) and starts one
@@ -40,7 +39,7 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Outcome> {
             match runtime.load(&stage.plugin) {
                 Ok(plugin) => {
                     let spec = StageSpec::new(&pipeline.name, stage.clone(), plugin.into());
-                    if let Err(e) = StageInstance::new(&runtime, &spec.plugin, &spec.settings) {
+                    if let Err(e) = spec.instantiate(&runtime) {
                         problems.push(format!(
                             "stage {}: the plugin does not start: {e}",
                             stage.name

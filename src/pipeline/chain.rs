@@ -19,59 +19,13 @@
 //!   instead of failing on the garbage of earlier ones.
 
 use super::batch::{dead_letter, Batch, Failure, Processed};
-use super::budget::CallBudget;
+use super::stage::{ChainStage, Slot, StageSpec};
 use crate::checkpoint::Restored;
-use crate::config::StageConfig;
-use crate::metrics::{PipelineMetrics, StageMetrics};
-use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
-use std::collections::HashMap;
+use crate::metrics::PipelineMetrics;
+use crate::runtime::{CallError, Runtime, StageInstance};
 use std::sync::Arc;
 use std::time::Instant;
 use weir_abi::Event;
-
-/// A stage ready to run: its config, compiled plugin and instance settings.
-pub struct StageSpec {
-    /// The stage's configuration.
-    pub config: StageConfig,
-    /// The compiled plugin, shared by every worker thread.
-    pub plugin: Arc<CompiledPlugin>,
-    /// What every instance is created with.
-    pub settings: InstanceSettings,
-    /// The stage's metric handles.
-    pub metrics: StageMetrics,
-    /// The batch size its limits turned out to allow.
-    pub budget: CallBudget,
-}
-
-impl StageSpec {
-    /// A spec for `config` of `pipeline` with its compiled plugin.
-    pub fn new(pipeline: &str, config: StageConfig, plugin: Arc<CompiledPlugin>) -> Self {
-        let settings = InstanceSettings {
-            limits: config.limits,
-            grants: config.grants.clone(),
-            config: config.config.clone(),
-            tag: Arc::new(LogTag {
-                pipeline: pipeline.to_string(),
-                stage: config.name.clone(),
-            }),
-        };
-        let metrics = StageMetrics::new(pipeline, &config.name);
-        StageSpec {
-            config,
-            plugin,
-            settings,
-            metrics,
-            budget: CallBudget::default(),
-        }
-    }
-}
-
-#[derive(Default)]
-pub(super) struct Slot {
-    pub(super) instance: Option<StageInstance>,
-    /// State after the last successful batch; a replacement imports it.
-    pub(super) checkpoint: Option<Vec<u8>>,
-}
 
 /// Where the events of a (sub-)batch came from.
 #[derive(Clone, Copy)]
@@ -80,6 +34,29 @@ pub(super) struct Origin<'a> {
     /// Exact positions, known before the first stage transforms anything.
     positions: Option<&'a [u64]>,
     range: (u64, u64),
+}
+
+impl Origin<'_> {
+    /// The failure of the `j`th event of these at `stage`: the one place
+    /// that says where a dead letter came from.
+    fn failure<'s>(
+        &self,
+        pipeline: &'s str,
+        stage: &'s str,
+        kind: &'static str,
+        reason: String,
+        j: usize,
+    ) -> Failure<'s> {
+        Failure {
+            pipeline,
+            stage,
+            kind,
+            reason,
+            partition: self.partition,
+            position: self.positions.map(|p| p[j]),
+            range: self.range,
+        }
+    }
 }
 
 /// What the calls of a split batch found out.
@@ -97,14 +74,10 @@ struct Pieces {
 pub struct StageChain {
     pub(super) runtime: Arc<Runtime>,
     pub(super) pipeline: String,
-    pub(super) stages: Vec<(Arc<StageSpec>, HashMap<u32, Slot>)>,
+    pub(super) stages: Vec<ChainStage>,
     metrics: PipelineMetrics,
-    /// Per stage: the previous version while a new one is on probation.
-    pub(super) probation: Vec<Option<super::swap::Probation>>,
     /// Where a failing new version is reported.
     pub(super) incidents: Option<tokio::sync::mpsc::UnboundedSender<super::swap::Incident>>,
-    /// Set when a call of the stage being run trapped.
-    pub(super) trapped: bool,
     /// Restored state per stage and partition, taken by a partition's first
     /// instance.
     restored: Option<Arc<Restored>>,
@@ -114,8 +87,8 @@ pub struct StageChain {
 
 impl Drop for StageChain {
     fn drop(&mut self) {
-        for (spec, slots) in &self.stages {
-            spec.metrics.slots(-(slots.len() as i64));
+        for s in &self.stages {
+            s.spec.metrics.slots(-(s.slots.len() as i64));
         }
     }
 }
@@ -131,11 +104,9 @@ impl StageChain {
         StageChain {
             runtime,
             pipeline: pipeline.to_string(),
-            stages: stages.iter().map(|s| (s.clone(), HashMap::new())).collect(),
+            stages: stages.iter().cloned().map(ChainStage::new).collect(),
             metrics,
-            probation: stages.iter().map(|_| None).collect(),
             incidents: None,
-            trapped: false,
             restored: None,
             collect_states: false,
         }
@@ -169,17 +140,13 @@ impl StageChain {
         );
         let mut dead = Vec::new();
         for (event, position, why) in refused {
-            let f = Failure {
-                pipeline: &self.pipeline,
-                stage: "(source)",
-                kind: why.kind,
-                reason: why.reason,
+            let at = Origin {
                 partition: ack.partition,
-                position: Some(position),
+                positions: Some(&[position]),
                 range,
             };
-            self.metrics.dead_letter(f.stage, f.kind);
-            dead.push(dead_letter(event, &f));
+            let f = at.failure(&self.pipeline, "(source)", why.kind, why.reason, 0);
+            self.dead_letter(&mut dead, event, &f);
         }
         // An output topic equal to the one the batch was read from is the
         // input's topic passed through, not a routing decision.
@@ -201,10 +168,10 @@ impl StageChain {
                 positions: (i == 0).then_some(positions.as_slice()),
                 range,
             };
-            events = if self.probation[i].is_some() {
+            events = if self.stages[i].probation.is_some() {
                 self.run_on_probation(i, events, origin, &mut dead)
             } else {
-                self.run_stage(i, events, origin, &mut dead)
+                self.run_stage(i, events, origin, &mut dead).0
             };
         }
         if !source_topics.is_empty() {
@@ -228,6 +195,12 @@ impl StageChain {
         }
     }
 
+    /// Sends `event` to the batch's dead letters for `f`, and counts it.
+    fn dead_letter(&self, dead: &mut Vec<Event>, event: Event, f: &Failure<'_>) {
+        self.metrics.dead_letter(f.stage, f.kind);
+        dead.push(dead_letter(event, f));
+    }
+
     fn fail_all(
         &self,
         i: usize,
@@ -236,30 +209,21 @@ impl StageChain {
         err: &CallError,
         dead: &mut Vec<Event>,
     ) {
-        let stage = &self.stages[i].0.config.name;
+        let stage = &self.stages[i].spec.config.name;
         for (j, e) in events.into_iter().enumerate() {
-            let f = Failure {
-                pipeline: &self.pipeline,
-                stage,
-                kind: err.kind(),
-                reason: err.to_string(),
-                partition: origin.partition,
-                position: origin.positions.map(|p| p[j]),
-                range: origin.range,
-            };
-            self.metrics.dead_letter(stage, f.kind);
-            dead.push(dead_letter(e, &f));
+            let f = origin.failure(&self.pipeline, stage, err.kind(), err.to_string(), j);
+            self.dead_letter(dead, e, &f);
         }
     }
 
     /// The instance for this stage and partition, started (and restored
     /// from its checkpoint) if there is none.
     fn instance(&mut self, i: usize, partition: u32) -> Result<&mut StageInstance, CallError> {
-        let spec = self.stages[i].0.clone();
+        let spec = self.stages[i].spec.clone();
         let runtime = self.runtime.clone();
         let slot = self.slot(i, partition);
         if slot.instance.is_none() {
-            let mut inst = StageInstance::new(&runtime, &spec.plugin, &spec.settings)?;
+            let mut inst = spec.instantiate(&runtime)?;
             if let Some(state) = &slot.checkpoint {
                 inst.checkpoint_import(state)?;
             }
@@ -270,25 +234,27 @@ impl StageChain {
     }
 
     /// Runs `events` through stage `i`, in calls no bigger than the stage's
-    /// limits turned out to allow.
+    /// limits turned out to allow. Returns the output, and whether a call
+    /// trapped (a probation counts those).
     pub(super) fn run_stage(
         &mut self,
         i: usize,
         mut events: Vec<Event>,
         origin: Origin<'_>,
         dead: &mut Vec<Event>,
-    ) -> Vec<Event> {
-        let most = self.stages[i].0.budget.most_events();
+    ) -> (Vec<Event>, bool) {
+        let most = self.stages[i].spec.budget.most_events();
         if events.len() <= most {
             return self.run_call(i, events, origin, dead);
         }
         let mut out = Vec::with_capacity(events.len());
+        let mut trapped = false;
         let mut offset = 0;
         while !events.is_empty() {
             let rest = events.split_off(most.min(events.len()));
             let positions = origin.positions.map(|p| &p[offset..offset + events.len()]);
             offset += events.len();
-            out.extend(self.run_call(
+            let (events_out, call_trapped) = self.run_call(
                 i,
                 events,
                 Origin {
@@ -296,27 +262,31 @@ impl StageChain {
                     ..origin
                 },
                 dead,
-            ));
+            );
+            out.extend(events_out);
+            trapped |= call_trapped;
             events = rest;
         }
-        out
+        (out, trapped)
     }
 
     /// One call of stage `i`; when it fails for its size and every piece of
     /// it then succeeds, the stage's budget learns that the call was too big.
+    /// Returns the output, and whether the call trapped.
     fn run_call(
         &mut self,
         i: usize,
         events: Vec<Event>,
         origin: Origin<'_>,
         dead: &mut Vec<Event>,
-    ) -> Vec<Event> {
+    ) -> (Vec<Event>, bool) {
         let n = events.len();
         let mut found = Pieces::default();
         let (out, failure) = self.run_piece(i, events, origin, dead, &mut found);
+        let trapped = failure.is_some();
         if let Some(err) = failure {
             if n > 1 && !found.blamed {
-                let spec = &self.stages[i].0;
+                let spec = &self.stages[i].spec;
                 spec.budget.too_big(
                     (&self.pipeline, &spec.config.name),
                     &spec.settings.limits,
@@ -327,7 +297,7 @@ impl StageChain {
                 );
             }
         }
-        out
+        (out, trapped)
     }
 
     /// Calls the stage with `events`; when the call fails, splits them in
@@ -341,7 +311,7 @@ impl StageChain {
         dead: &mut Vec<Event>,
         found: &mut Pieces,
     ) -> (Vec<Event>, Option<CallError>) {
-        let spec = self.stages[i].0.clone();
+        let spec = self.stages[i].spec.clone();
         let stage = spec.config.name.as_str();
         let inst = match self.instance(i, origin.partition) {
             Ok(inst) => inst,
@@ -382,17 +352,8 @@ impl StageChain {
                     if std::mem::replace(&mut seen[j], true) {
                         continue;
                     }
-                    let f = Failure {
-                        pipeline: &self.pipeline,
-                        stage,
-                        kind: "rejected",
-                        reason: err.message,
-                        partition: origin.partition,
-                        position: origin.positions.map(|p| p[j]),
-                        range: origin.range,
-                    };
-                    self.metrics.dead_letter(stage, f.kind);
-                    dead.push(dead_letter(std::mem::take(&mut events[j]), &f));
+                    let f = origin.failure(&self.pipeline, stage, "rejected", err.message, j);
+                    self.dead_letter(dead, std::mem::take(&mut events[j]), &f);
                 }
                 spec.metrics.emitted(out.events.len() as u64);
                 if !spec.config.stateless {
@@ -407,7 +368,6 @@ impl StageChain {
             }
             Err(e) => {
                 spec.metrics.trap(e.kind());
-                self.trapped = true;
                 self.drop_instance(i, origin.partition);
                 if n == 1 {
                     tracing::warn!(pipeline = %self.pipeline, stage, partition = origin.partition, "event dead-lettered: {e}");
@@ -442,7 +402,7 @@ impl StageChain {
     /// The slot of stage `i` for `partition` (one slot for a stateless
     /// stage).
     pub(super) fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
-        let (spec, slots) = &mut self.stages[i];
+        let ChainStage { spec, slots, .. } = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
         let restored = &self.restored;
         slots.entry(key).or_insert_with(|| {
@@ -460,10 +420,10 @@ impl StageChain {
     fn states_of(&mut self, partition: u32) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         for i in 0..self.stages.len() {
-            if self.stages[i].0.config.stateless {
+            if self.stages[i].spec.config.stateless {
                 continue;
             }
-            let name = self.stages[i].0.config.name.clone();
+            let name = self.stages[i].spec.config.name.clone();
             if let Some(s) = self.slot(i, partition).checkpoint.clone() {
                 out.push((name, s));
             }
@@ -477,7 +437,7 @@ impl StageChain {
 
     fn save_checkpoint(&mut self, i: usize, partition: u32) {
         let pipeline = self.pipeline.clone();
-        let stage = self.stages[i].0.config.name.clone();
+        let stage = self.stages[i].spec.config.name.clone();
         let slot = self.slot(i, partition);
         let Some(inst) = slot.instance.as_mut() else {
             return;

@@ -16,6 +16,7 @@ mod budget;
 mod chain;
 mod persist;
 mod run;
+mod stage;
 mod started;
 mod swap;
 mod tracker;
@@ -23,8 +24,8 @@ mod transaction;
 mod worker;
 
 pub use batch::{headers, AckToken, Batch, Processed};
-pub use chain::StageSpec;
 pub use run::{prepare_stages, run, Endpoints, PipelineError, RunCounters, RunReport};
+pub use stage::StageSpec;
 pub use swap::{Control, Incident, Spares};
 pub use tracker::CompletionTracker;
 pub use transaction::{run_exactly_once, Faults, TRANSACTION_BATCHES, TRANSACTION_INTERVAL};

@@ -2,13 +2,13 @@
 //! completion tracker → source commits.
 
 use super::batch::Processed;
-use super::chain::StageSpec;
 use super::persist::Persistence;
+use super::stage::StageSpec;
 use super::started::Started;
 use super::tracker::CompletionTracker;
 use crate::config::Pipeline;
 use crate::metrics::PipelineMetrics;
-use crate::runtime::{CallError, LoadError, Runtime, StageInstance};
+use crate::runtime::{CallError, LoadError, Runtime};
 use crate::sink::{Confirmation, Sink, SinkError};
 use crate::source::{Source, SourceError};
 use std::collections::VecDeque;
@@ -248,7 +248,7 @@ pub fn prepare_stages(
                 .map_err(|source| PipelineError::Load { stage: stage.name.clone(), source })?;
             tracing::debug!(stage = %stage.name, sha256 = %plugin.sha256, form = %plugin.form, cached = plugin.from_cache, "loaded plugin in {:?}", plugin.load_time);
             let spec = StageSpec::new(&pipeline.name, stage.clone(), Arc::new(plugin));
-            StageInstance::new(runtime, &spec.plugin, &spec.settings)
+            spec.instantiate(runtime)
                 .map_err(|source| PipelineError::Start { stage: stage.name.clone(), source })?;
             Ok(Arc::new(spec))
         })

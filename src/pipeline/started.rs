@@ -2,8 +2,8 @@
 //! worker pool, started together and stopped together.
 
 use super::batch::{Batch, Processed};
-use super::chain::StageSpec;
 use super::run::{PipelineError, RunCounters, RunReport};
+use super::stage::StageSpec;
 use super::worker::WorkerPool;
 use crate::config::Pipeline;
 use crate::metrics::PipelineMetrics;

@@ -7,7 +7,8 @@
 //! state, re-runs the failing batch there, and reports the incident so every
 //! other thread goes back as well.
 
-use super::chain::{Origin, StageChain, StageSpec};
+use super::chain::{Origin, StageChain};
+use super::stage::{ChainStage, StageSpec};
 use crate::runtime::StageInstance;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -120,27 +121,23 @@ impl StageChain {
     }
 
     fn restructure(&mut self, specs: Vec<Arc<StageSpec>>) {
-        let mut old: Vec<_> = std::mem::take(&mut self.stages)
+        let mut old: Vec<Option<ChainStage>> = std::mem::take(&mut self.stages)
             .into_iter()
-            .zip(std::mem::take(&mut self.probation))
             .map(Some)
             .collect();
         for spec in specs {
+            // A stage that stays keeps its version, instances and probation.
             let kept = old.iter_mut().find_map(|o| {
                 o.as_ref()
-                    .is_some_and(|((s, _), _)| s.config.name == spec.config.name)
+                    .is_some_and(|s| s.spec.config.name == spec.config.name)
                     .then(|| o.take())
                     .flatten()
             });
-            let (stage, probation) = match kept {
-                Some(((current, slots), p)) => ((current, slots), p),
-                None => ((spec, HashMap::new()), None),
-            };
-            self.stages.push(stage);
-            self.probation.push(probation);
+            self.stages
+                .push(kept.unwrap_or_else(|| ChainStage::new(spec)));
         }
-        for ((spec, slots), _) in old.into_iter().flatten() {
-            spec.metrics.slots(-(slots.len() as i64));
+        for s in old.into_iter().flatten() {
+            s.spec.metrics.slots(-(s.slots.len() as i64));
         }
     }
 
@@ -149,7 +146,11 @@ impl StageChain {
     /// when one of them fails.
     fn swap(&mut self, i: usize, new: Arc<StageSpec>, spares: &Spares) -> Result<(), String> {
         let runtime = self.runtime.clone();
-        let (old, slots) = &mut self.stages[i];
+        let ChainStage {
+            spec: old,
+            slots,
+            probation,
+        } = &mut self.stages[i];
         let stateless = old.config.stateless;
         let mut fresh = Vec::with_capacity(slots.len());
         for (&key, slot) in slots.iter_mut() {
@@ -160,7 +161,8 @@ impl StageChain {
             };
             let mut inst = match spares.take() {
                 Some(inst) => inst,
-                None => StageInstance::new(&runtime, &new.plugin, &new.settings)
+                None => new
+                    .instantiate(&runtime)
                     .map_err(|e| format!("the new version does not start: {e}"))?,
             };
             if let Some(s) = &state {
@@ -178,7 +180,7 @@ impl StageChain {
         }
         let previous = std::mem::replace(old, new.clone());
         let policy = new.config.swap;
-        self.probation[i] = Some(Probation {
+        *probation = Some(Probation {
             previous,
             at_swap,
             batches_left: policy.probation_batches,
@@ -200,12 +202,12 @@ impl StageChain {
         reason: &str,
         failing: Option<(u32, Option<Vec<u8>>)>,
     ) -> bool {
-        let Some(p) = self.probation[i].take() else {
+        let Some(p) = self.stages[i].probation.take() else {
             return false;
         };
         let runtime = self.runtime.clone();
         let pipeline = self.pipeline.clone();
-        let (spec, slots) = &mut self.stages[i];
+        let ChainStage { spec, slots, .. } = &mut self.stages[i];
         let stateless = p.previous.config.stateless;
         for (&key, slot) in slots.iter_mut() {
             slot.instance = None;
@@ -256,15 +258,15 @@ impl StageChain {
         let backup = events.clone();
         let before = self.slot(i, origin.partition).checkpoint.clone();
         let dead_before = dead.len();
-        self.trapped = false;
-        let out = self.run_stage(i, events, origin, dead);
-        let p = self.probation[i].as_mut().expect("on probation");
+        let (out, trapped) = self.run_stage(i, events, origin, dead);
+        let on_probation = &mut self.stages[i];
+        let p = on_probation.probation.as_mut().expect("on probation");
         p.batches_left = p.batches_left.saturating_sub(1);
-        if self.trapped {
+        if trapped {
             p.failed += 1;
         }
         if p.failed > p.allowed {
-            let seen = self.stages[i].0.config.swap.probation_batches - p.batches_left;
+            let seen = on_probation.spec.config.swap.probation_batches - p.batches_left;
             let reason = format!(
                 "the new version failed {} of its first {seen} batches on this thread",
                 p.failed
@@ -275,18 +277,18 @@ impl StageChain {
             if let Some(tx) = &self.incidents {
                 let _ = tx.send(Incident { stage, reason });
             }
-            return self.run_stage(i, backup, origin, dead);
+            return self.run_stage(i, backup, origin, dead).0;
         }
         if p.batches_left == 0 {
             // Probation is over: the previous version is released.
-            self.probation[i] = None;
+            self.stages[i].probation = None;
         }
         out
     }
 }
 
 /// A slot's state now: exported from its instance, else its checkpoint.
-fn current_state(slot: &mut super::chain::Slot) -> Result<Option<Vec<u8>>, String> {
+fn current_state(slot: &mut super::stage::Slot) -> Result<Option<Vec<u8>>, String> {
     match slot.instance.as_mut() {
         Some(inst) => inst
             .checkpoint_export()
@@ -301,7 +303,7 @@ fn restore(
     spec: &StageSpec,
     state: Option<&[u8]>,
 ) -> Result<StageInstance, crate::runtime::CallError> {
-    let mut inst = StageInstance::new(runtime, &spec.plugin, &spec.settings)?;
+    let mut inst = spec.instantiate(runtime)?;
     if let Some(s) = state {
         inst.checkpoint_import(s)?;
     }

@@ -15,8 +15,8 @@
 //! in the group.
 
 use super::batch::Processed;
-use super::chain::StageSpec;
 use super::run::{count_delivered, PipelineError, RunCounters, RunReport};
+use super::stage::StageSpec;
 use super::started::Started;
 use super::tracker::CompletionTracker;
 use crate::checkpoint::Restored;

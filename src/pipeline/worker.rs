@@ -3,7 +3,8 @@
 //! batches are processed one after another, in order.
 
 use super::batch::{Batch, Processed};
-use super::chain::{StageChain, StageSpec};
+use super::chain::StageChain;
+use super::stage::StageSpec;
 use super::swap::{Control, Incident};
 use crate::metrics::PipelineMetrics;
 use crate::runtime::Runtime;

@@ -7,7 +7,7 @@
 //! than competing with the threads for a core here.
 
 use crate::pipeline::{Spares, StageSpec};
-use crate::runtime::{CallError, Runtime, StageInstance};
+use crate::runtime::{CallError, Runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,11 +37,11 @@ pub(super) async fn start_ahead(
     // would wait for a free core as long as the workers are busy.
     let started = tokio::task::spawn_blocking(move || {
         let began = Instant::now();
-        let first = StageInstance::new(&runtime, &s.plugin, &s.settings)?;
+        let first = s.instantiate(&runtime)?;
         let slow = began.elapsed() >= SLOW_START;
         let mut spares = vec![first];
         while slow && (spares.len() as u64) < wanted {
-            match StageInstance::new(&runtime, &s.plugin, &s.settings) {
+            match s.instantiate(&runtime) {
                 Ok(inst) => spares.push(inst),
                 // The threads start what is missing (and report why).
                 Err(_) => break,

@@ -4,7 +4,7 @@ use super::background::in_background;
 use super::watch::Watcher;
 use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
 use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
-use crate::runtime::{CompiledPlugin, Runtime, StageInstance};
+use crate::runtime::{CompiledPlugin, Runtime};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -206,14 +206,12 @@ impl Manager {
                 .map_err(|why| SwapError::Refused(format!("stage {}: {why}", config.name)))?;
             let spec = Arc::new(StageSpec::new(&self.pipeline, config, Arc::new(plugin)));
             let (runtime, s) = (self.runtime.clone(), spec.clone());
-            tokio::task::spawn_blocking(move || {
-                StageInstance::new(&runtime, &s.plugin, &s.settings).map(drop)
-            })
-            .await
-            .map_err(|e| SwapError::Refused(e.to_string()))?
-            .map_err(|e| {
-                SwapError::Refused(format!("stage {}: does not start: {e}", spec.config.name))
-            })?;
+            tokio::task::spawn_blocking(move || s.instantiate(&runtime).map(drop))
+                .await
+                .map_err(|e| SwapError::Refused(e.to_string()))?
+                .map_err(|e| {
+                    SwapError::Refused(format!("stage {}: does not start: {e}", spec.config.name))
+                })?;
             next.push(Stage {
                 current: spec,
                 previous: None,

@@ -41,7 +41,7 @@ struct Subject<'a> {
 
 impl<'a> Subject<'a> {
     fn start(runtime: &'a Runtime, spec: &'a StageSpec) -> Result<Self, CallError> {
-        let instance = StageInstance::new(runtime, &spec.plugin, &spec.settings)?;
+        let instance = spec.instantiate(runtime)?;
         Ok(Subject {
             runtime,
             spec,
@@ -56,8 +56,7 @@ impl<'a> Subject<'a> {
                 None => Outcome::Handled(out.events),
             }),
             Err(trap) => {
-                self.instance =
-                    StageInstance::new(self.runtime, &self.spec.plugin, &self.spec.settings)?;
+                self.instance = self.spec.instantiate(self.runtime)?;
                 Ok(Outcome::Failed(trap.to_string()))
             }
         }

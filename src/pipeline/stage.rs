@@ -1,0 +1,86 @@
+//! One stage as a worker thread holds it: the version that runs
+//! ([`StageSpec`], shared by every thread), its instances and checkpoints per
+//! partition ([`Slot`]), and the previous version while a new one is on
+//! probation ([`ChainStage`]).
+
+use super::budget::CallBudget;
+use crate::config::StageConfig;
+use crate::metrics::StageMetrics;
+use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A stage ready to run: its config, compiled plugin and instance settings.
+pub struct StageSpec {
+    /// The stage's configuration.
+    pub config: StageConfig,
+    /// The compiled plugin, shared by every worker thread.
+    pub plugin: Arc<CompiledPlugin>,
+    /// What every instance is created with.
+    pub settings: InstanceSettings,
+    /// The stage's metric handles.
+    pub metrics: StageMetrics,
+    /// The batch size its limits turned out to allow.
+    pub budget: CallBudget,
+}
+
+impl StageSpec {
+    /// A spec for `config` of `pipeline` with its compiled plugin.
+    pub fn new(pipeline: &str, config: StageConfig, plugin: Arc<CompiledPlugin>) -> Self {
+        let settings = InstanceSettings {
+            limits: config.limits,
+            grants: config.grants.clone(),
+            config: config.config.clone(),
+            tag: Arc::new(LogTag {
+                pipeline: pipeline.to_string(),
+                stage: config.name.clone(),
+            }),
+        };
+        let metrics = StageMetrics::new(pipeline, &config.name);
+        StageSpec {
+            config,
+            plugin,
+            settings,
+            metrics,
+            budget: CallBudget::default(),
+        }
+    }
+
+    /// A new instance of this stage: instantiated, started, `init` called
+    /// with the stage's config.
+    ///
+    /// # Errors
+    /// A [`CallError`] when instantiation fails, start-up hits a limit, or
+    /// `init` refuses.
+    pub fn instantiate(&self, runtime: &Runtime) -> Result<StageInstance, CallError> {
+        StageInstance::new(runtime, &self.plugin, &self.settings)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Slot {
+    pub(super) instance: Option<StageInstance>,
+    /// State after the last successful batch; a replacement imports it.
+    pub(super) checkpoint: Option<Vec<u8>>,
+}
+
+/// One stage of a worker thread's chain.
+pub(super) struct ChainStage {
+    /// The version that runs.
+    pub(super) spec: Arc<StageSpec>,
+    /// Its instances and checkpoints, per partition (one slot for a
+    /// stateless stage).
+    pub(super) slots: HashMap<u32, Slot>,
+    /// The previous version while a new one is on probation.
+    pub(super) probation: Option<super::swap::Probation>,
+}
+
+impl ChainStage {
+    pub(super) fn new(spec: Arc<StageSpec>) -> Self {
+        ChainStage {
+            spec,
+            slots: HashMap::new(),
+            probation: None,
+        }
+    }
+}
