@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use weir::config::Pipeline;
-use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::pipeline::{run, RunCounters};
 use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
@@ -157,14 +157,7 @@ fn spawn_weir(
     let rt = rt.clone();
     tokio::spawn(async move {
         let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
-        // Blocking: off the async threads, as `weir run` does it.
-        let stages = {
-            let (rt, p) = (rt.clone(), p.clone());
-            tokio::task::spawn_blocking(move || prepare_stages(&rt, &p))
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let stages = brokers::prepare(&rt, &p).await;
         let endpoints = endpoints(&p).await;
         run(
             rt,
@@ -358,8 +351,7 @@ async fn native_jetstream(
 }
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
-    let dir = tempfile::tempdir().unwrap();
-    let (_broker, url) = brokers::nats(dir.path());
+    let (_broker, url) = brokers::nats();
     let client = async_nats::connect(&url).await.unwrap();
     let js = jetstream::new(client.clone());
     let mut rows = Vec::new();

@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use weir::config::Pipeline;
-use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::pipeline::{run, RunCounters};
 use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
@@ -98,15 +98,7 @@ impl Delivered {
 /// the first batch.
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
-    // Blocking (a Go module's start-up calls WASI, which must not run on an
-    // async thread): off the runtime, as `weir run` does it.
-    let stages = {
-        let (rt, p) = (rt.clone(), p.clone());
-        tokio::task::spawn_blocking(move || prepare_stages(&rt, &p))
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let stages = brokers::prepare(rt, &p).await;
     let endpoints = endpoints(&p).await;
     let counters = Arc::new(RunCounters::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -372,8 +364,7 @@ fn variants() -> Vec<(&'static str, String)> {
 }
 
 async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
-    let dir = tempfile::tempdir().unwrap();
-    let (broker, url) = brokers::nats(dir.path());
+    let (broker, url) = brokers::nats();
     BROKER.store(broker.pid(), Ordering::Relaxed);
     let js = jetstream::new(async_nats::connect(&url).await.unwrap());
     js.create_stream(stream::Config {

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use weir::config::Pipeline;
 use weir::pipeline::Endpoints;
@@ -16,56 +15,34 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "../../tests/all/support/process.rs"]
 mod process;
-use process::{free_port, wait_for_port};
-
-/// A broker process, killed when dropped (the tests' child process).
-pub type Broker = process::Process;
-
-/// A binary that `scripts/brokers.sh` installed.
-pub fn bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(std::env::var("HOME").unwrap())
-        .join(".cache/weir/bin")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/brokers.sh",
-        p.display()
-    );
-    p
-}
-
-/// Starts `cmd` and waits until it listens on `port`.
-pub fn start(mut cmd: Command, port: u16) -> Broker {
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let b = Broker::spawn(cmd);
-    wait_for_port(port);
-    b
-}
+// The tests' broker processes (their `super::process` is the one above).
+#[path = "../../tests/all/support/brokers.rs"]
+mod test_brokers;
+pub use test_brokers::{NatsServer, Tansu};
 
 /// A Tansu broker on a free port; returns it and its bootstrap address.
-pub fn tansu() -> (Broker, String) {
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let mut cmd = Command::new(bin("tansu"));
-    cmd.args([
-        "broker",
-        "--listener-url",
-        &url,
-        "--advertised-listener-url",
-        &url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]);
-    (start(cmd, port), format!("127.0.0.1:{port}"))
+pub fn tansu() -> (Tansu, String) {
+    let t = Tansu::start();
+    let brokers = t.brokers.clone();
+    (t, brokers)
 }
 
-/// A JetStream-enabled nats-server storing in `dir`; returns it and its URL.
-pub fn nats(dir: &Path) -> (Broker, String) {
-    let port = free_port();
-    let mut cmd = Command::new(bin("nats-server"));
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir);
-    (start(cmd, port), format!("nats://127.0.0.1:{port}"))
+/// A JetStream-enabled nats-server on a free port; returns it and its URL.
+pub fn nats() -> (NatsServer, String) {
+    let n = NatsServer::start();
+    let url = n.url();
+    (n, url)
+}
+
+/// Loads and starts the pipeline's stages off the async threads, as `weir
+/// run` does (a Go module's start-up calls WASI, which must not run on an
+/// async thread).
+pub async fn prepare(rt: &Arc<Runtime>, p: &Pipeline) -> Vec<Arc<weir::pipeline::StageSpec>> {
+    let (rt, p) = (rt.clone(), p.clone());
+    tokio::task::spawn_blocking(move || weir::pipeline::prepare_stages(&rt, &p))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// A plugin in `plugins/dist`, which `plugins/build.sh` must have built.

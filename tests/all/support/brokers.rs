@@ -1,5 +1,8 @@
 //! Broker processes: started on a free loopback port, killed when they drop
-//! (and, through PR_SET_PDEATHSIG, when the test binary dies).
+//! (and, through PR_SET_PDEATHSIG, when the test binary dies). The benches
+//! start theirs with this file too.
+
+#![allow(dead_code)]
 
 use super::process::{free_port, wait_for_port, Process};
 use std::path::PathBuf;
@@ -29,12 +32,17 @@ fn spawn(mut cmd: Command) -> Process {
 /// A Tansu broker (Kafka protocol) with in-memory storage.
 pub struct Tansu {
     /// The broker runs as long as this lives.
-    _process: Process,
+    process: Process,
     /// `127.0.0.1:port`.
     pub brokers: String,
 }
 
 impl Tansu {
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Starts a broker on a free port.
     pub fn start() -> Tansu {
         let port = free_port();
@@ -52,7 +60,7 @@ impl Tansu {
         let process = spawn(cmd);
         wait_for_port(port);
         Tansu {
-            _process: process,
+            process,
             brokers: format!("127.0.0.1:{port}"),
         }
     }
@@ -91,6 +99,11 @@ impl NatsServer {
         .arg(self.dir.path());
         self.process = Some(spawn(cmd));
         wait_for_port(self.port);
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().map_or(0, |p| p.pid())
     }
 
     /// `nats://127.0.0.1:port`.
