@@ -20,7 +20,8 @@ for t in wasm32-wasip1 wasm32-wasip2; do
 done
 
 for t in wasm32-wasip2 wasm32-wasip1; do
-  cargo build --quiet --release --manifest-path plugins/Cargo.toml --target "$t" --target-dir target
+  echo "building the Rust plugins for $t" >&2
+  cargo build --release --manifest-path plugins/Cargo.toml --target "$t" --target-dir target
 done
 
 mkdir -p plugins/dist/fixtures
