@@ -8,8 +8,8 @@
 //! - [`runtime`]: the wasm runtime (the only module that knows wasmtime).
 //! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker,
 //!   swap on a worker thread, the at-least-once run and the exactly-once
-//!   transaction loop.
-//! - [`reload`]: new plugin versions: watch, verify, compile, swap, roll back.
+//!   transaction loop, and [`pipeline::reload`]: new plugin versions
+//!   (watch, verify, compile, swap, roll back).
 //! - [`checkpoint`]: where stage state is persisted with its positions.
 //! - [`source`] and [`sink`]: where events come from and go to; [`nats`]:
 //!   the NATS connection they and the checkpoint store share.
@@ -35,7 +35,6 @@ pub mod jsonl;
 pub mod metrics;
 pub mod nats;
 pub mod pipeline;
-pub mod reload;
 pub mod runtime;
 pub mod signing;
 pub mod sink;

@@ -1,7 +1,7 @@
 //! The admin API's routes.
 
 use super::Admin;
-use crate::reload::{Artifact, Deployed, Reloader, StageStatus, SwapError};
+use crate::pipeline::reload::{Artifact, Deployed, Reloader, StageStatus, SwapError};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};

@@ -1,5 +1,9 @@
 //! The `weir` subcommands.
 
+// The doc comments of the arguments are `weir --help`'s text, where
+// `<name>` is a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod build;
 mod check;
 mod deploy;

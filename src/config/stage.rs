@@ -294,7 +294,7 @@ fn smoke(w: &mut Walker, path: &str, t: &toml::Table, base: &Path) -> Option<Smo
             format!("cannot read {}: {e}", events.display()),
             "relative paths are resolved against the pipeline file's directory",
         ),
-        Ok(text) => match crate::reload::sample_events(&text) {
+        Ok(text) => match crate::pipeline::reload::sample_events(&text) {
             Err(why) => w.problem(
                 &key,
                 format!("{}: {why}", events.display()),

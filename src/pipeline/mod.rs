@@ -15,6 +15,7 @@ mod batcher;
 mod budget;
 mod chain;
 mod persist;
+pub mod reload;
 mod run;
 mod stage;
 mod started;

@@ -198,13 +198,13 @@ pub struct RunCounters {
     /// Asks the running pipeline to save a checkpoint now.
     pub checkpoint_now: tokio::sync::Notify,
     /// The reload manager of the current run, once the pipeline runs.
-    pub(super) reloader: std::sync::Mutex<Option<crate::reload::Reloader>>,
+    pub(super) reloader: std::sync::Mutex<Option<crate::pipeline::reload::Reloader>>,
 }
 
 impl RunCounters {
     /// The handle to the running pipeline's reload manager; `None` until it
     /// started.
-    pub fn reloader(&self) -> Option<crate::reload::Reloader> {
+    pub fn reloader(&self) -> Option<crate::pipeline::reload::Reloader> {
         self.reloader
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -87,7 +87,7 @@ impl Started {
         )
         .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
         let (reloader, manager) =
-            crate::reload::spawn(runtime, pipeline, &stages, control, incidents);
+            crate::pipeline::reload::spawn(runtime, pipeline, &stages, control, incidents);
         // A restarted run (exactly-once mode) replaces the handle.
         *counters.reloader.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
         Ok(Started {

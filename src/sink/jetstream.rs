@@ -67,7 +67,7 @@ impl Sink for JetStreamSink {
 
     /// Publishes the batch and returns the wait for its publish acks. The
     /// acks are awaited by tasks of their own, a group of
-    /// [`ACKS_IN_FLIGHT`] each: async-nats lets a publish wait for an ack
+    /// `ACKS_IN_FLIGHT` each: async-nats lets a publish wait for an ack
     /// permit, and awaiting an ack is what returns the permit, so the
     /// awaiting must not depend on the caller polling the confirmation.
     async fn enqueue(&mut self, events: Vec<Event>) -> Result<Confirmation, SinkError> {

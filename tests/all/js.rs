@@ -194,7 +194,7 @@ fn a_running_counter_swaps_rust_to_js_to_python_to_rust_and_the_counts_continue(
     use crate::support::counting::{
         assert_exactly_once_with_continuous_counts, counting_pipeline, with_running_pipeline,
     };
-    use weir::reload::Artifact;
+    use weir::pipeline::reload::Artifact;
     // Compiled (and cached) first: an interpreter's component compiles for
     // seconds, longer than this stream lasts.
     load("js/counter.wasm");

@@ -7,7 +7,7 @@ use crate::support::counting::{
 };
 use crate::support::*;
 use std::time::Duration;
-use weir::reload::Artifact;
+use weir::pipeline::reload::Artifact;
 use weir::Event;
 
 fn keyed(keys: &[&str]) -> Vec<Event> {

@@ -7,7 +7,7 @@ use crate::support::weir;
 use crate::support::*;
 use std::path::Path;
 use std::process::Command;
-use weir::reload::{Artifact, SwapError};
+use weir::pipeline::reload::{Artifact, SwapError};
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

@@ -5,7 +5,7 @@ use crate::support::counting::*;
 use crate::support::*;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use weir::reload::{Artifact, SwapError};
+use weir::pipeline::reload::{Artifact, SwapError};
 
 #[test]
 fn ten_swaps_under_load_lose_nothing_and_the_counts_continue() {
