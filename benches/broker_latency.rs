@@ -27,7 +27,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{endpoints, native_messages, stages, stages_of, Bench};
+use brokers::{native_messages, stages, stages_of, Bench};
 
 /// Events per second the producer writes.
 const RATE: u64 = 5_000;
@@ -158,7 +158,7 @@ fn spawn_weir(
     tokio::spawn(async move {
         let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
         let stages = brokers::prepare(&rt, &p).await;
-        let endpoints = endpoints(&p).await;
+        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
         run(
             rt,
             &p,

@@ -41,7 +41,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{endpoints, native_messages, stages, stages_of, Bench};
+use brokers::{native_messages, stages, stages_of, Bench};
 #[path = "throughput/report.rs"]
 mod report;
 use report::{events, reset_peak_rss, rounds, table, Clock, Row, Run, BROKER, NATIVES};
@@ -99,7 +99,7 @@ impl Delivered {
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let stages = brokers::prepare(rt, &p).await;
-    let endpoints = endpoints(&p).await;
+    let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
     let counters = Arc::new(RunCounters::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let c = counters.clone();

@@ -1,12 +1,11 @@
 //! What the benches share: broker processes, plugins, the start of `main`
-//! and building a pipeline's endpoints.
+//! and starting a pipeline's stages off the async threads.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir::config::Pipeline;
-use weir::pipeline::Endpoints;
 use weir::runtime::{Runtime, RuntimeOptions};
 
 /// The allocator of the `weir` binary, so host-side costs are the binary's.
@@ -120,15 +119,6 @@ impl Bench {
     /// Whether the first argument, if any, asks for `part`.
     pub fn wants(&self, part: &str) -> bool {
         self.args.first().is_none_or(|a| a == part)
-    }
-}
-
-/// The source, sink and dead-letter sink a pipeline names.
-pub async fn endpoints(p: &Pipeline) -> Endpoints {
-    Endpoints {
-        source: weir::source::build(&p.source).await.unwrap(),
-        sink: weir::sink::build(&p.sink).await.unwrap(),
-        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
     }
 }
 

@@ -64,11 +64,7 @@ pub fn run(files: &[PathBuf], admin: Option<std::net::SocketAddr>) -> anyhow::Re
                 });
                 continue;
             }
-            let endpoints = Endpoints {
-                source: crate::source::build(&p.source).await.with_context(|| format!("pipeline {}: source", p.name))?,
-                sink: crate::sink::build(&p.sink).await.with_context(|| format!("pipeline {}: sink", p.name))?,
-                dead_letter: crate::sink::build(&p.dead_letter).await.with_context(|| format!("pipeline {}: dead-letter sink", p.name))?,
-            };
+            let endpoints = Endpoints::build(&p).await.with_context(|| format!("pipeline {}", p.name))?;
             tasks.spawn(async move {
                 let r = run_pipeline(rt, &p, stages, endpoints, stop, counters).await;
                 (p.name, r)

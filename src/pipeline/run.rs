@@ -265,6 +265,24 @@ pub struct Endpoints {
     pub dead_letter: Box<dyn Sink>,
 }
 
+impl Endpoints {
+    /// The source, sink and dead-letter sink `pipeline` names, connected.
+    ///
+    /// # Errors
+    /// The first of them that cannot be built or reach its broker.
+    pub async fn build(pipeline: &Pipeline) -> Result<Endpoints, PipelineError> {
+        Ok(Endpoints {
+            source: crate::source::build(&pipeline.source).await?,
+            sink: crate::sink::build(&pipeline.sink)
+                .await
+                .map_err(PipelineError::Sink)?,
+            dead_letter: crate::sink::build(&pipeline.dead_letter)
+                .await
+                .map_err(PipelineError::DeadLetter)?,
+        })
+    }
+}
+
 /// Runs a pipeline until its source ends or `stop` becomes true. Batches in
 /// flight when `stop` comes are finished and delivered before this returns;
 /// a position is committed to the source only after the sink and the

@@ -20,11 +20,7 @@ fn run_until(p: &weir::config::Pipeline, done: impl FnOnce() + Send + 'static) -
     let stages = prepare_stages(&rt, p).unwrap();
     let tokio = tokio_rt();
     tokio.block_on(async {
-        let endpoints = Endpoints {
-            source: weir::source::build(&p.source).await.unwrap(),
-            sink: weir::sink::build(&p.sink).await.unwrap(),
-            dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-        };
+        let endpoints = Endpoints::build(p).await.unwrap();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let waiter = tokio::task::spawn_blocking(move || {
             done();

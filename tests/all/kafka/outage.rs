@@ -51,11 +51,7 @@ fn kafka_broker_down_mid_stream_loses_nothing() {
             let rt = runtime();
             let stages = prepare_stages(&rt, &p).unwrap();
             tokio_rt().block_on(async {
-                let endpoints = Endpoints {
-                    source: weir::source::build(&p.source).await.unwrap(),
-                    sink: weir::sink::build(&p.sink).await.unwrap(),
-                    dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-                };
+                let endpoints = Endpoints::build(&p).await.unwrap();
                 let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {

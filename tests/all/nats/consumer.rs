@@ -2,7 +2,7 @@
 //! weir starts: weir brings it to the pipeline's settings, or refuses it.
 
 use crate::support::nats::{
-    consumer_info, endpoints, js, js_pipeline_toml, publish, run_until_counts, server_with_streams,
+    consumer_info, js, js_pipeline_toml, publish, run_until_counts, server_with_streams,
 };
 use crate::support::*;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
@@ -62,7 +62,7 @@ fn an_existing_consumer_without_explicit_acks_is_refused() {
     let p = pipeline(&js_pipeline_toml(&url, "identity.wasm"));
     let stages = prepare_stages(&runtime(), &p).unwrap();
     let err = rt.block_on(async {
-        let endpoints = endpoints(&p).await;
+        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let counters = Arc::new(RunCounters::default());
         run(runtime(), &p, stages, endpoints, stop, counters)

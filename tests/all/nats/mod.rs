@@ -93,7 +93,7 @@ fn core_nats_queue_group_to_nats() {
     let got = rt.block_on(async {
         let client = async_nats::connect(url.as_str()).await.unwrap();
         let mut sub = client.subscribe("enriched").await.unwrap();
-        let endpoints = endpoints(&p).await;
+        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let running = tokio::spawn({
             let p = p.clone();

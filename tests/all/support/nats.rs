@@ -39,14 +39,6 @@ pub fn server_with_streams() -> (NatsServer, String, tokio::runtime::Runtime) {
 }
 
 /// The source and sinks `p` names.
-pub async fn endpoints(p: &weir::config::Pipeline) -> Endpoints {
-    Endpoints {
-        source: weir::source::build(&p.source).await.unwrap(),
-        sink: weir::sink::build(&p.sink).await.unwrap(),
-        dead_letter: weir::sink::build(&p.dead_letter).await.unwrap(),
-    }
-}
-
 pub async fn publish(url: &str, values: impl IntoIterator<Item = (String, String)>) {
     let js = js(url).await;
     for (subject, value) in values {
@@ -119,7 +111,7 @@ pub fn run_until_counts(
 ) -> RunReport {
     let stages = prepare_stages(&runtime(), p).unwrap();
     rt.block_on(async {
-        let endpoints = endpoints(p).await;
+        let endpoints = Endpoints::build(p).await.unwrap();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let url = url.to_string();
         tokio::spawn(async move {
