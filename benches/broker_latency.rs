@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use weir::config::Pipeline;
-use weir::pipeline::{run, RunCounters};
+use weir::pipeline::{start, StartOptions};
 use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
@@ -152,23 +152,14 @@ fn start_system(
 fn spawn_weir(
     rt: &Arc<Runtime>,
     toml: String,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let rt = rt.clone();
     tokio::spawn(async move {
         let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
-        let stages = brokers::prepare(&rt, &p).await;
-        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
-        run(
-            rt,
-            &p,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        )
-        .await
-        .unwrap();
+        let run = start(rt, &p, StartOptions::default()).await.unwrap();
+        let _ = stop.wait_for(|s| *s).await;
+        run.stop_and_wait().await.unwrap();
     })
 }
 

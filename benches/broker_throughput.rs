@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use weir::config::Pipeline;
-use weir::pipeline::{run, RunCounters};
+use weir::pipeline::{start, StartOptions};
 use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
@@ -98,11 +98,10 @@ impl Delivered {
 /// the first batch.
 async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
-    let stages = brokers::prepare(rt, &p).await;
-    let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
-    let counters = Arc::new(RunCounters::default());
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let c = counters.clone();
+    let run = start(rt.clone(), &p, StartOptions::default())
+        .await
+        .unwrap();
+    let (c, stopper) = (run.counters().clone(), run.stopper());
     let clock = tokio::spawn(async move {
         let mut clock = None;
         loop {
@@ -113,16 +112,14 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
             if let Some(clock) = clock.as_mut() {
                 clock.confirmed(out);
                 if out >= events() {
-                    let _ = stop_tx.send(true);
+                    stopper.stop();
                     return clock.finish();
                 }
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
     });
-    run(rt.clone(), &p, stages, endpoints, stop, counters)
-        .await
-        .unwrap();
+    run.finished().await.unwrap();
     clock.await.unwrap()
 }
 

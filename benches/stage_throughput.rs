@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod common;
 use common::{dist, Bench};
 use weir::config::Pipeline;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::{prepare_stages, Endpoints, StartOptions};
 use weir::runtime::{InstanceSettings, Runtime, RuntimeOptions, StageInstance};
 use weir::sink::MemorySink;
 use weir::source::MemorySource;
@@ -191,17 +191,17 @@ fn pipeline_level(rt: &Arc<Runtime>, tokio: &tokio::runtime::Runtime) {
                 sink: Box::new(sink.clone()),
                 dead_letter: Box::new(MemorySink::counting()),
             };
-            let (_tx, stop) = tokio::sync::watch::channel(false);
+            let options = StartOptions {
+                stages: Some(stages),
+                endpoints: Some(endpoints),
+                ..StartOptions::default()
+            };
             let start = Instant::now();
             tokio
-                .block_on(run(
-                    rt.clone(),
-                    &p,
-                    stages,
-                    endpoints,
-                    stop,
-                    Arc::new(RunCounters::default()),
-                ))
+                .block_on(async {
+                    let run = weir::pipeline::start(rt.clone(), &p, options).await?;
+                    run.finished().await
+                })
                 .unwrap();
             let rate = EVENTS as f64 / start.elapsed().as_secs_f64();
             assert_eq!(sink.count(), EVENTS as u64);

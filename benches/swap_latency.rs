@@ -17,7 +17,7 @@ mod common;
 use common::dist;
 use weir::config::Pipeline;
 use weir::pipeline::reload::Artifact;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::{prepare_stages, start, Endpoints, StartOptions};
 use weir::runtime::{Runtime, RuntimeOptions};
 use weir::sink::{Sink, SinkError};
 use weir::source::MemorySource;
@@ -80,18 +80,18 @@ fn measure(runtime: Arc<Runtime>, artifact: PathBuf, swap_at: Duration) -> Outco
         sink: Box::new(stamps.clone()),
         dead_letter: Box::new(weir::sink::MemorySink::new()),
     };
-    let counters = Arc::new(RunCounters::default());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let (swap_start, swap_took) = tokio.block_on(async {
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let running = tokio::spawn({
-            let (p, counters) = (p.clone(), counters.clone());
-            async move { run(runtime, &p, stages, endpoints, stop, counters).await }
-        });
+        let options = StartOptions {
+            stages: Some(stages),
+            endpoints: Some(endpoints),
+            ..StartOptions::default()
+        };
+        let run = start(runtime, &p, options).await.unwrap();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let producing = done.clone();
         let producer = tokio::spawn(async move {
@@ -109,18 +109,17 @@ fn measure(runtime: Arc<Runtime>, artifact: PathBuf, swap_at: Duration) -> Outco
             }
         });
         tokio::time::sleep(swap_at).await;
-        let reloader = counters.reloader().expect("running");
-        let start = base.elapsed();
-        reloader
+        let swap_start = base.elapsed();
+        run.reloader()
             .deploy("count", Artifact::Path(artifact))
             .await
             .unwrap();
-        let took = base.elapsed() - start;
+        let took = base.elapsed() - swap_start;
         tokio::time::sleep(AFTER).await;
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         producer.await.unwrap();
-        running.await.unwrap().unwrap();
-        (start, took)
+        run.finished().await.unwrap();
+        (swap_start, took)
     });
     let seen = stamps.seen.lock().unwrap().clone();
     let latency = |from: Duration, to: Duration| -> Vec<u64> {

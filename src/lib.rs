@@ -6,10 +6,10 @@
 //!
 //! - [`config`]: pipeline files → a typed, validated [`config::Pipeline`].
 //! - [`runtime`]: the wasm runtime (the only module that knows wasmtime).
-//! - [`pipeline`]: batcher, worker pool, stage chain, completion tracker,
-//!   swap on a worker thread, the at-least-once run and the exactly-once
-//!   transaction loop, and [`pipeline::reload`]: new plugin versions
-//!   (watch, verify, compile, swap, roll back).
+//! - [`pipeline`]: [`pipeline::start`] (one way to run a pipeline, in
+//!   either delivery mode), batcher, worker pool, stage chain, completion
+//!   tracker, swap on a worker thread, and [`pipeline::reload`]: new plugin
+//!   versions (watch, verify, compile, swap, roll back).
 //! - [`checkpoint`]: where stage state is persisted with its positions.
 //! - [`source`] and [`sink`]: where events come from and go to; [`nats`]:
 //!   the NATS connection they and the checkpoint store share.

@@ -1,11 +1,10 @@
-//! What the benches share: broker processes, plugins, the start of `main`
-//! and starting a pipeline's stages off the async threads.
+//! What the benches share: broker processes, plugins, the stage tables of
+//! a pipeline, the start of `main` and the native loops' JetStream reader.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir::config::Pipeline;
 use weir::runtime::{Runtime, RuntimeOptions};
 
 /// The allocator of the `weir` binary, so host-side costs are the binary's.
@@ -31,17 +30,6 @@ pub fn nats() -> (NatsServer, String) {
     let n = NatsServer::start();
     let url = n.url();
     (n, url)
-}
-
-/// Loads and starts the pipeline's stages off the async threads, as `weir
-/// run` does (a Go module's start-up calls WASI, which must not run on an
-/// async thread).
-pub async fn prepare(rt: &Arc<Runtime>, p: &Pipeline) -> Vec<Arc<weir::pipeline::StageSpec>> {
-    let (rt, p) = (rt.clone(), p.clone());
-    tokio::task::spawn_blocking(move || weir::pipeline::prepare_stages(&rt, &p))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 /// A plugin in `plugins/dist`, which `plugins/build.sh` must have built.

@@ -5,7 +5,8 @@
 
 mod routes;
 
-use crate::pipeline::RunCounters;
+use crate::pipeline::reload::Reloader;
+use crate::pipeline::{RunCounters, RunHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,12 +19,33 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
 /// What the admin API serves.
 #[derive(Clone)]
 pub struct Admin {
-    /// Running pipelines by name, with their live counters.
-    pub pipelines: Arc<Vec<(String, Arc<RunCounters>)>>,
+    /// The pipelines it serves.
+    pub pipelines: Arc<Vec<Served>>,
     /// The bearer token for state changes; `None` refuses every change.
     pub token: Option<String>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+}
+
+/// A running pipeline, as the admin API reaches it.
+#[derive(Clone)]
+pub struct Served {
+    /// The pipeline's name.
+    pub name: String,
+    /// Its live counters.
+    pub counters: Arc<RunCounters>,
+    /// Its reload manager.
+    pub reloader: Reloader,
+}
+
+impl From<&RunHandle> for Served {
+    fn from(run: &RunHandle) -> Self {
+        Served {
+            name: run.name().to_string(),
+            counters: run.counters().clone(),
+            reloader: run.reloader().clone(),
+        }
+    }
 }
 
 /// Why the admin API could not start.

@@ -100,13 +100,18 @@ fn reloader(admin: &Admin, pipeline: &str) -> Option<Reloader> {
     admin
         .pipelines
         .iter()
-        .find(|(name, _)| name == pipeline)
-        .and_then(|(_, c)| c.reloader())
+        .find(|p| p.name == pipeline)
+        .map(|p| p.reloader.clone())
 }
 
 /// Asks the pipeline to save a checkpoint and waits (up to 10 s) for it.
 async fn checkpoint(admin: &Admin, pipeline: &str) -> Reply {
-    let Some((_, c)) = admin.pipelines.iter().find(|(n, _)| n == pipeline) else {
+    let Some(c) = admin
+        .pipelines
+        .iter()
+        .find(|p| p.name == pipeline)
+        .map(|p| &p.counters)
+    else {
         return error(
             StatusCode::NOT_FOUND,
             format!("no running pipeline {pipeline:?}"),
@@ -137,8 +142,8 @@ fn ready(admin: &Admin) -> Reply {
     let waiting: Vec<&str> = admin
         .pipelines
         .iter()
-        .filter(|(_, c)| c.reloader().is_none())
-        .map(|(n, _)| n.as_str())
+        .filter(|p| !p.counters.started.load(Ordering::Relaxed))
+        .map(|p| p.name.as_str())
         .collect();
     if waiting.is_empty() {
         reply(StatusCode::OK, json!({ "status": "ready" }))
@@ -169,14 +174,12 @@ fn status(admin: &Admin) -> Value {
     let pipelines: Vec<Value> = admin
         .pipelines
         .iter()
-        .map(|(name, c)| {
-            let stages: Vec<Value> = c
-                .reloader()
-                .map(|r| r.status().iter().map(stage_json).collect())
-                .unwrap_or_default();
+        .map(|p| {
+            let c = &p.counters;
+            let stages: Vec<Value> = p.reloader.status().iter().map(stage_json).collect();
             json!({
-                "pipeline": name,
-                "running": c.reloader().is_some(),
+                "pipeline": p.name,
+                "running": c.started.load(Ordering::Relaxed),
                 "events_in": c.events_in.load(Ordering::Relaxed),
                 "events_out": c.events_out.load(Ordering::Relaxed),
                 "dead_letters": c.dead_letters.load(Ordering::Relaxed),

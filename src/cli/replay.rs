@@ -6,7 +6,7 @@
 use super::Outcome;
 use crate::config::{Pipeline, SourceConfig};
 use crate::jsonl::write_event;
-use crate::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
+use crate::pipeline::{start, Endpoints, RunCounters, RunReport, StartOptions};
 use crate::sink::{Sink, SinkError};
 use crate::source::FileSource;
 use async_trait::async_trait;
@@ -75,6 +75,8 @@ pub(super) fn replay_file(
         shards: 1,
     };
     pipeline.batch.linger = REPLAY_LINGER;
+    // Output is collected here, not produced: no transaction to join.
+    pipeline.delivery = crate::config::Delivery::AtLeastOnce;
     let collected = Arc::new(Mutex::new(Collected {
         echo,
         lines: keep.then(Vec::new),
@@ -84,21 +86,21 @@ pub(super) fn replay_file(
         if let Some(addr) = metrics {
             crate::metrics::install_exporter(Some(addr))?;
         }
-        let rt = runtime.clone();
-        let p = pipeline.clone();
-        let stages = tokio::task::spawn_blocking(move || prepare_stages(&rt, &p)).await??;
         let sink = ReplaySink(collected.clone());
         let endpoints = Endpoints {
             source: Box::new(FileSource::open(input, 1).await?),
             sink: Box::new(sink.clone()),
             dead_letter: Box::new(sink),
         };
-        let counters = Arc::new(RunCounters::default());
+        let options = StartOptions {
+            endpoints: Some(endpoints),
+            ..StartOptions::default()
+        };
+        let run = start(runtime, &pipeline, options).await?;
         let progress = std::io::stderr()
             .is_terminal()
-            .then(|| tokio::spawn(show_progress(counters.clone())));
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let r = run(runtime, &pipeline, stages, endpoints, stop, counters).await;
+            .then(|| tokio::spawn(show_progress(run.counters().clone())));
+        let r = run.finished().await;
         if let Some(p) = progress {
             p.abort();
             eprint!("\r\x1b[2K");

@@ -2,14 +2,12 @@
 //! stop; in-flight batches are finished and delivered first.
 
 use super::Outcome;
-use crate::config::{ConfigError, Delivery, Pipeline};
-use crate::pipeline::{
-    prepare_stages, run as run_pipeline, run_exactly_once, Endpoints, Faults, RunCounters,
-};
+use crate::config::{ConfigError, Pipeline};
+use crate::pipeline::reload::Reloader;
+use crate::pipeline::{start, StartOptions, Stopper};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// Loads every file first (all problems reported together), then runs the
 /// pipelines side by side on one shared runtime.
@@ -42,44 +40,32 @@ pub fn run(files: &[PathBuf], admin: Option<std::net::SocketAddr>) -> anyhow::Re
         } else {
             None
         };
-        let (stop_tx, stop) = watch::channel(false);
-        tokio::spawn(stop_on_signal(stop_tx.clone()));
-
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut running = Vec::new();
+        let mut runs = Vec::new();
         for p in pipelines {
-            let rt = runtime.clone();
-            let p2 = p.clone();
-            let stages = tokio::task::spawn_blocking(move || prepare_stages(&rt, &p2))
-                .await?
+            let run = start(runtime.clone(), &p, StartOptions::default())
+                .await
                 .with_context(|| format!("pipeline {} ({})", p.name, p.file.display()))?;
-            tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, "running");
-            let (rt, stop) = (runtime.clone(), stop.clone());
-            let counters = Arc::new(RunCounters::default());
-            running.push((p.clone(), counters.clone()));
-            if p.delivery == Delivery::ExactlyOnce {
-                tasks.spawn(async move {
-                    let r = run_exactly_once(rt, &p, stages, stop, counters, Faults::default()).await;
-                    (p.name, r)
-                });
-                continue;
-            }
-            let endpoints = Endpoints::build(&p).await.with_context(|| format!("pipeline {}", p.name))?;
-            tasks.spawn(async move {
-                let r = run_pipeline(rt, &p, stages, endpoints, stop, counters).await;
-                (p.name, r)
-            });
+            tracing::info!(pipeline = %p.name, stages = p.stages.len(), threads = p.workers.threads, delivery = ?p.delivery, "running");
+            runs.push((p, run));
         }
+        let stoppers: Vec<Stopper> = runs.iter().map(|(_, r)| r.stopper()).collect();
+        tokio::spawn(stop_on_signal(stoppers.clone()));
         if let Some(addr) = admin {
             let admin = crate::admin::Admin {
-                pipelines: Arc::new(running.iter().map(|(p, c)| (p.name.clone(), c.clone())).collect()),
+                pipelines: Arc::new(runs.iter().map(|(_, r)| r.into()).collect()),
                 token: std::env::var("WEIR_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
                 metrics,
             };
             let bound = crate::admin::serve(addr, admin).await?;
             tracing::info!("admin API on http://{bound}");
         }
-        tokio::spawn(reload_on_hangup(running));
+        tokio::spawn(reload_on_hangup(
+            runs.iter().map(|(p, r)| (p.clone(), r.reloader().clone())).collect(),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (p, run) in runs {
+            tasks.spawn(async move { (p.name, run.finished().await) });
+        }
         let mut failed = 0;
         while let Some(joined) = tasks.join_next().await {
             match joined? {
@@ -87,7 +73,7 @@ pub fn run(files: &[PathBuf], admin: Option<std::net::SocketAddr>) -> anyhow::Re
                 (name, Err(e)) => {
                     tracing::error!(pipeline = %name, "stopped: {e}");
                     failed += 1;
-                    let _ = stop_tx.send(true);
+                    stoppers.iter().for_each(Stopper::stop);
                 }
             }
         }
@@ -104,17 +90,14 @@ pub fn run(files: &[PathBuf], admin: Option<std::net::SocketAddr>) -> anyhow::Re
 /// On SIGHUP every pipeline file is read again; each stage whose plugin,
 /// `config`, limits or grants changed swaps to the new version at its next
 /// batch boundary. A file with problems changes nothing.
-async fn reload_on_hangup(running: Vec<(Pipeline, Arc<RunCounters>)>) {
+async fn reload_on_hangup(running: Vec<(Pipeline, Reloader)>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler; pipeline files are not re-read");
         return;
     };
     while hup.recv().await.is_some() {
-        for (old, counters) in &running {
-            let Some(reloader) = counters.reloader() else {
-                continue;
-            };
+        for (old, reloader) in &running {
             let new = match Pipeline::load(&old.file) {
                 Ok(p) => p,
                 Err(e) => {
@@ -159,7 +142,7 @@ async fn reload_on_hangup(running: Vec<(Pipeline, Arc<RunCounters>)>) {
 
 /// The first SIGINT or SIGTERM asks every pipeline to stop after its
 /// in-flight batches; a second one exits at once.
-async fn stop_on_signal(stop: watch::Sender<bool>) {
+async fn stop_on_signal(stop: Vec<Stopper>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -170,7 +153,7 @@ async fn stop_on_signal(stop: watch::Sender<bool>) {
     };
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     tracing::info!("stopping: finishing in-flight batches (signal again to exit at once)");
-    let _ = stop.send(true);
+    stop.iter().for_each(Stopper::stop);
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     tracing::warn!("exiting without finishing in-flight batches; they will be re-read");
     std::process::exit(130);

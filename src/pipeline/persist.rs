@@ -4,7 +4,7 @@
 //! stops. One record per partition, so workers of one consumer group share
 //! a store: each writes only the partitions it holds.
 
-use super::run::PipelineError;
+use super::error::PipelineError;
 use crate::checkpoint::{CheckpointStore, Record, Restored, Restorer};
 use crate::config::Pipeline;
 use crate::source::{Committer, Source};

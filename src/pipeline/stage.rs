@@ -4,7 +4,8 @@
 //! probation ([`ChainStage`]).
 
 use super::budget::CallBudget;
-use crate::config::StageConfig;
+use super::error::PipelineError;
+use crate::config::{Pipeline, StageConfig};
 use crate::metrics::StageMetrics;
 use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
 use std::collections::HashMap;
@@ -55,6 +56,36 @@ impl StageSpec {
     pub fn instantiate(&self, runtime: &Runtime) -> Result<StageInstance, CallError> {
         StageInstance::new(runtime, &self.plugin, &self.settings)
     }
+}
+
+/// Loads every stage's plugin (cache first) and starts one instance of each
+/// to check that its `init` accepts the config. Blocking: call it off the
+/// async runtime.
+///
+/// # Errors
+/// The first stage that cannot be loaded or started.
+pub fn prepare_stages(
+    runtime: &Runtime,
+    pipeline: &Pipeline,
+) -> Result<Vec<Arc<StageSpec>>, PipelineError> {
+    pipeline
+        .stages
+        .iter()
+        .map(|stage| {
+            pipeline
+                .trust
+                .check_file(&stage.plugin)
+                .map_err(|source| PipelineError::Signature { stage: stage.name.clone(), source })?;
+            let plugin = runtime
+                .load(&stage.plugin)
+                .map_err(|source| PipelineError::Load { stage: stage.name.clone(), source })?;
+            tracing::debug!(stage = %stage.name, sha256 = %plugin.sha256, form = %plugin.form, cached = plugin.from_cache, "loaded plugin in {:?}", plugin.load_time);
+            let spec = StageSpec::new(&pipeline.name, stage.clone(), Arc::new(plugin));
+            spec.instantiate(runtime)
+                .map_err(|source| PipelineError::Start { stage: stage.name.clone(), source })?;
+            Ok(Arc::new(spec))
+        })
+        .collect()
 }
 
 #[derive(Default)]

@@ -2,12 +2,12 @@
 //! worker pool, started together and stopped together.
 
 use super::batch::{Batch, Processed};
-use super::run::{PipelineError, RunCounters, RunReport};
-use super::stage::StageSpec;
+use super::counters::{RunCounters, RunReport};
+use super::error::PipelineError;
+use super::reload::Link;
+use super::start::Launch;
 use super::worker::WorkerPool;
-use crate::config::Pipeline;
 use crate::metrics::PipelineMetrics;
-use crate::runtime::Runtime;
 use crate::source::{Source, SourceError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,21 +32,21 @@ pub(super) struct Started {
     /// Stops the source: set by the caller's `stop`, or by a failure.
     halt: Arc<watch::Sender<bool>>,
     forward_stop: tokio::task::JoinHandle<()>,
-    /// The reload manager; it holds the worker threads' queues open.
-    manager: tokio::task::JoinHandle<()>,
+    /// Where the pool is attached to the reload manager.
+    link: Link,
 }
 
 impl Started {
-    /// Starts the source, the batcher and the worker pool.
+    /// Starts the source, the batcher and a worker pool that runs the
+    /// reload manager's current versions, and attaches the pool to it.
     pub fn start(
-        runtime: Arc<Runtime>,
-        pipeline: &Pipeline,
-        stages: Vec<Arc<StageSpec>>,
+        launch: &Launch,
         mut source: Box<dyn Source>,
-        mut stop: watch::Receiver<bool>,
-        counters: &RunCounters,
         persist: Option<Arc<crate::checkpoint::Restored>>,
     ) -> Result<Started, PipelineError> {
+        let (runtime, pipeline) = (&launch.runtime, &launch.pipeline);
+        let mut stop = launch.stop.clone();
+        let stages = launch.link.stages();
         let metrics = PipelineMetrics::new(&pipeline.name);
         // The source stops when the caller says so, and also when the sink
         // side failed: an idle source would otherwise wait for events
@@ -75,7 +75,7 @@ impl Started {
             pipeline.workers.threads,
             runtime.clone(),
             &pipeline.name,
-            stages.clone(),
+            stages,
             super::worker::PoolIo {
                 input: batch_rx,
                 output: done_tx,
@@ -86,10 +86,8 @@ impl Started {
             metrics.clone(),
         )
         .map_err(|e| PipelineError::Internal(format!("cannot start worker threads: {e}")))?;
-        let (reloader, manager) =
-            crate::pipeline::reload::spawn(runtime, pipeline, &stages, control, incidents);
-        // A restarted run (exactly-once mode) replaces the handle.
-        *counters.reloader.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
+        launch.link.attach(control, incidents);
+        launch.counters.started.store(true, Ordering::Relaxed);
         Ok(Started {
             done,
             metrics,
@@ -98,7 +96,7 @@ impl Started {
             pool,
             halt,
             forward_stop,
-            manager,
+            link: launch.link.clone(),
         })
     }
 
@@ -126,16 +124,16 @@ impl Started {
             pool,
             halt,
             forward_stop,
-            manager,
+            link,
             ..
         } = self;
-        // The manager holds the worker queues open: stop it first.
-        manager.abort();
-        let _ = manager.await;
         if failure.is_some() {
             let _ = halt.send(true);
         }
+        // Workers waiting to hand a batch over stop; a swap waiting for
+        // them ends, and no other starts.
         drop(done);
+        link.detach().await;
         let events_in = batcher_task.await.unwrap_or(0);
         // Added, not stored: exactly-once mode restarts after an abort.
         let events_in = counters.events_in.fetch_add(events_in, Ordering::Relaxed) + events_in;

@@ -2,9 +2,8 @@
 //! nothing is dead-lettered, and the stage is called with pieces that fit.
 
 use crate::support::*;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::{prepare_stages, StartOptions};
 use weir::runtime::{StageLimits, CALL_FUEL_EVENTS};
-use weir::sink::MemorySink;
 use weir::source::MemorySource;
 use weir::Event;
 
@@ -54,22 +53,13 @@ fn a_batch_that_outgrows_its_fuel_is_split_once_and_nothing_is_dead_lettered() {
     let spec = stages[0].clone();
     let source = MemorySource::from_events(batch(640).into_iter().map(|e| (0, e)).collect());
     let commits = source.commits();
-    let dead = MemorySink::new();
-    let endpoints = Endpoints {
-        source: Box::new(source),
-        sink: Box::new(MemorySink::new()),
-        dead_letter: Box::new(dead.clone()),
+    let (endpoints, _, dead) = harness::memory(source);
+    let options = StartOptions {
+        stages: Some(stages),
+        ..harness::with_endpoints(endpoints)
     };
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let report = tokio_rt()
-        .block_on(run(
-            runtime(),
-            &p,
-            stages,
-            endpoints,
-            stop,
-            std::sync::Arc::new(RunCounters::default()),
-        ))
+        .block_on(async { harness::start(&p, options).await.finished().await })
         .unwrap();
     assert_eq!(report.events_in, 640);
     assert!(dead.events().is_empty(), "no event is to blame");

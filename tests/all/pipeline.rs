@@ -151,8 +151,6 @@ fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
 fn a_slow_stage_holds_a_fast_producer_back() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-    use weir::sink::MemorySink;
     use weir::source::MemorySource;
 
     let spin = root().join("tests/fixtures/spin.wat");
@@ -167,10 +165,8 @@ fn a_slow_stage_holds_a_fast_producer_back() {
         wasm.display()
     ));
     const N: usize = 3000;
-    let stages = prepare_stages(&runtime(), &p).unwrap();
     let (feed, source) = MemorySource::channel(64);
     let accepted = Arc::new(AtomicUsize::new(0));
-    let counters = Arc::new(RunCounters::default());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -188,16 +184,9 @@ fn a_slow_stage_holds_a_fast_producer_back() {
                 }
             })
         };
-        let endpoints = Endpoints {
-            source: Box::new(source),
-            sink: Box::new(MemorySink::new()),
-            dead_letter: Box::new(MemorySink::new()),
-        };
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let running = tokio::spawn({
-            let (p, counters) = (p.clone(), counters.clone());
-            async move { run(runtime(), &p, stages, endpoints, stop, counters).await }
-        });
+        let (endpoints, _, _) = harness::memory(source);
+        let run = harness::start(&p, harness::with_endpoints(endpoints)).await;
+        let counters = run.counters().clone();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let (taken, done) = (
             accepted.load(Ordering::Relaxed),
@@ -214,7 +203,7 @@ fn a_slow_stage_holds_a_fast_producer_back() {
             "all {N} accepted while the stage had processed only {done}"
         );
         producer.await.unwrap();
-        running.await.unwrap().unwrap()
+        run.finished().await.unwrap()
     });
     assert_eq!(report.events_in, N as u64, "then every event is processed");
     assert_eq!(report.batches, N as u64);
@@ -253,8 +242,6 @@ impl weir::source::Source for GaveUpOne {
 
 #[test]
 fn batches_of_a_partition_given_up_are_neither_processed_nor_published() {
-    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-    use weir::sink::MemorySink;
     use weir::source::MemorySource;
 
     let p = pipeline(
@@ -265,18 +252,12 @@ fn batches_of_a_partition_given_up_are_neither_processed_nor_published() {
     let events: Vec<_> = (0..100).map(|i| keyed(i as u32 % 2, i)).collect();
     let source = MemorySource::from_events(events);
     let commits = source.commits();
-    let (out, dead) = (MemorySink::new(), MemorySink::new());
-    let endpoints = Endpoints {
-        source: Box::new(GaveUpOne(source)),
-        sink: Box::new(out.clone()),
-        dead_letter: Box::new(dead.clone()),
-    };
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let rt = runtime();
-    let stages = prepare_stages(&rt, &p).unwrap();
-    let counters = std::sync::Arc::new(RunCounters::default());
+    let (endpoints, out, dead) = harness::memory(GaveUpOne(source));
     let report = tokio_rt()
-        .block_on(run(rt, &p, stages, endpoints, stop, counters.clone()))
+        .block_on(async {
+            let run = harness::start(&p, harness::with_endpoints(endpoints)).await;
+            run.finished().await
+        })
         .unwrap();
     let values = values(&out.events());
     assert_eq!(values.len(), 50, "partition 0's events, and only those");

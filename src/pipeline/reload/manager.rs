@@ -2,7 +2,9 @@
 
 use super::background::in_background;
 use super::watch::Watcher;
-use super::{Artifact, Board, Deployed, Reloader, Request, StageStatus, SwapError};
+use super::{
+    Artifact, Attachment, Board, Deployed, Lineup, Link, Reloader, Request, StageStatus, SwapError,
+};
 use crate::pipeline::{Control, Incident, PoolControl, StageSpec};
 use crate::runtime::{CompiledPlugin, Runtime};
 use std::sync::{Arc, Mutex};
@@ -22,25 +24,27 @@ struct Manager {
     pipeline: String,
     trust: Arc<crate::signing::Trust>,
     stages: Vec<Stage>,
-    control: PoolControl,
+    /// The worker pool that runs now; `None` between two (while a run
+    /// starts, or starts over).
+    control: Option<PoolControl>,
     board: Board,
+    lineup: Lineup,
 }
 
-/// Starts the reload manager of a pipeline whose worker pool `control`
-/// reaches; `incidents` are the worker threads' own rollbacks. The task ends
-/// when every [`Reloader`] is dropped and `incidents` closes, or when it is
-/// aborted.
-pub fn spawn(
+/// Starts the reload manager of a pipeline whose stages start as `stages`.
+/// Delivery modes attach their worker pools through the [`Link`]; requests
+/// wait while no pool is attached. The task ends when every link is
+/// dropped.
+pub(crate) fn spawn(
     runtime: Arc<Runtime>,
     pipeline: &crate::config::Pipeline,
     stages: &[Arc<StageSpec>],
-    control: PoolControl,
-    incidents: mpsc::UnboundedReceiver<Incident>,
-) -> (Reloader, tokio::task::JoinHandle<()>) {
+) -> (Reloader, Link) {
     let now = SystemTime::now();
     let board: Board = Arc::new(Mutex::new(
         stages.iter().map(|s| fresh_status(s, now)).collect(),
     ));
+    let lineup: Lineup = Arc::new(Mutex::new(stages.to_vec()));
     let watcher = Watcher::new(stages);
     let manager = Manager {
         runtime,
@@ -53,11 +57,13 @@ pub fn spawn(
                 previous: None,
             })
             .collect(),
-        control,
+        control: None,
         board: board.clone(),
+        lineup: lineup.clone(),
     };
     let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(manager.run(rx, incidents, watcher));
+    let (link_tx, link_rx) = mpsc::unbounded_channel();
+    tokio::spawn(manager.run(rx, link_rx, watcher));
     let pipeline = pipeline.name.clone();
     (
         Reloader {
@@ -65,23 +71,56 @@ pub fn spawn(
             board,
             pipeline,
         },
-        task,
+        Link {
+            tx: link_tx,
+            lineup,
+        },
     )
+}
+
+/// The next incident of the attached pool; pending while none is attached.
+async fn next_incident(
+    incidents: &mut Option<mpsc::UnboundedReceiver<Incident>>,
+) -> Option<Incident> {
+    match incidents {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Manager {
     async fn run(
         mut self,
         mut requests: mpsc::Receiver<Request>,
-        mut incidents: mpsc::UnboundedReceiver<Incident>,
+        mut link: mpsc::UnboundedReceiver<Attachment>,
         mut watcher: Watcher,
     ) {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut incidents = None;
+        let mut requests_open = true;
         loop {
-            let watching = !watcher.is_empty();
+            let attached = self.control.is_some();
+            let watching = attached && !watcher.is_empty();
             tokio::select! {
-                r = requests.recv() => match r {
+                a = link.recv() => match a {
+                    Some(Attachment::Attach { control, incidents: i }) => {
+                        self.control = Some(control);
+                        incidents = Some(i);
+                    }
+                    Some(Attachment::Detach { done }) => {
+                        self.control = None;
+                        if let Some(mut i) = incidents.take() {
+                            while let Ok(incident) = i.try_recv() {
+                                self.incident(incident).await;
+                            }
+                        }
+                        self.publish();
+                        let _ = done.send(());
+                    }
+                    None => break,
+                },
+                r = requests.recv(), if attached && requests_open => match r {
                     Some(Request::Deploy { stage, artifact, reply }) => {
                         let r = match self.index(&stage) {
                             Ok(i) => self.deploy(i, artifact).await,
@@ -108,9 +147,9 @@ impl Manager {
                         };
                         let _ = reply.send(r);
                     }
-                    None => break,
+                    None => requests_open = false,
                 },
-                Some(incident) = incidents.recv() => self.incident(incident).await,
+                Some(incident) = next_incident(&mut incidents) => self.incident(incident).await,
                 _ = tick.tick(), if watching => {
                     for (i, path) in watcher.changed() {
                         tracing::info!(pipeline = %self.pipeline, stage = %self.stages[i].current.config.name, "plugin file changed: {}", path.display());
@@ -120,7 +159,14 @@ impl Manager {
                     }
                 }
             }
+            self.publish();
         }
+    }
+
+    /// Tells pools started from now on which versions run.
+    fn publish(&self) {
+        let specs = self.stages.iter().map(|s| s.current.clone()).collect();
+        *self.lineup.lock().unwrap_or_else(|p| p.into_inner()) = specs;
     }
 
     fn index(&self, stage: &str) -> Result<usize, SwapError> {
@@ -218,7 +264,7 @@ impl Manager {
             });
         }
         let specs: Vec<Arc<StageSpec>> = next.iter().map(|s| s.current.clone()).collect();
-        let control = self.control.clone();
+        let control = self.control.clone().ok_or(SwapError::Stopped)?;
         let sent = specs.clone();
         tokio::task::spawn_blocking(move || {
             control.broadcast(|reply| Control::Restructure {
@@ -291,7 +337,7 @@ impl Manager {
             Ok(spares) => Arc::new(spares),
             Err(why) => return Err(self.rolled_back(i, why)),
         };
-        let control = self.control.clone();
+        let control = self.control.clone().ok_or(SwapError::Stopped)?;
         let s = spec.clone();
         let replies = tokio::task::spawn_blocking(move || {
             control.broadcast(|reply| Control::Swap {
@@ -360,7 +406,9 @@ impl Manager {
     /// stage `i` to go back to it; `true` when some thread had nothing to
     /// go back to (its probation was over).
     async fn broadcast_rollback(&self, i: usize, why: &str) -> bool {
-        let control = self.control.clone();
+        let Some(control) = self.control.clone() else {
+            return false;
+        };
         let reason = why.to_string();
         tokio::task::spawn_blocking(move || {
             control.broadcast(|reply| Control::Rollback {

@@ -12,7 +12,7 @@ mod priority;
 mod smoke;
 mod watch;
 
-pub use manager::spawn;
+pub(crate) use manager::spawn;
 pub use smoke::sample_events;
 
 use std::path::PathBuf;
@@ -109,6 +109,61 @@ pub(crate) enum Request {
         configs: Vec<crate::config::StageConfig>,
         reply: oneshot::Sender<Result<(), SwapError>>,
     },
+}
+
+/// What a delivery mode tells the manager about the worker pools it starts.
+pub(crate) enum Attachment {
+    /// A pool started with the manager's lineup; swaps go to it.
+    Attach {
+        control: crate::pipeline::PoolControl,
+        incidents: mpsc::UnboundedReceiver<crate::pipeline::Incident>,
+    },
+    /// The pool is stopping: no swap reaches it any more. Answered once the
+    /// manager let it go.
+    Detach { done: oneshot::Sender<()> },
+}
+
+/// The side of the reload manager a delivery mode holds: each worker pool
+/// it starts runs the manager's current lineup and is attached, and it is
+/// detached before it stops. A run that starts over (exactly-once mode after
+/// an abort) thus keeps the versions swapped in before. The manager ends
+/// when the last link is dropped.
+#[derive(Clone)]
+pub(crate) struct Link {
+    tx: mpsc::UnboundedSender<Attachment>,
+    lineup: Lineup,
+}
+
+/// The versions that run, as the manager last set them.
+pub(crate) type Lineup = Arc<Mutex<Vec<Arc<crate::pipeline::StageSpec>>>>;
+
+impl Link {
+    /// The stages a new pool starts with. Stable while no pool is
+    /// attached: the manager takes no request then.
+    pub fn stages(&self) -> Vec<Arc<crate::pipeline::StageSpec>> {
+        self.lineup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Swaps from now on go to the pool `control` reaches.
+    pub fn attach(
+        &self,
+        control: crate::pipeline::PoolControl,
+        incidents: mpsc::UnboundedReceiver<crate::pipeline::Incident>,
+    ) {
+        let _ = self.tx.send(Attachment::Attach { control, incidents });
+    }
+
+    /// Lets the attached pool go; returns once a swap in progress ended
+    /// and no other will start until the next [`Link::attach`].
+    pub async fn detach(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Attachment::Detach { done }).is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 /// Status of every stage, shared between the manager and its readers.

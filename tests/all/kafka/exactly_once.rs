@@ -10,10 +10,10 @@ use crate::support::kafka::{produce_range as group_produce, setup, PARTITIONS};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir::config::Delivery;
-use weir::pipeline::{prepare_stages, run_exactly_once, Faults, RunCounters};
+use weir::pipeline::reload::Artifact;
+use weir::pipeline::{Faults, StartOptions};
 
 /// Every record of `topic` now on the broker: read until none came for two
 /// seconds (transaction markers take offsets too, so the watermarks do not
@@ -40,19 +40,16 @@ fn run_until(
     faults: &Faults,
     done: impl FnOnce() + Send + 'static,
 ) -> weir::pipeline::RunReport {
-    let rt = runtime();
-    let stages = prepare_stages(&rt, p).unwrap();
-    let counters = Arc::new(RunCounters::default());
-    let report = tokio_rt().block_on(async {
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let waiter = tokio::task::spawn_blocking(move || {
-            done();
-            let _ = stop_tx.send(true);
-        });
-        let r = run_exactly_once(rt, p, stages, stop, counters, faults.clone()).await;
-        waiter.await.unwrap();
-        r.unwrap()
-    });
+    let options = StartOptions {
+        faults: faults.clone(),
+        ..StartOptions::default()
+    };
+    let report = tokio_rt()
+        .block_on(async {
+            let run = harness::start(p, options).await;
+            harness::stop_when_done(run, done).await
+        })
+        .unwrap();
     assert_eq!(
         faults.abort_before_commit.load(Ordering::SeqCst),
         0,
@@ -230,4 +227,79 @@ fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
             "e{i}: the counts go on from the committed state after the abort"
         );
     }
+}
+
+#[test]
+fn a_version_swapped_in_before_an_abort_still_runs_after_it() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.clone();
+    tokio_rt().block_on(create_topics(
+        &brokers,
+        &[("in", 3), ("out", 3), ("dlq", 1)],
+    ));
+    let first: Vec<(i32, String)> = (0..60).map(|i| (i % 3, format!("e{i}"))).collect();
+    tokio_rt().block_on(produce(&brokers, "in", &first));
+    // The first version dead-letters "poison"; the identity swapped in
+    // passes it on.
+    let p = kafka_pipeline(
+        &brokers,
+        "fixtures/poison.core.wasm",
+        r#"delivery = "exactly-once""#,
+    );
+    let faults = Faults::default();
+    let options = StartOptions {
+        faults: faults.clone(),
+        ..StartOptions::default()
+    };
+    let committed_to = |b: String, n: i64| {
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while committed(&b, "weir", "in", 3) != [n, n, n] {
+                assert!(Instant::now() < deadline, "offsets never reached {n}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    let report = tokio_rt()
+        .block_on(async {
+            let run = harness::start(&p, options).await;
+            tokio::task::spawn_blocking(committed_to(brokers.clone(), 20))
+                .await
+                .unwrap();
+            run.reloader()
+                .deploy("s", Artifact::Path(plugin_path("identity.core.wasm")))
+                .await
+                .expect("the new version runs");
+            // The transaction holding the next events fails; the run starts
+            // over with a new worker pool.
+            faults.abort_before_commit.store(1, Ordering::SeqCst);
+            let second: Vec<(i32, String)> = (60..120)
+                .map(|i| {
+                    let v = if i % 20 == 0 {
+                        "poison".to_string()
+                    } else {
+                        format!("e{i}")
+                    };
+                    (i % 3, v)
+                })
+                .collect();
+            produce(&brokers, "in", &second).await;
+            harness::stop_when_done(run, committed_to(brokers.clone(), 40)).await
+        })
+        .unwrap();
+    assert_eq!(
+        faults.abort_before_commit.load(Ordering::SeqCst),
+        0,
+        "the abort happened"
+    );
+    assert_eq!(
+        (report.events_out, report.dead_letters),
+        (120, 0),
+        "after the abort, the version swapped in ran: nothing was dead-lettered"
+    );
+    let out = everything(&brokers, "out", 3);
+    assert!(
+        out.iter().filter(|v| *v == "poison").count() >= 3,
+        "the poison events were passed on"
+    );
 }

@@ -11,34 +11,16 @@ mod stall;
 use crate::support::brokers::Tansu;
 use crate::support::kafka::*;
 use crate::support::*;
-use std::sync::Arc;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
+use weir::pipeline::{RunReport, StartOptions};
 
 /// Runs the pipeline until `done` says so, then stops it gracefully.
 fn run_until(p: &weir::config::Pipeline, done: impl FnOnce() + Send + 'static) -> RunReport {
-    let rt = runtime();
-    let stages = prepare_stages(&rt, p).unwrap();
-    let tokio = tokio_rt();
-    tokio.block_on(async {
-        let endpoints = Endpoints::build(p).await.unwrap();
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let waiter = tokio::task::spawn_blocking(move || {
-            done();
-            let _ = stop_tx.send(true);
-        });
-        let report = run(
-            rt,
-            p,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        )
-        .await
-        .unwrap();
-        waiter.await.unwrap();
-        report
-    })
+    tokio_rt()
+        .block_on(async {
+            let run = harness::start(p, StartOptions::default()).await;
+            harness::stop_when_done(run, done).await
+        })
+        .unwrap()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
+use weir::pipeline::StartOptions;
 
 /// How many records the 3 partitions of `topic` hold (their high
 /// watermarks; 0 while the broker cannot say).
@@ -48,25 +48,13 @@ fn kafka_broker_down_mid_stream_loses_nothing() {
     let worker = std::thread::spawn({
         let stop = stop.clone();
         move || {
-            let rt = runtime();
-            let stages = prepare_stages(&rt, &p).unwrap();
             tokio_rt().block_on(async {
-                let endpoints = Endpoints::build(&p).await.unwrap();
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
+                let run = harness::start(&p, StartOptions::default()).await;
+                harness::stop_when(run, async {
                     while !stop.load(Ordering::Relaxed) {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    let _ = stop_tx.send(true);
-                });
-                run(
-                    rt,
-                    &p,
-                    stages,
-                    endpoints,
-                    stop_rx,
-                    Arc::new(RunCounters::default()),
-                )
+                })
                 .await
             })
         }

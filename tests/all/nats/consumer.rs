@@ -6,9 +6,8 @@ use crate::support::nats::{
 };
 use crate::support::*;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
-use std::sync::Arc;
 use std::time::Duration;
-use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::pipeline::StartOptions;
 
 /// Makes the durable consumer `weir` on `IN` the way an operator might have.
 async fn existing_consumer(url: &str, ack_policy: AckPolicy) {
@@ -60,15 +59,9 @@ fn an_existing_consumer_without_explicit_acks_is_refused() {
     rt.block_on(existing_consumer(&url, AckPolicy::None));
 
     let p = pipeline(&js_pipeline_toml(&url, "identity.wasm"));
-    let stages = prepare_stages(&runtime(), &p).unwrap();
     let err = rt.block_on(async {
-        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let counters = Arc::new(RunCounters::default());
-        run(runtime(), &p, stages, endpoints, stop, counters)
-            .await
-            .unwrap_err()
-            .to_string()
+        let run = harness::start(&p, StartOptions::default()).await;
+        run.finished().await.unwrap_err().to_string()
     });
     assert!(
         err.contains("jetstream consumer weir") && err.contains("explicit acks"),

@@ -11,9 +11,8 @@ use crate::support::*;
 use async_nats::jetstream::{self};
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
-use weir::pipeline::{prepare_stages, run, RunCounters};
+use weir::pipeline::StartOptions;
 
 #[test]
 fn jetstream_to_jetstream_with_a_dead_letter_and_everything_acked() {
@@ -88,27 +87,11 @@ fn core_nats_queue_group_to_nats() {
         plugin = "{{dist}}/enrich.core.wasm"
         "#
     ));
-    let stages = prepare_stages(&runtime(), &p).unwrap();
     let rt = tokio_rt();
     let got = rt.block_on(async {
         let client = async_nats::connect(url.as_str()).await.unwrap();
         let mut sub = client.subscribe("enriched").await.unwrap();
-        let endpoints = weir::pipeline::Endpoints::build(&p).await.unwrap();
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let running = tokio::spawn({
-            let p = p.clone();
-            async move {
-                run(
-                    runtime(),
-                    &p,
-                    stages,
-                    endpoints,
-                    stop,
-                    Arc::new(RunCounters::default()),
-                )
-                .await
-            }
-        });
+        let run = harness::start(&p, StartOptions::default()).await;
         // Core NATS delivers only to current subscribers: wait for weir's.
         tokio::time::sleep(Duration::from_millis(500)).await;
         for i in 0..20 {
@@ -129,8 +112,7 @@ fn core_nats_queue_group_to_nats() {
                 .unwrap();
             got.push(serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap());
         }
-        let _ = stop_tx.send(true);
-        running.await.unwrap().unwrap();
+        run.stop_and_wait().await.unwrap();
         got
     });
     let mut cents: Vec<i64> = got

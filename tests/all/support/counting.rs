@@ -6,10 +6,9 @@ use super::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weir::pipeline::reload::Reloader;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-use weir::sink::MemorySink;
+use weir::pipeline::RunCounters;
 use weir::source::{MemoryFeed, MemorySource};
 use weir::Event;
 
@@ -87,36 +86,16 @@ where
     F: FnOnce(Reloader, Arc<RunCounters>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let rt = runtime();
-    let stages = prepare_stages(&rt, p).unwrap();
     let (tx, source) = MemorySource::channel(64);
-    let (out, dead) = (MemorySink::new(), MemorySink::new());
-    let endpoints = Endpoints {
-        source: Box::new(source),
-        sink: Box::new(out.clone()),
-        dead_letter: Box::new(dead.clone()),
-    };
-    let counters = Arc::new(RunCounters::default());
+    let (endpoints, out, dead) = harness::memory(source);
     let fed = tokio_rt().block_on(async {
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let running = tokio::spawn({
-            let (p, counters) = (p.clone(), counters.clone());
-            async move { run(rt, &p, stages, endpoints, stop, counters).await }
-        });
+        let run = harness::start(p, harness::with_endpoints(endpoints)).await;
         let done = Arc::new(AtomicBool::new(false));
         let producer = tokio::spawn(feed(tx, n, Duration::from_millis(2), done.clone()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let reloader = loop {
-            if let Some(r) = counters.reloader() {
-                break r;
-            }
-            assert!(Instant::now() < deadline, "the pipeline never started");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        during(reloader, counters.clone()).await;
+        during(run.reloader().clone(), run.counters().clone()).await;
         done.store(true, Ordering::Relaxed);
         let fed = producer.await.unwrap();
-        running.await.unwrap().unwrap();
+        run.finished().await.unwrap();
         fed
     });
     (out.events(), dead.events(), fed)

@@ -2,11 +2,13 @@
 //! from each other. Here: one runtime per test process, paths to the plugins
 //! that `plugins/build.sh` built, WAT fixtures and in-memory runs. Child
 //! processes and free ports: `process`; broker processes: `brokers`; Kafka
-//! and NATS helpers: `kafka`, `nats`; a `weir run` worker writing to its
+//! and NATS helpers: `kafka`, `nats`; starting a pipeline in this process
+//! and running it until a condition holds: `harness`; a `weir run` worker writing to its
 //! stdout: `stdout_worker`; the counting pipeline under load: `counting`.
 
 pub mod brokers;
 pub mod counting;
+pub mod harness;
 pub mod kafka;
 pub mod nats;
 pub mod process;
@@ -131,30 +133,14 @@ pub fn pipeline(toml: &str) -> weir::config::Pipeline {
 
 /// Runs `pipeline` over `events` (partition, event) with memory endpoints.
 pub fn run_memory(pipeline: &weir::config::Pipeline, events: Vec<(u32, Event)>) -> Ran {
-    use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters};
-    use weir::sink::MemorySink;
-    use weir::source::MemorySource;
-    let rt = runtime();
-    let stages = prepare_stages(&rt, pipeline).unwrap_or_else(|e| panic!("{e}"));
-    let source = MemorySource::from_events(events);
+    let source = weir::source::MemorySource::from_events(events);
     let commits = source.commits();
-    let (out, dead) = (MemorySink::new(), MemorySink::new());
-    let endpoints = Endpoints {
-        source: Box::new(source),
-        sink: Box::new(out.clone()),
-        dead_letter: Box::new(dead.clone()),
-    };
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let tokio = tokio_rt();
-    let report = tokio
-        .block_on(run(
-            rt,
-            pipeline,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        ))
+    let (endpoints, out, dead) = harness::memory(source);
+    let report = tokio_rt()
+        .block_on(async {
+            let run = harness::start(pipeline, harness::with_endpoints(endpoints)).await;
+            run.finished().await
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     Ran {
         out: out.events(),

@@ -4,9 +4,8 @@
 use super::brokers::NatsServer;
 use super::*;
 use async_nats::jetstream::{self, stream};
-use std::sync::Arc;
 use std::time::Duration;
-use weir::pipeline::{prepare_stages, run, Endpoints, RunCounters, RunReport};
+use weir::pipeline::{RunReport, StartOptions};
 
 pub async fn js(url: &str) -> jetstream::Context {
     jetstream::new(async_nats::connect(url).await.unwrap())
@@ -109,33 +108,22 @@ pub fn run_until_counts(
     url: &str,
     want: &'static [(&'static str, u64)],
 ) -> RunReport {
-    let stages = prepare_stages(&runtime(), p).unwrap();
     rt.block_on(async {
-        let endpoints = Endpoints::build(p).await.unwrap();
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let url = url.to_string();
-        tokio::spawn(async move {
+        let run = harness::start(p, StartOptions::default()).await;
+        harness::stop_when(run, async {
             loop {
                 let mut reached = true;
                 for (stream, n) in want {
-                    reached &= count(&url, stream).await >= *n;
+                    reached &= count(url, stream).await >= *n;
                 }
                 if reached {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // The last acks go out.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = stop_tx.send(true);
-        });
-        run(
-            runtime(),
-            p,
-            stages,
-            endpoints,
-            stop,
-            Arc::new(RunCounters::default()),
-        )
+        })
         .await
         .unwrap()
     })

@@ -1,20 +1,21 @@
-//! Wiring one pipeline: source → batcher → worker pool → sinks →
-//! completion tracker → source commits.
+//! At-least-once delivery (docs/architecture.md §6): processed batches go to
+//! the sinks, several in flight at once; a position is committed to the
+//! source only once the sink and the dead-letter sink confirmed every event
+//! up to it, and with `[checkpoint]` the stages' state is saved with it.
 
-use super::batch::Processed;
-use super::persist::Persistence;
-use super::stage::StageSpec;
-use super::started::Started;
-use super::tracker::CompletionTracker;
-use crate::config::Pipeline;
+use super::count_delivered;
 use crate::metrics::PipelineMetrics;
-use crate::runtime::{CallError, LoadError, Runtime};
+use crate::pipeline::batch::Processed;
+use crate::pipeline::counters::{RunCounters, RunReport};
+use crate::pipeline::endpoints::Endpoints;
+use crate::pipeline::error::PipelineError;
+use crate::pipeline::persist::Persistence;
+use crate::pipeline::start::Launch;
+use crate::pipeline::started::Started;
+use crate::pipeline::tracker::CompletionTracker;
 use crate::sink::{Confirmation, Sink, SinkError};
-use crate::source::{Source, SourceError};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::watch;
+use std::sync::atomic::Ordering;
 
 /// Batches handed to the sinks whose confirmation is still outstanding.
 /// librdkafka's idempotent producer sends a partition's requests in rounds
@@ -36,7 +37,7 @@ enum Next {
 
 /// A batch handed to the sinks, waiting for their confirmations.
 struct InFlight {
-    ack: super::batch::AckToken,
+    ack: crate::pipeline::batch::AckToken,
     created: std::time::Instant,
     n_out: u64,
     n_dead: u64,
@@ -114,191 +115,15 @@ async fn enqueue(
     sink.enqueue(events).await.map(Some).map_err(wrap)
 }
 
-/// Counts one delivered batch in the metrics and the live counters.
-pub(super) fn count_delivered(
-    metrics: &PipelineMetrics,
-    counters: &RunCounters,
-    created: std::time::Instant,
-    n_out: u64,
-    n_dead: u64,
-) {
-    metrics.events_out.increment(n_out);
-    metrics
-        .batch_duration
-        .record(created.elapsed().as_secs_f64());
-    counters.events_out.fetch_add(n_out, Ordering::Relaxed);
-    counters.dead_letters.fetch_add(n_dead, Ordering::Relaxed);
-    counters.batches.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Why a pipeline could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// A stage's plugin could not be loaded.
-    #[error("stage {stage}: {source}")]
-    Load {
-        /// The stage.
-        stage: String,
-        /// Why.
-        source: LoadError,
-    },
-    /// A stage's plugin is not signed as the pipeline requires.
-    #[error("stage {stage}: refused: {source}")]
-    Signature {
-        /// The stage.
-        stage: String,
-        /// Why.
-        source: crate::signing::SignError,
-    },
-    /// A stage's first instance did not start (its `init` refused, say).
-    #[error("stage {stage}: cannot start: {source}")]
-    Start {
-        /// The stage.
-        stage: String,
-        /// Why.
-        source: CallError,
-    },
-    /// The checkpoint store failed at start.
-    #[error("checkpoint: {0}")]
-    Checkpoint(String),
-    /// The source failed.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// The sink failed; the batch it held was not acknowledged.
-    #[error("sink: {0}")]
-    Sink(SinkError),
-    /// The dead-letter sink failed; the batch it held was not acknowledged.
-    #[error("dead-letter sink: {0}")]
-    DeadLetter(SinkError),
-    /// An exactly-once transaction was aborted; its events and offsets were
-    /// discarded and are read again.
-    #[error("transaction aborted: {0}")]
-    Aborted(String),
-    /// Internal failure (a thread could not start, or panicked).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// Live counts of a running pipeline, readable from another task (progress
-/// display, admin status).
-#[derive(Debug, Default)]
-pub struct RunCounters {
-    /// Events read from the source.
-    pub events_in: AtomicU64,
-    /// Events confirmed by the sink.
-    pub events_out: AtomicU64,
-    /// Dead letters confirmed by the dead-letter sink.
-    pub dead_letters: AtomicU64,
-    /// Batches fully acknowledged.
-    pub batches: AtomicU64,
-    /// Checkpoints saved to the store.
-    pub checkpoints_saved: AtomicU64,
-    /// Whether the pipeline keeps persistent checkpoints.
-    pub checkpointing: std::sync::atomic::AtomicBool,
-    /// Asks the running pipeline to save a checkpoint now.
-    pub checkpoint_now: tokio::sync::Notify,
-    /// The reload manager of the current run, once the pipeline runs.
-    pub(super) reloader: std::sync::Mutex<Option<crate::pipeline::reload::Reloader>>,
-}
-
-impl RunCounters {
-    /// The handle to the running pipeline's reload manager; `None` until it
-    /// started.
-    pub fn reloader(&self) -> Option<crate::pipeline::reload::Reloader> {
-        self.reloader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-/// What a finished run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RunReport {
-    /// Events read from the source.
-    pub events_in: u64,
-    /// Events confirmed by the sink.
-    pub events_out: u64,
-    /// Dead letters confirmed by the dead-letter sink.
-    pub dead_letters: u64,
-    /// Batches fully acknowledged.
-    pub batches: u64,
-}
-
-/// Loads every stage's plugin (cache first) and starts one instance of each
-/// to check that its `init` accepts the config. Blocking: call it off the
-/// async runtime.
-///
-/// # Errors
-/// The first stage that cannot be loaded or started.
-pub fn prepare_stages(
-    runtime: &Runtime,
-    pipeline: &Pipeline,
-) -> Result<Vec<Arc<StageSpec>>, PipelineError> {
-    pipeline
-        .stages
-        .iter()
-        .map(|stage| {
-            pipeline
-                .trust
-                .check_file(&stage.plugin)
-                .map_err(|source| PipelineError::Signature { stage: stage.name.clone(), source })?;
-            let plugin = runtime
-                .load(&stage.plugin)
-                .map_err(|source| PipelineError::Load { stage: stage.name.clone(), source })?;
-            tracing::debug!(stage = %stage.name, sha256 = %plugin.sha256, form = %plugin.form, cached = plugin.from_cache, "loaded plugin in {:?}", plugin.load_time);
-            let spec = StageSpec::new(&pipeline.name, stage.clone(), Arc::new(plugin));
-            spec.instantiate(runtime)
-                .map_err(|source| PipelineError::Start { stage: stage.name.clone(), source })?;
-            Ok(Arc::new(spec))
-        })
-        .collect()
-}
-
-/// Where a pipeline reads and writes.
-pub struct Endpoints {
-    /// The source.
-    pub source: Box<dyn Source>,
-    /// The sink.
-    pub sink: Box<dyn Sink>,
-    /// The dead-letter sink.
-    pub dead_letter: Box<dyn Sink>,
-}
-
-impl Endpoints {
-    /// The source, sink and dead-letter sink `pipeline` names, connected.
-    ///
-    /// # Errors
-    /// The first of them that cannot be built or reach its broker.
-    pub async fn build(pipeline: &Pipeline) -> Result<Endpoints, PipelineError> {
-        Ok(Endpoints {
-            source: crate::source::build(&pipeline.source).await?,
-            sink: crate::sink::build(&pipeline.sink)
-                .await
-                .map_err(PipelineError::Sink)?,
-            dead_letter: crate::sink::build(&pipeline.dead_letter)
-                .await
-                .map_err(PipelineError::DeadLetter)?,
-        })
-    }
-}
-
-/// Runs a pipeline until its source ends or `stop` becomes true. Batches in
-/// flight when `stop` comes are finished and delivered before this returns;
-/// a position is committed to the source only after the sink and the
+/// Runs a pipeline until its source ends or the run is stopped. Batches in
+/// flight when it stops are finished and delivered before this returns; a
+/// position is committed to the source only after the sink and the
 /// dead-letter sink confirmed every event up to it.
-///
-/// # Errors
-/// A [`PipelineError`] when the source or a sink fails, or a thread cannot
-/// run.
-pub async fn run(
-    runtime: Arc<Runtime>,
-    pipeline: &Pipeline,
-    stages: Vec<Arc<StageSpec>>,
+pub(in crate::pipeline) async fn run(
+    launch: &Launch,
     endpoints: Endpoints,
-    stop: watch::Receiver<bool>,
-    counters: Arc<RunCounters>,
 ) -> Result<RunReport, PipelineError> {
+    let (pipeline, counters) = (&launch.pipeline, &launch.counters);
     let Endpoints {
         mut source,
         mut sink,
@@ -312,7 +137,7 @@ pub async fn run(
     counters
         .checkpointing
         .store(persistence.is_some(), Ordering::Relaxed);
-    let mut started = Started::start(runtime, pipeline, stages, source, stop, &counters, restored)?;
+    let mut started = Started::start(launch, source, restored)?;
     let mut save_every = tokio::time::interval(
         persistence
             .as_ref()
@@ -360,7 +185,7 @@ pub async fn run(
                 let f = in_flight.pop_front().expect("the oldest batch");
                 f.count_and_commit(
                     &metrics,
-                    &counters,
+                    counters,
                     &mut tracker,
                     committer.as_ref(),
                     persistence.as_mut(),
@@ -393,5 +218,5 @@ pub async fn run(
             counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
         }
     }
-    started.finish(failure, &counters).await
+    started.finish(failure, counters).await
 }

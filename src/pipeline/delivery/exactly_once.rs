@@ -14,21 +14,21 @@
 //! downstream never see the aborted copies, and the worker keeps its place
 //! in the group.
 
-use super::batch::Processed;
-use super::run::{count_delivered, PipelineError, RunCounters, RunReport};
-use super::stage::StageSpec;
-use super::started::Started;
-use super::tracker::CompletionTracker;
+use super::count_delivered;
 use crate::checkpoint::Restored;
-use crate::config::{Pipeline, SinkConfig, SourceConfig};
-use crate::runtime::Runtime;
+use crate::config::{SinkConfig, SourceConfig};
+use crate::pipeline::batch::Processed;
+use crate::pipeline::counters::{RunCounters, RunReport};
+use crate::pipeline::error::PipelineError;
+use crate::pipeline::start::Launch;
+use crate::pipeline::started::Started;
+use crate::pipeline::tracker::CompletionTracker;
 use crate::sink::{Confirmation, TransactionalProducer};
 use crate::source::{CommitNow, ConsumedOffsets, KafkaSource, Source};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// The longest a transaction stays open.
 pub const TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
@@ -57,7 +57,7 @@ struct Open {
 
 /// What a batch in a transaction counts for once committed.
 struct Delivered {
-    ack: super::batch::AckToken,
+    ack: crate::pipeline::batch::AckToken,
     created: Instant,
     n_out: u64,
     n_dead: u64,
@@ -86,7 +86,7 @@ struct Committed {
 }
 
 /// Runs a Kafka → Kafka pipeline with exactly-once delivery until its
-/// source ends or `stop` becomes true. An aborted transaction restarts the
+/// source ends or the run is stopped. An aborted transaction restarts the
 /// source from the last committed offsets; after several aborts in a row
 /// without a commit the run gives up.
 ///
@@ -94,14 +94,11 @@ struct Committed {
 /// A [`PipelineError`] when the pipeline is not Kafka → Kafka, the
 /// transactional producer cannot start or is fenced, or aborts keep
 /// happening.
-pub async fn run_exactly_once(
-    runtime: Arc<Runtime>,
-    pipeline: &Pipeline,
-    stages: Vec<Arc<StageSpec>>,
-    stop: watch::Receiver<bool>,
-    counters: Arc<RunCounters>,
+pub(in crate::pipeline) async fn run(
+    launch: &Launch,
     faults: Faults,
 ) -> Result<RunReport, PipelineError> {
+    let (pipeline, counters, stop) = (&launch.pipeline, &launch.counters, &launch.stop);
     let (SourceConfig::Kafka(from), SinkConfig::Kafka(to), SinkConfig::Kafka(dead)) =
         (&pipeline.source, &pipeline.sink, &pipeline.dead_letter)
     else {
@@ -121,21 +118,14 @@ pub async fn run_exactly_once(
     // given, it also has every batch carry its stages' state.
     let mut restored = Arc::new(Restored::default());
     loop {
-        let started = Started::start(
-            runtime.clone(),
-            pipeline,
-            stages.clone(),
-            source,
-            stop.clone(),
-            &counters,
-            Some(restored),
-        )?;
+        // A run that starts over keeps the versions swapped in before.
+        let started = Started::start(launch, source, Some(restored))?;
         committed.transactions = 0;
         let (result, back) = deliver(
             started,
             &producer,
             &offsets,
-            &counters,
+            counters,
             &faults,
             &mut committed,
         )
