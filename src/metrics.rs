@@ -16,7 +16,7 @@
 //! | `weir_stage_instances_started_total` | counter | pipeline, stage |
 //! | `weir_stage_instances_recycled_total` | counter | pipeline, stage |
 
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,6 +49,8 @@ pub struct StageTally {
     pub call_nanos: AtomicU64,
     /// The longest call, in nanoseconds.
     pub max_call_nanos: AtomicU64,
+    /// Keyed state held on this worker, per partition: keys and bytes.
+    pub state: Mutex<std::collections::BTreeMap<u32, (usize, u64)>>,
 }
 
 /// Every stage's tally, by pipeline and stage name.
@@ -176,6 +178,18 @@ impl StageMetrics {
         }
     }
 
+    /// The keyed state of `partition` now holds `keys` keys, `bytes` bytes.
+    pub fn state_size(&self, partition: u32, keys: usize, bytes: u64) {
+        let p = partition.to_string();
+        gauge!("weir_state_keys", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "partition" => p.clone()).set(keys as f64);
+        gauge!("weir_state_bytes", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "partition" => p).set(bytes as f64);
+        self.tally
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(partition, (keys, bytes));
+    }
+
     /// Counts one trap of `kind`.
     pub fn trap(&self, kind: &'static str) {
         counter!("weir_stage_traps_total", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "kind" => kind).increment(1);
@@ -214,4 +228,10 @@ pub fn install_exporter(addr: Option<SocketAddr>) -> Result<PrometheusHandle, Bu
         }
         None => builder.install_recorder(),
     }
+}
+
+/// A partition's checkpoint (keyed state included) was restored in `took`.
+pub fn state_restored(pipeline: &str, took: std::time::Duration) {
+    histogram!("weir_state_restore_seconds", "pipeline" => pipeline.to_string())
+        .record(took.as_secs_f64());
 }

@@ -167,6 +167,11 @@ fn stage_json(s: &StageStatus) -> Value {
         "events_in": s.events_in,
         "events_out": s.events_out,
         "errors": s.errors,
+        "state": s.state.iter().map(|(p, (keys, bytes))| json!({
+            "partition": p,
+            "keys": keys,
+            "bytes": bytes,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -7,17 +7,17 @@
 //! move on together.
 //!
 //! [`CheckpointStore`] is the storage interface: one [`Record`] per
-//! pipeline and partition, the latest wins. A local directory
-//! ([`DirStore`]) and a JetStream key-value bucket ([`NatsKvStore`])
-//! implement it; a compacted Kafka topic keyed by `<pipeline>/<partition>`
-//! would fit the same shape.
+//! pipeline and partition, the latest wins, saved together with the keyed
+//! state that changed since the partition's last save ([`KeyedChanges`]).
+//! A local directory of embedded databases ([`DirStore`]) and a JetStream
+//! key-value bucket ([`NatsKvStore`]) implement it.
 
 mod dir;
 mod nats;
 mod restore;
 
 pub use dir::DirStore;
-pub use nats::NatsKvStore;
+pub use nats::{NatsKvStore, COMPACT_AFTER as NATS_COMPACT_AFTER};
 pub use restore::{Restored, Restorer};
 
 use async_trait::async_trait;
@@ -84,29 +84,54 @@ impl Record {
     }
 }
 
+/// Keyed-state changes of one partition: stage → key → its value now
+/// (`None`: removed).
+pub type KeyedChanges = BTreeMap<String, BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
+
+/// One stage's keyed state of a partition: every key with its value.
+pub type KeyedEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a store holds for one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Its position and the states the stages exported.
+    pub record: Record,
+    /// The keyed state per stage.
+    pub keyed: BTreeMap<String, KeyedEntries>,
+}
+
 /// Where checkpoints are kept: one current [`Record`] per pipeline and
 /// partition. Pipeline names are `[A-Za-z0-9_-]+`; partition names are
 /// made of `[A-Za-z0-9._-]` and do not start with a dot (`shard-0`,
 /// `orders.3`).
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// Replaces the partition's record, atomically: a reader sees the old
-    /// one or the new one, never a mix.
+    /// Replaces the partition's record and applies `changes` to its keyed
+    /// state, atomically: a reader sees the old record and keyed state or
+    /// the new ones, never a mix.
     ///
     /// # Errors
-    /// When the store cannot be written.
+    /// When the store cannot be written; then nothing changed.
     async fn save(
         &self,
         pipeline: &str,
         partition: &str,
         record: &Record,
+        changes: &KeyedChanges,
     ) -> Result<(), StoreError>;
 
-    /// The partition's record, if one was saved.
+    /// The partition's record and keyed state, if a record was saved.
     ///
     /// # Errors
-    /// When the store cannot be read or the record is damaged.
-    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Record>, StoreError>;
+    /// When the store cannot be read, or what it holds is damaged (never
+    /// half of it).
+    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Stored>, StoreError>;
+
+    /// The worker no longer holds the partition: what the store keeps open
+    /// for it is let go, for the partition's next owner.
+    async fn release(&self, pipeline: &str, partition: &str) {
+        let _ = (pipeline, partition);
+    }
 }
 
 /// Opens the store a pipeline names.

@@ -1,14 +1,118 @@
-//! Checkpoints in a JetStream key-value bucket: one key per pipeline and
-//! partition (`<pipeline>.<partition>`), the latest value wins (the bucket
-//! keeps a short history).
+//! Checkpoints in a JetStream key-value bucket. A partition's record sits
+//! under `<pipeline>.<partition>` (the latest value wins; the bucket keeps a
+//! short history). Its keyed state is a log beside it: each save that
+//! changed keys writes one entry of the changes,
+//! `<pipeline>.<partition>.keyed.<seq>.<chunk>` (in chunks that fit a NATS
+//! message), and then the record, which names the entries that count. The
+//! record is the commit point: entries written by a save that did not reach
+//! its record are ignored, and overwritten by the next save. Every
+//! [`COMPACT_AFTER`] entries, the log is folded into one entry and the old
+//! entries are purged.
 
-use super::{CheckpointStore, Record, StoreError};
+use super::{CheckpointStore, KeyedChanges, KeyedEntries, Record, StoreError, Stored};
 use crate::config::NatsConnection;
 use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// Log entries a partition's keyed state may have before they are folded
+/// into one.
+pub const COMPACT_AFTER: usize = 32;
+/// The largest chunk of one log entry.
+const CHUNK: usize = 512 << 10;
+/// The length that stands for a removed key.
+const NONE: u32 = u32::MAX;
 
 /// A JetStream key-value bucket of checkpoints.
 pub struct NatsKvStore {
     kv: async_nats::jetstream::kv::Store,
+    /// Per `<pipeline>.<partition>`: the log the last record named.
+    logs: Mutex<HashMap<String, Log>>,
+}
+
+/// Which keyed-state log entries count: `base`, `base + 1`, … with the
+/// number of chunks of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Log {
+    base: u64,
+    chunks: Vec<u32>,
+}
+
+impl Log {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "base": self.base, "chunks": self.chunks })
+    }
+
+    fn from_json(v: &serde_json::Value) -> Result<Log, StoreError> {
+        let bad = || StoreError::Damaged("the record's keyed-state log is not readable".into());
+        if v.is_null() {
+            return Ok(Log::default());
+        }
+        let base = v["base"].as_u64().ok_or_else(bad)?;
+        let chunks = v["chunks"]
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|c| {
+                c.as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(bad)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Log { base, chunks })
+    }
+}
+
+fn put(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => {
+            buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            buf.extend_from_slice(b);
+        }
+        None => buf.extend_from_slice(&NONE.to_le_bytes()),
+    }
+}
+
+/// Changes as bytes: `stage, key, value-or-none`, each length-prefixed.
+fn encode(changes: &KeyedChanges) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for (stage, entries) in changes {
+        for (k, v) in entries {
+            put(&mut buf, Some(stage.as_bytes()));
+            put(&mut buf, Some(k));
+            put(&mut buf, v.as_deref());
+        }
+    }
+    buf
+}
+
+/// The next length-prefixed item of `bytes`; `None` for a removed key
+/// where `none` allows it.
+fn take(bytes: &mut &[u8], none: bool) -> Result<Option<Vec<u8>>, StoreError> {
+    let bad = || StoreError::Damaged("a keyed-state log entry is cut short".into());
+    let len = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes"));
+    *bytes = &bytes[4..];
+    if len == NONE && none {
+        return Ok(None);
+    }
+    let b = bytes.get(..len as usize).ok_or_else(bad)?.to_vec();
+    *bytes = &bytes[len as usize..];
+    Ok(Some(b))
+}
+
+/// Applies encoded changes to `state`.
+fn apply(mut bytes: &[u8], state: &mut KeyedChanges) -> Result<(), StoreError> {
+    let bad = || StoreError::Damaged("a keyed-state log entry is cut short".into());
+    while !bytes.is_empty() {
+        let stage = take(&mut bytes, false)?.ok_or_else(bad)?;
+        let key = take(&mut bytes, false)?.ok_or_else(bad)?;
+        let value = take(&mut bytes, true)?;
+        state
+            .entry(String::from_utf8_lossy(&stage).into_owned())
+            .or_default()
+            .insert(key, value);
+    }
+    Ok(())
 }
 
 impl NatsKvStore {
@@ -30,7 +134,70 @@ impl NatsKvStore {
             })
             .await
             .map_err(|e| StoreError::Io(format!("bucket {bucket}: {e}")))?;
-        Ok(NatsKvStore { kv })
+        Ok(NatsKvStore {
+            kv,
+            logs: Mutex::default(),
+        })
+    }
+
+    fn entry(name: &str, seq: u64, chunk: u32) -> String {
+        format!("{name}.keyed.{seq}.{chunk}")
+    }
+
+    /// Writes `bytes` as log entry `seq`; returns its chunk count.
+    async fn write_entry(&self, name: &str, seq: u64, bytes: &[u8]) -> Result<u32, StoreError> {
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![&[][..]]
+        } else {
+            bytes.chunks(CHUNK).collect()
+        };
+        for (i, c) in chunks.iter().enumerate() {
+            self.kv
+                .put(
+                    Self::entry(name, seq, i as u32),
+                    bytes::Bytes::copy_from_slice(c),
+                )
+                .await
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        Ok(chunks.len() as u32)
+    }
+
+    /// Every change the log names, applied in order.
+    async fn read_log(&self, name: &str, log: &Log) -> Result<KeyedChanges, StoreError> {
+        let mut state = KeyedChanges::new();
+        for (i, n) in log.chunks.iter().enumerate() {
+            let seq = log.base + i as u64;
+            let mut bytes = Vec::new();
+            for c in 0..*n {
+                let key = Self::entry(name, seq, c);
+                match self.kv.get(&key).await {
+                    Ok(Some(b)) => bytes.extend_from_slice(&b),
+                    Ok(None) => {
+                        return Err(StoreError::Damaged(format!(
+                            "{key} is missing from the bucket; the partition's keyed state \
+                             cannot be rebuilt"
+                        )))
+                    }
+                    Err(e) => return Err(StoreError::Io(e.to_string())),
+                }
+            }
+            apply(&bytes, &mut state)?;
+        }
+        Ok(state)
+    }
+
+    /// The log the partition's stored record names.
+    async fn stored_log(&self, name: &str) -> Result<Log, StoreError> {
+        match self.kv.get(name).await {
+            Ok(Some(b)) => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&b).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                Log::from_json(&v["keyed_log"])
+            }
+            Ok(None) => Ok(Log::default()),
+            Err(e) => Err(StoreError::Io(e.to_string())),
+        }
     }
 }
 
@@ -41,19 +208,126 @@ impl CheckpointStore for NatsKvStore {
         pipeline: &str,
         partition: &str,
         record: &Record,
+        changes: &KeyedChanges,
     ) -> Result<(), StoreError> {
+        let name = format!("{pipeline}.{partition}");
+        let known = self
+            .logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .cloned();
+        let mut log = match known {
+            Some(l) => l,
+            None => self.stored_log(&name).await?,
+        };
+        let old = log.clone();
+        if !changes.is_empty() {
+            let seq = log.base + log.chunks.len() as u64;
+            let n = self.write_entry(&name, seq, &encode(changes)).await?;
+            log.chunks.push(n);
+        }
+        let compacted = log.chunks.len() > COMPACT_AFTER;
+        if compacted {
+            let all = self.read_log(&name, &log).await?;
+            let live: KeyedChanges = all
+                .into_iter()
+                .map(|(s, e)| (s, e.into_iter().filter(|(_, v)| v.is_some()).collect()))
+                .collect();
+            let seq = log.base + log.chunks.len() as u64;
+            let n = self.write_entry(&name, seq, &encode(&live)).await?;
+            log = Log {
+                base: seq,
+                chunks: vec![n],
+            };
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&record.encode()).map_err(|e| StoreError::Io(e.to_string()))?;
+        value["keyed_log"] = log.to_json();
         self.kv
-            .put(format!("{pipeline}.{partition}"), record.encode().into())
+            .put(&name, value.to_string().into())
             .await
-            .map(drop)
-            .map_err(|e| StoreError::Io(e.to_string()))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        if compacted {
+            // What the new record no longer names (best effort: an entry
+            // left behind is never read).
+            for (i, n) in old.chunks.iter().enumerate() {
+                for c in 0..*n {
+                    let _ = self
+                        .kv
+                        .purge(Self::entry(&name, old.base + i as u64, c))
+                        .await;
+                }
+            }
+        }
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, log);
+        Ok(())
     }
 
-    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Record>, StoreError> {
-        match self.kv.get(format!("{pipeline}.{partition}")).await {
-            Ok(Some(b)) => Record::decode(&b).map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(StoreError::Io(e.to_string())),
-        }
+    async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Stored>, StoreError> {
+        let name = format!("{pipeline}.{partition}");
+        let bytes = match self.kv.get(&name).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(StoreError::Io(e.to_string())),
+        };
+        let record = Record::decode(&bytes)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        let log = Log::from_json(&v["keyed_log"])?;
+        let keyed: BTreeMap<String, KeyedEntries> = self
+            .read_log(&name, &log)
+            .await?
+            .into_iter()
+            .map(|(stage, entries)| {
+                let live = entries
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, v)))
+                    .collect();
+                (stage, live)
+            })
+            .collect();
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, log);
+        Ok(Some(Stored { record, keyed }))
+    }
+
+    async fn release(&self, pipeline: &str, partition: &str) {
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&format!("{pipeline}.{partition}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_back_in_order_and_later_ones_win() {
+        let mut first = KeyedChanges::new();
+        first.entry("count".into()).or_default().extend([
+            (b"a".to_vec(), Some(b"1".to_vec())),
+            (b"b".to_vec(), Some(vec![])),
+        ]);
+        let mut second = KeyedChanges::new();
+        second
+            .entry("count".into())
+            .or_default()
+            .extend([(b"a".to_vec(), None)]);
+        let mut state = KeyedChanges::new();
+        apply(&encode(&first), &mut state).unwrap();
+        apply(&encode(&second), &mut state).unwrap();
+        assert_eq!(
+            state["count"],
+            BTreeMap::from([(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![]))])
+        );
+        assert!(apply(&encode(&first)[..5], &mut state).is_err());
     }
 }

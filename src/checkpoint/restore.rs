@@ -3,34 +3,60 @@
 //! [`Restored`] until the partition's first instance takes them, and the
 //! source resumes after the record's position.
 
-use super::{CheckpointStore, StoreError};
+use super::{CheckpointStore, KeyedEntries, StoreError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Restored state not yet taken: stage → partition id → state.
+/// What waits for a stage's partitions: stage → partition id → it.
+type Waiting<T> = Mutex<BTreeMap<String, BTreeMap<u32, T>>>;
+
+/// Restored state not yet taken.
 #[derive(Debug, Default)]
-pub struct Restored(Mutex<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>);
+pub struct Restored {
+    /// The state each stage exported itself.
+    exported: Waiting<Vec<u8>>,
+    /// The keyed state the host holds for each stage.
+    keyed: Waiting<KeyedEntries>,
+}
+
+fn take<T>(waiting: &Waiting<T>, stage: &str, partition: u32) -> Option<T> {
+    let mut m = waiting.lock().unwrap_or_else(|p| p.into_inner());
+    let parts = m.get_mut(stage)?;
+    let state = parts.remove(&partition);
+    if parts.is_empty() {
+        m.remove(stage);
+    }
+    state
+}
+
+fn put<T>(waiting: &Waiting<T>, stage: String, partition: u32, state: T) {
+    waiting
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(stage)
+        .or_default()
+        .insert(partition, state);
+}
 
 impl Restored {
     /// Takes the restored state of `stage` for `partition`, if any.
     pub fn take(&self, stage: &str, partition: u32) -> Option<Vec<u8>> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let parts = m.get_mut(stage)?;
-        let state = parts.remove(&partition);
-        if parts.is_empty() {
-            m.remove(stage);
-        }
-        state
+        take(&self.exported, stage, partition)
     }
 
     /// Leaves `state` for `stage`'s first instance of `partition`.
     pub fn put(&self, stage: String, partition: u32, state: Vec<u8>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(stage)
-            .or_default()
-            .insert(partition, state);
+        put(&self.exported, stage, partition, state);
+    }
+
+    /// Takes the restored keyed state of `stage` for `partition`, if any.
+    pub fn take_keyed(&self, stage: &str, partition: u32) -> Option<KeyedEntries> {
+        take(&self.keyed, stage, partition)
+    }
+
+    /// Leaves keyed state for `stage`'s `partition`.
+    pub fn put_keyed(&self, stage: String, partition: u32, entries: KeyedEntries) {
+        put(&self.keyed, stage, partition, entries);
     }
 }
 
@@ -60,14 +86,27 @@ impl Restorer {
     /// # Errors
     /// When the store cannot be read.
     pub async fn restore(&self, id: u32, name: &str) -> Result<Option<u64>, StoreError> {
-        let Some(record) = self.store.load(&self.pipeline, name).await? else {
+        let started = std::time::Instant::now();
+        let Some(stored) = self.store.load(&self.pipeline, name).await? else {
             return Ok(None);
         };
-        for (stage, state) in record.states {
+        let took = started.elapsed();
+        let position = stored.record.position;
+        for (stage, state) in stored.record.states {
             self.restored.put(stage, id, state);
         }
-        tracing::info!(pipeline = %self.pipeline, partition = name, position = record.position, "restored a checkpoint; resuming after its position");
-        Ok(Some(record.position))
+        let (mut keys, mut bytes) = (0, 0);
+        for (stage, entries) in stored.keyed {
+            keys += entries.len();
+            bytes += entries
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+            self.restored.put_keyed(stage, id, entries);
+        }
+        crate::metrics::state_restored(&self.pipeline, took);
+        tracing::info!(pipeline = %self.pipeline, partition = name, position, keys, bytes, "restored a checkpoint in {took:.1?}; resuming after its position");
+        Ok(Some(position))
     }
 
     /// Where the restored states wait.

@@ -5,7 +5,8 @@ use super::pipeline::{resolve, valid_name};
 use super::problems::{join, Walker};
 use super::units::{parse_positive_duration, parse_size};
 use crate::runtime::{
-    Grants, StageLimits, DEFAULT_FUEL_PER_EVENT, DEFAULT_MEMORY, DEFAULT_TIMEOUT,
+    Grants, StageLimits, DEFAULT_FUEL_PER_EVENT, DEFAULT_MEMORY, DEFAULT_STATE_MAX_BYTES,
+    DEFAULT_TIMEOUT,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,7 @@ const STAGE_KEYS: &[&str] = &[
     "fuel_per_event",
     "memory",
     "timeout",
+    "state_max_bytes",
     "config",
     "grants",
     "stateless",
@@ -159,7 +161,17 @@ pub(super) fn stages(w: &mut Walker, table: &toml::Table, base: &Path) -> Vec<St
             timeout: w
                 .parsed(&path, t, "timeout", parse_positive_duration, "200ms")
                 .unwrap_or(DEFAULT_TIMEOUT),
+            state_max_bytes: w
+                .parsed(&path, t, "state_max_bytes", parse_size, "256MiB")
+                .unwrap_or(DEFAULT_STATE_MAX_BYTES),
         };
+        if limits.state_max_bytes < 1 << 10 {
+            w.problem(
+                &join(&path, "state_max_bytes"),
+                "less than 1KiB: not even one key of keyed state would fit",
+                "use at least \"1MiB\", or leave it out for the default (256MiB)",
+            );
+        }
         if limits.memory < 64 << 10 {
             w.problem(
                 &join(&path, "memory"),

@@ -46,7 +46,15 @@ pub struct Processed {
     /// Each stateful stage's state after the batch (stage name, state), when
     /// the pipeline keeps persistent checkpoints.
     pub states: Vec<(String, Vec<u8>)>,
+    /// The keys each stateful stage changed in its keyed state during the
+    /// batch, with their values after it (`None`: removed), when the
+    /// pipeline keeps persistent checkpoints.
+    pub keyed: Vec<(String, KeyedDelta)>,
 }
+
+/// Keys changed in one stage's keyed state, with their values now (`None`:
+/// removed).
+pub type KeyedDelta = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 impl Processed {
     /// `batch`, abandoned: its partition was given up, so nothing of it is
@@ -59,6 +67,7 @@ impl Processed {
             dead_letters: Vec::new(),
             created: batch.created,
             states: Vec::new(),
+            keyed: Vec::new(),
         }
     }
 
@@ -68,6 +77,7 @@ impl Processed {
             events: Vec::new(),
             dead_letters: Vec::new(),
             states: Vec::new(),
+            keyed: Vec::new(),
             ..self
         }
     }

@@ -18,11 +18,11 @@
 //!   imports the checkpoint just taken. The next call finds the whole limit
 //!   instead of failing on the garbage of earlier ones.
 
-use super::batch::{dead_letter, Batch, Failure, Processed};
+use super::batch::{dead_letter, Batch, Failure, KeyedDelta, Processed};
 use super::stage::{ChainStage, Slot, StageSpec};
 use crate::checkpoint::Restored;
 use crate::metrics::PipelineMetrics;
-use crate::runtime::{CallError, Runtime, StageInstance};
+use crate::runtime::{CallError, KeyedState, Runtime};
 use std::sync::Arc;
 use std::time::Instant;
 use weir_abi::Event;
@@ -181,10 +181,13 @@ impl StageChain {
                 }
             }
         }
-        let states = if self.collect_states {
-            self.states_of(ack.partition)
+        let (states, keyed) = if self.collect_states {
+            (
+                self.states_of(ack.partition),
+                self.keyed_changes_of(ack.partition),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         Processed {
             ack,
@@ -192,6 +195,7 @@ impl StageChain {
             dead_letters: dead,
             created,
             states,
+            keyed,
         }
     }
 
@@ -216,9 +220,9 @@ impl StageChain {
         }
     }
 
-    /// The instance for this stage and partition, started (and restored
-    /// from its checkpoint) if there is none.
-    fn instance(&mut self, i: usize, partition: u32) -> Result<&mut StageInstance, CallError> {
+    /// Starts the instance for this stage and partition (restored from its
+    /// checkpoint) if there is none.
+    fn start_instance(&mut self, i: usize, partition: u32) -> Result<(), CallError> {
         let spec = self.stages[i].spec.clone();
         let runtime = self.runtime.clone();
         let slot = self.slot(i, partition);
@@ -230,7 +234,7 @@ impl StageChain {
             spec.metrics.instances_started.increment(1);
             slot.instance = Some(inst);
         }
-        Ok(slot.instance.as_mut().expect("just created"))
+        Ok(())
     }
 
     /// Runs `events` through stage `i`, in calls no bigger than the stage's
@@ -313,22 +317,38 @@ impl StageChain {
     ) -> (Vec<Event>, Option<CallError>) {
         let spec = self.stages[i].spec.clone();
         let stage = spec.config.name.as_str();
-        let inst = match self.instance(i, origin.partition) {
-            Ok(inst) => inst,
-            Err(e) => {
-                tracing::error!(pipeline = %self.pipeline, stage, partition = origin.partition, "cannot start an instance: {e}");
-                spec.metrics.trap(e.kind());
-                self.fail_all(i, events, origin, &e, dead);
-                found.blamed = true;
-                return (Vec::new(), None);
-            }
-        };
+        if let Err(e) = self.start_instance(i, origin.partition) {
+            tracing::error!(pipeline = %self.pipeline, stage, partition = origin.partition, "cannot start an instance: {e}");
+            spec.metrics.trap(e.kind());
+            self.fail_all(i, events, origin, &e, dead);
+            found.blamed = true;
+            return (Vec::new(), None);
+        }
         let n = events.len();
         spec.metrics.handed(n as u64);
+        let Slot {
+            instance,
+            state,
+            reported,
+            ..
+        } = self.slot(i, origin.partition);
+        let inst = instance.as_mut().expect("started above");
+        let keyed = !spec.config.stateless;
+        if keyed {
+            inst.swap_state(state);
+        }
         let start = Instant::now();
         let result = inst.process(&mut events);
         let fuel = inst.last_fuel();
         spec.metrics.called(start.elapsed(), fuel);
+        if keyed {
+            inst.swap_state(state);
+            let size = (state.keys(), state.bytes());
+            if size != *reported {
+                spec.metrics.state_size(origin.partition, size.0, size.1);
+                *reported = size;
+            }
+        }
         let held = inst.memory();
         let result =
             result.and_then(
@@ -404,14 +424,26 @@ impl StageChain {
     pub(super) fn slot(&mut self, i: usize, partition: u32) -> &mut Slot {
         let ChainStage { spec, slots, .. } = &mut self.stages[i];
         let key = if spec.config.stateless { 0 } else { partition };
-        let restored = &self.restored;
+        let (restored, persist) = (&self.restored, self.collect_states);
         slots.entry(key).or_insert_with(|| {
             spec.metrics.slots(1);
+            let mut state = KeyedState::new(spec.settings.limits.state_max_bytes);
+            if persist && !spec.config.stateless {
+                state.track_changes();
+            }
+            if let Some(entries) = restored
+                .as_ref()
+                .and_then(|r| r.take_keyed(&spec.config.name, key))
+            {
+                state.apply(entries.into_iter().map(|(k, v)| (k, Some(v))));
+            }
             Slot {
                 instance: None,
                 checkpoint: restored
                     .as_ref()
                     .and_then(|r| r.take(&spec.config.name, key)),
+                state,
+                reported: (0, 0),
             }
         })
     }
@@ -426,6 +458,23 @@ impl StageChain {
             let name = self.stages[i].spec.config.name.clone();
             if let Some(s) = self.slot(i, partition).checkpoint.clone() {
                 out.push((name, s));
+            }
+        }
+        out
+    }
+
+    /// The keys every stateful stage changed for `partition` since the
+    /// last batch.
+    fn keyed_changes_of(&mut self, partition: u32) -> Vec<(String, KeyedDelta)> {
+        let mut out = Vec::new();
+        for i in 0..self.stages.len() {
+            if self.stages[i].spec.config.stateless {
+                continue;
+            }
+            let name = self.stages[i].spec.config.name.clone();
+            let changes = self.slot(i, partition).state.take_changes();
+            if !changes.is_empty() {
+                out.push((name, changes));
             }
         }
         out

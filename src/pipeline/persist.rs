@@ -4,8 +4,9 @@
 //! stops. One record per partition, so workers of one consumer group share
 //! a store: each writes only the partitions it holds.
 
+use super::batch::KeyedDelta;
 use super::error::PipelineError;
-use crate::checkpoint::{CheckpointStore, Record, Restored, Restorer};
+use crate::checkpoint::{CheckpointStore, KeyedChanges, Record, Restored, Restorer};
 use crate::config::Pipeline;
 use crate::source::{Committer, Source};
 use std::collections::HashMap;
@@ -17,8 +18,26 @@ struct Confirmed {
     /// Its name in the store.
     name: String,
     record: Record,
+    /// Keyed state changed up to the record's position, not saved yet.
+    changes: KeyedChanges,
+    /// Keyed state changed by confirmed batches past the record's
+    /// position (their position is not committed yet): the batch's last
+    /// position, and its changes.
+    waiting: Vec<(u64, Vec<(String, KeyedDelta)>)>,
     /// Changed since the last save.
     dirty: bool,
+}
+
+impl Confirmed {
+    fn new(name: String) -> Self {
+        Confirmed {
+            name,
+            record: Record::default(),
+            changes: KeyedChanges::new(),
+            waiting: Vec::new(),
+            dirty: false,
+        }
+    }
 }
 
 /// The checkpoints of a running pipeline.
@@ -61,6 +80,34 @@ impl Persistence {
         Ok(Some((p, restored)))
     }
 
+    /// The partition's entry, made when the worker still holds it.
+    fn entry(&mut self, committer: &dyn Committer, partition: u32) -> Option<&mut Confirmed> {
+        match self.confirmed.entry(partition) {
+            std::collections::hash_map::Entry::Occupied(o) => Some(o.into_mut()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let name = committer.checkpoint_name(partition)?;
+                Some(v.insert(Confirmed::new(name)))
+            }
+        }
+    }
+
+    /// A batch of `partition` ending at `last_position` was confirmed and
+    /// changed these keys; they are saved once its position is committed.
+    pub fn changed(
+        &mut self,
+        committer: &dyn Committer,
+        partition: u32,
+        last_position: u64,
+        keyed: Vec<(String, KeyedDelta)>,
+    ) {
+        if keyed.is_empty() {
+            return;
+        }
+        if let Some(c) = self.entry(committer, partition) {
+            c.waiting.push((last_position, keyed));
+        }
+    }
+
     /// Everything of `partition` up to `position` is confirmed, and
     /// `states` is what the stateful stages hold after it.
     pub fn confirmed(
@@ -70,21 +117,20 @@ impl Persistence {
         position: u64,
         states: Vec<(String, Vec<u8>)>,
     ) {
-        let c = match self.confirmed.entry(partition) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let Some(name) = committer.checkpoint_name(partition) else {
-                    return;
-                };
-                v.insert(Confirmed {
-                    name,
-                    record: Record::default(),
-                    dirty: false,
-                })
-            }
+        let Some(c) = self.entry(committer, partition) else {
+            return;
         };
         c.record.position = position;
         c.record.states.extend(states);
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut c.waiting)
+            .into_iter()
+            .partition(|(end, _)| *end <= position);
+        c.waiting = later;
+        for (_, keyed) in now {
+            for (stage, delta) in keyed {
+                c.changes.entry(stage).or_default().extend(delta);
+            }
+        }
         c.dirty = true;
     }
 
@@ -92,14 +138,28 @@ impl Persistence {
     /// something and everything. A partition no longer held is forgotten,
     /// not saved: its new owner writes it now.
     pub async fn save(&mut self, committer: &dyn Committer) -> bool {
-        self.confirmed
-            .retain(|&id, c| committer.checkpoint_name(id).as_deref() == Some(c.name.as_str()));
+        let mut gone = Vec::new();
+        self.confirmed.retain(|&id, c| {
+            let held = committer.checkpoint_name(id).as_deref() == Some(c.name.as_str());
+            if !held {
+                gone.push(std::mem::take(&mut c.name));
+            }
+            held
+        });
+        for name in gone {
+            self.store.release(&self.pipeline, &name).await;
+        }
         let mut saved = false;
         let mut failed = false;
         for c in self.confirmed.values_mut().filter(|c| c.dirty) {
-            match self.store.save(&self.pipeline, &c.name, &c.record).await {
+            match self
+                .store
+                .save(&self.pipeline, &c.name, &c.record, &c.changes)
+                .await
+            {
                 Ok(()) => {
                     c.dirty = false;
+                    c.changes.clear();
                     saved = true;
                 }
                 Err(e) => {

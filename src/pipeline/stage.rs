@@ -7,7 +7,9 @@ use super::budget::CallBudget;
 use super::error::PipelineError;
 use crate::config::{Pipeline, StageConfig};
 use crate::metrics::StageMetrics;
-use crate::runtime::{CallError, CompiledPlugin, InstanceSettings, LogTag, Runtime, StageInstance};
+use crate::runtime::{
+    CallError, CompiledPlugin, InstanceSettings, KeyedState, LogTag, Runtime, StageInstance,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -54,7 +56,15 @@ impl StageSpec {
     /// A [`CallError`] when instantiation fails, start-up hits a limit, or
     /// `init` refuses.
     pub fn instantiate(&self, runtime: &Runtime) -> Result<StageInstance, CallError> {
-        StageInstance::new(runtime, &self.plugin, &self.settings)
+        let mut inst = StageInstance::new(runtime, &self.plugin, &self.settings)?;
+        if self.config.stateless {
+            inst.deny_state(format!(
+                "stage {} is stateless: one instance serves every partition, so it has no \
+                 keyed state; remove `stateless = true` from the stage to give it some",
+                self.config.name
+            ));
+        }
+        Ok(inst)
     }
 }
 
@@ -93,6 +103,11 @@ pub(super) struct Slot {
     pub(super) instance: Option<StageInstance>,
     /// State after the last successful batch; a replacement imports it.
     pub(super) checkpoint: Option<Vec<u8>>,
+    /// The partition's keyed state, held here between calls: it outlives
+    /// instances and versions.
+    pub(super) state: KeyedState,
+    /// Its size as the metrics last showed it: keys, bytes.
+    pub(super) reported: (usize, u64),
 }
 
 /// One stage of a worker thread's chain.

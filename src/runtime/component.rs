@@ -1,4 +1,6 @@
-//! The component form: a component of the world `weir:plugin/stage@1.0.0`.
+//! The component form: a component of the world `weir:plugin/stage`, 1.1.0
+//! or 1.0.0 (the same world without `state`: semver-compatible names
+//! resolve to the 1.1.0 interfaces).
 
 use super::error::{CallError, LoadError};
 use super::grants::Stdio;
@@ -16,11 +18,17 @@ pub(super) mod bindings {
 
 pub(super) use bindings::weir::plugin::types as wit;
 
-/// The interface a component must export.
-pub const EXPORT: &str = "weir:plugin/transform@1.0.0";
-/// The weir interfaces a component may import: the host functions and the
-/// shared types.
-pub const WEIR_IMPORTS: &[&str] = &["weir:plugin/host@1.0.0", "weir:plugin/types@1.0.0"];
+/// The interface a component must export, in any 1.x version.
+pub const EXPORT: &str = "weir:plugin/transform@1.";
+/// The weir interfaces a component may import (the host functions, keyed
+/// state and the shared types), and the versions that provide them.
+pub const WEIR_IMPORTS: &[&str] = &[
+    "weir:plugin/host@1.0.0",
+    "weir:plugin/types@1.0.0",
+    "weir:plugin/host@1.1.0",
+    "weir:plugin/types@1.1.0",
+    "weir:plugin/state@1.1.0",
+];
 
 /// Store data of a component instance.
 pub struct ComponentState {
@@ -65,6 +73,16 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ComponentState>> {
 /// A component checked against the contract, ready to instantiate.
 pub type ComponentPre = bindings::StagePre<ComponentState>;
 
+/// The contract version the component was built against: the version of
+/// the `transform` interface it exports.
+pub fn version(engine: &Engine, pre: &ComponentPre) -> String {
+    let ty = pre.instance_pre().component().component_type();
+    let version = ty
+        .exports(engine)
+        .find_map(|(n, _)| n.strip_prefix(EXPORT).map(|minor| format!("1.{minor}")));
+    version.unwrap_or_else(|| "?".into())
+}
+
 /// Checks the component's imports and exports and resolves its imports.
 pub fn prepare(
     engine: &Engine,
@@ -78,9 +96,9 @@ pub fn prepare(
     };
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    if !exports.iter().any(|e| e == EXPORT) {
+    if !exports.iter().any(|e| e.starts_with(EXPORT)) {
         return Err(abi(format!(
-            "the component does not export `{EXPORT}` (it exports: {})",
+            "the component does not export `{EXPORT}x.y` (it exports: {})",
             if exports.is_empty() {
                 "nothing".into()
             } else {

@@ -34,11 +34,12 @@ impl ModuleState {
 }
 
 /// The linker every core module is instantiated against: WASI preview 1
-/// (with whatever the store's context grants) and `weir.log`.
+/// (with whatever the store's context grants), `weir.log` and `weir.state_*`.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ModuleState>> {
     let mut l = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut l, |s: &mut ModuleState| &mut s.wasi)?;
     super::host::add_log_to_core_linker(&mut l)?;
+    super::host::add_state_to_core_linker(&mut l)?;
     Ok(l)
 }
 
@@ -112,10 +113,12 @@ pub fn prepare(
     }
     for imp in module.imports() {
         let m = imp.module();
-        if m != "wasi_snapshot_preview1" && !(m == "weir" && imp.name() == "log") {
+        let weir = m == "weir"
+            && (imp.name() == "log" || super::host::STATE_CORE_IMPORTS.contains(&imp.name()));
+        if m != "wasi_snapshot_preview1" && !weir {
             problems.push(format!(
                 "imports `{m}.{}`, which weir does not provide \
-                 (only wasi_snapshot_preview1.* and weir.log)",
+                 (only wasi_snapshot_preview1.*, weir.log and weir.state_*)",
                 imp.name()
             ));
         }

@@ -7,7 +7,7 @@ use wasmparser::{Parser, Payload};
 /// The two binary forms of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// A component of the world `weir:plugin/stage@1.0.0`.
+    /// A component of the world `weir:plugin/stage` (1.1.0, or 1.0.0).
     Component,
     /// A WASI preview-1 core module of the weir core-module ABI.
     CoreModule,

@@ -6,7 +6,7 @@ use super::core_module::{ModuleInstance, ModuleState};
 use super::engine::{Runtime, EPOCH_TICK};
 use super::error::CallError;
 use super::grants::{sandbox, Grants, Stdio};
-use super::host::HostState;
+use super::host::{HostState, KeyedState};
 use super::limits::{classify, CallKind, Limiter, StageLimits};
 use super::plugin::{CompiledPlugin, Prepared};
 use super::plugin_log::LogTag;
@@ -194,11 +194,47 @@ impl StageInstance {
     /// # Errors
     /// A [`CallError`]; after any error but [`CallError::Refused`] the
     /// instance must be replaced.
+    ///
+    /// The keyed state the instance holds (see [`StageInstance::swap_state`])
+    /// is reachable during the call; its writes apply when the call
+    /// succeeds and are dropped when it fails.
     pub fn process(&mut self, batch: &mut Vec<Event>) -> Result<Output, CallError> {
-        self.call(CallKind::Process(batch.len()), |inner| match inner {
+        self.host().state.open();
+        let r = self.call(CallKind::Process(batch.len()), |inner| match inner {
             Inner::Component(c) => c.process(batch),
             Inner::Module(m) => m.process(batch),
-        })
+        });
+        self.host().state.close(r.is_ok());
+        r
+    }
+
+    fn host(&mut self) -> &mut HostState {
+        match &mut self.inner {
+            Inner::Component(c) => &mut c.store.data_mut().host,
+            Inner::Module(m) => &mut m.store.data_mut().host,
+        }
+    }
+
+    /// Exchanges the keyed state the instance works on with `state`: a
+    /// worker thread lends an instance its partition's state for its calls
+    /// and takes it back after. An instance starts with an empty state of
+    /// its own, which `weir test` and the smoke checks use.
+    pub fn swap_state(&mut self, state: &mut KeyedState) {
+        let limit = self.limits.state_max_bytes;
+        let own = &mut self.host().state.state;
+        std::mem::swap(own, state);
+        own.set_max_bytes(limit);
+    }
+
+    /// Makes keyed state unreachable for this instance, for `why` (its
+    /// stage is stateless: one instance serves every partition).
+    pub fn deny_state(&mut self, why: impl Into<String>) {
+        self.host().state.deny(why.into());
+    }
+
+    /// The keyed state the instance holds now.
+    pub fn state(&mut self) -> &KeyedState {
+        &self.host().state.state
     }
 
     /// The plugin's state.

@@ -14,6 +14,9 @@ pub struct StageLimits {
     pub memory: u64,
     /// Wall-clock backstop for one `process` call.
     pub timeout: Duration,
+    /// The most bytes of keys and values one partition's keyed state may
+    /// hold.
+    pub state_max_bytes: u64,
 }
 
 impl Default for StageLimits {
@@ -22,6 +25,7 @@ impl Default for StageLimits {
             fuel_per_event: DEFAULT_FUEL_PER_EVENT,
             memory: DEFAULT_MEMORY,
             timeout: DEFAULT_TIMEOUT,
+            state_max_bytes: super::host::DEFAULT_STATE_MAX_BYTES,
         }
     }
 }

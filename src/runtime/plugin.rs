@@ -151,10 +151,7 @@ impl CompiledPlugin {
     /// When the core module traps before answering.
     pub fn abi_version(&self, runtime: &Runtime) -> Result<String, super::CallError> {
         match &self.prepared {
-            Prepared::Component(_) => Ok(component::EXPORT
-                .rsplit_once('@')
-                .map_or("?", |(_, v)| v)
-                .to_string()),
+            Prepared::Component(pre) => Ok(component::version(&runtime.engine, pre)),
             Prepared::Module(pre) => core_module::abi_version(&runtime.engine, pre)
                 .map(|v| v.to_string())
                 .map_err(|e| super::CallError::Trap {

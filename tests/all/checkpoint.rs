@@ -7,7 +7,7 @@ use crate::support::*;
 use crate::support::{free_port, scrape, spawn_weir, Process};
 use std::io::Write;
 use std::time::{Duration, Instant};
-use weir::checkpoint::{CheckpointStore, NatsKvStore, Record};
+use weir::checkpoint::{CheckpointStore, DirStore, KeyedChanges, NatsKvStore, Record, Stored};
 
 const KEYS: usize = 3;
 
@@ -31,6 +31,57 @@ fn start(p: &std::path::Path) -> Process {
 
 #[test]
 fn a_killed_worker_resumes_state_and_position_together() {
+    killed_worker_resumes("counter.wasm", "store = \"dir\", path = \"state\"");
+}
+
+#[test]
+fn a_killed_worker_resumes_keyed_state_from_the_directory_store() {
+    killed_worker_resumes("keyed_counter.wasm", "store = \"dir\", path = \"state\"");
+}
+
+#[test]
+fn a_killed_worker_resumes_keyed_state_from_a_nats_bucket() {
+    let nats = NatsServer::start();
+    killed_worker_resumes(
+        "keyed_counter.core.wasm",
+        &format!(
+            "store = \"nats\", url = \"{}\", bucket = \"ck\"",
+            nats.url()
+        ),
+    );
+}
+
+/// What the store holds for each of the two shards.
+fn stored(d: &std::path::Path, store: &str) -> Vec<Stored> {
+    tokio_rt().block_on(async {
+        let store: Box<dyn CheckpointStore> = if store.contains("nats") {
+            let url = store.split('"').nth(3).unwrap().to_string();
+            let connection = weir::config::NatsConnection {
+                url,
+                auth: Default::default(),
+            };
+            Box::new(NatsKvStore::open(&connection, "ck").await.unwrap())
+        } else {
+            Box::new(DirStore::open(&d.join("state")).unwrap())
+        };
+        let mut out = Vec::new();
+        for shard in 0..2 {
+            out.push(
+                store
+                    .load("ck", &format!("shard-{shard}"))
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        out
+    })
+}
+
+/// A worker counting per key with `plugin` is killed after a checkpoint
+/// to `store`; restarted, it reads on from the checkpoint's positions with
+/// the counts it had there.
+fn killed_worker_resumes(plugin: &str, store: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let fifo = d.join("input.jsonl");
@@ -43,9 +94,9 @@ fn a_killed_worker_resumes_state_and_position_together() {
              sink = {{ type = \"file\", path = \"out.jsonl\" }}\n\
              batch = {{ max_events = 20, linger = \"2ms\" }}\n\
              metrics = {{ listen = \"127.0.0.1:{port}\" }}\n\
-             checkpoint = {{ store = \"dir\", path = \"state\", interval = \"50ms\" }}\n\
+             checkpoint = {{ {store}, interval = \"50ms\" }}\n\
              [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
-            root().join("plugins/dist/counter.wasm").display()
+            root().join("plugins/dist").join(plugin).display()
         ),
     )
     .unwrap();
@@ -75,17 +126,16 @@ fn a_killed_worker_resumes_state_and_position_together() {
     worker.child.wait().unwrap();
     drop(input);
     let before = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
-    let saved: Vec<Record> = (0..2)
-        .map(|shard| {
-            let f = d.join(format!("state/ck/shard-{shard}.json"));
-            Record::decode(&std::fs::read(f).unwrap()).unwrap()
-        })
-        .collect();
+    let saved = stored(d, store);
     assert_eq!(
-        saved.iter().map(|r| r.position).max(),
+        saved.iter().map(|s| s.record.position).max(),
         Some(N as u64 / 2),
-        "the checkpoint holds the first half: {saved:?}"
+        "{plugin}: the checkpoint holds the first half: {saved:?}"
     );
+    if plugin.starts_with("keyed") {
+        let keys: usize = saved.iter().map(|s| s.keyed["count"].len()).sum();
+        assert_eq!(keys, KEYS, "{plugin}: every key's count, in the store");
+    }
 
     // Second run: the whole input again, as a replayed file would give it.
     let mut worker = start(&p);
@@ -107,7 +157,11 @@ fn a_killed_worker_resumes_state_and_position_together() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         let i: usize = v["value"].as_str().unwrap().parse().unwrap();
         let count: usize = v["headers"][0][1].as_str().unwrap().parse().unwrap();
-        assert_eq!(count, i / KEYS + 1, "event {i} counted as {count}");
+        assert_eq!(
+            count,
+            i / KEYS + 1,
+            "{plugin}: event {i} counted as {count}"
+        );
         seen.push(i);
     }
     seen.sort_unstable();
@@ -131,24 +185,140 @@ fn the_nats_key_value_store_keeps_the_latest_checkpoint() {
         };
         let store = NatsKvStore::open(&connection, "weir-test").await.unwrap();
         assert_eq!(store.load("p", "shard-0").await.unwrap(), None);
+        let none = KeyedChanges::new();
         let mut record = Record::default();
         for n in 1..=3u64 {
             record.position = n * 10;
             record
                 .states
                 .insert("count".into(), n.to_le_bytes().to_vec());
-            store.save("p", "shard-0", &record).await.unwrap();
+            store.save("p", "shard-0", &record, &none).await.unwrap();
         }
         let other = Record {
             position: 7,
             ..Record::default()
         };
-        store.save("p", "orders.3", &other).await.unwrap();
+        store.save("p", "orders.3", &other, &none).await.unwrap();
         // A second handle, as a restarted worker would open it.
         let again = NatsKvStore::open(&connection, "weir-test").await.unwrap();
-        assert_eq!(again.load("p", "shard-0").await.unwrap(), Some(record));
-        assert_eq!(again.load("p", "orders.3").await.unwrap(), Some(other));
+        let plain = |record: &Record| Stored {
+            record: record.clone(),
+            keyed: Default::default(),
+        };
+        assert_eq!(
+            again.load("p", "shard-0").await.unwrap(),
+            Some(plain(&record))
+        );
+        assert_eq!(
+            again.load("p", "orders.3").await.unwrap(),
+            Some(plain(&other))
+        );
         assert_eq!(again.load("p", "shard-1").await.unwrap(), None);
         assert_eq!(again.load("other", "shard-0").await.unwrap(), None);
+    });
+}
+
+/// Saves `rounds` checkpoints of a counter over `keys` keys in `store`
+/// (every round changes a few keys and removes one); returns the keyed
+/// state the last one holds.
+async fn save_rounds(
+    store: &dyn CheckpointStore,
+    rounds: u64,
+    keys: u64,
+) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut expected = std::collections::BTreeMap::new();
+    for round in 1..=rounds {
+        let mut changes = KeyedChanges::new();
+        let c = changes.entry("count".to_string()).or_default();
+        for k in [round % keys, (round * 7) % keys] {
+            let key = format!("k{k}").into_bytes();
+            let value = round.to_le_bytes().to_vec();
+            c.insert(key.clone(), Some(value.clone()));
+            expected.insert(key, value);
+        }
+        let gone = format!("k{}", (round * 3 + 1) % keys).into_bytes();
+        if !c.contains_key(&gone) {
+            c.insert(gone.clone(), None);
+            expected.remove(&gone);
+        }
+        let record = Record {
+            position: round,
+            ..Record::default()
+        };
+        store.save("p", "shard-0", &record, &changes).await.unwrap();
+    }
+    expected
+}
+
+#[test]
+fn the_nats_store_rebuilds_keyed_state_from_its_log_across_compactions() {
+    let nats = NatsServer::start();
+    tokio_rt().block_on(async {
+        let connection = weir::config::NatsConnection {
+            url: nats.url(),
+            auth: Default::default(),
+        };
+        let store = NatsKvStore::open(&connection, "keyed").await.unwrap();
+        // More rounds than the log keeps before it folds them into one.
+        let rounds = 2 * weir::checkpoint::NATS_COMPACT_AFTER as u64 + 5;
+        let expected = save_rounds(&store, rounds, 50).await;
+        let again = NatsKvStore::open(&connection, "keyed").await.unwrap();
+        let stored = again.load("p", "shard-0").await.unwrap().unwrap();
+        assert_eq!(stored.record.position, rounds);
+        let got: std::collections::BTreeMap<_, _> = stored.keyed["count"].iter().cloned().collect();
+        assert_eq!(
+            got, expected,
+            "the state of the last checkpoint, key for key"
+        );
+
+        // A log entry written by a save that never reached its record (a
+        // crash between the two) is not read.
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = js.get_key_value("keyed").await.unwrap();
+        let record: serde_json::Value =
+            serde_json::from_slice(&kv.get("p.shard-0").await.unwrap().unwrap()).unwrap();
+        let log = &record["keyed_log"];
+        let next = log["base"].as_u64().unwrap() + log["chunks"].as_array().unwrap().len() as u64;
+        kv.put(format!("p.shard-0.keyed.{next}.0"), "torn".into())
+            .await
+            .unwrap();
+        let stored = again.load("p", "shard-0").await.unwrap().unwrap();
+        assert_eq!(stored.keyed["count"].len(), expected.len());
+
+        // An entry the record names that is gone: refused, never half-read.
+        let base = log["base"].as_u64().unwrap();
+        kv.purge(format!("p.shard-0.keyed.{base}.0")).await.unwrap();
+        let err = again.load("p", "shard-0").await.unwrap_err().to_string();
+        assert!(err.contains("damaged") && err.contains("missing"), "{err}");
+    });
+}
+
+#[test]
+fn the_directory_store_keeps_keyed_state_and_refuses_a_damaged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    tokio_rt().block_on(async {
+        let store = DirStore::open(dir.path()).unwrap();
+        let expected = save_rounds(&store, 40, 20).await;
+        drop(store);
+        let store = DirStore::open(dir.path()).unwrap();
+        let stored = store.load("p", "shard-0").await.unwrap().unwrap();
+        assert_eq!(stored.record.position, 40);
+        let got: std::collections::BTreeMap<_, _> = stored.keyed["count"].iter().cloned().collect();
+        assert_eq!(got, expected);
+        drop(store);
+
+        // A file cut short (a torn copy) or overwritten is refused with
+        // its name, not loaded in part.
+        let file = dir.path().join("p/shard-0.redb");
+        let bytes = std::fs::read(&file).unwrap();
+        for damaged in [bytes[..bytes.len() / 2].to_vec(), vec![7u8; bytes.len()]] {
+            std::fs::write(&file, &damaged).unwrap();
+            let store = DirStore::open(dir.path()).unwrap();
+            let err = store.load("p", "shard-0").await.unwrap_err().to_string();
+            assert!(
+                err.contains("damaged") && err.contains("shard-0.redb"),
+                "{err}"
+            );
+        }
     });
 }

@@ -170,10 +170,10 @@ fn inspect_shows_form_abi_and_exports() {
     let s = text(&out.stdout);
     assert!(
         s.contains("form:    component")
-            && s.contains("weir:plugin/stage@1.0.0 (component form): ok"),
+            && s.contains("weir:plugin/stage@1.1.0 (component form): ok"),
         "{s}"
     );
-    assert!(s.contains("weir:plugin/transform@1.0.0"), "{s}");
+    assert!(s.contains("weir:plugin/transform@1.1.0"), "{s}");
 }
 
 #[test]

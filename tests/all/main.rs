@@ -22,4 +22,5 @@ mod recycle;
 mod reload_cli;
 mod sandbox;
 mod signing;
+mod state;
 mod swap;

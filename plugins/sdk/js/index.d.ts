@@ -1,4 +1,4 @@
-// Types of weir's JavaScript SDK, matching the WIT world weir:plugin/stage@1.0.0.
+// Types of weir's JavaScript SDK, matching the WIT world weir:plugin/stage@1.1.0.
 
 /** One header: a name and an opaque value. */
 export interface Header {

@@ -3,7 +3,7 @@
 // `checkpointExport()` and `checkpointImport(state)`: the four operations
 // of every weir SDK. The build wraps it into a component.
 
-import { log as hostLog } from 'weir:plugin/host@1.0.0';
+import { log as hostLog } from 'weir:plugin/host@1.1.0';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 

@@ -5,7 +5,7 @@
 
 use super::count_delivered;
 use crate::metrics::PipelineMetrics;
-use crate::pipeline::batch::Processed;
+use crate::pipeline::batch::{KeyedDelta, Processed};
 use crate::pipeline::counters::{RunCounters, RunReport};
 use crate::pipeline::endpoints::Endpoints;
 use crate::pipeline::error::PipelineError;
@@ -43,6 +43,8 @@ struct InFlight {
     n_dead: u64,
     /// The stateful stages' state after the batch (with persistence).
     states: Vec<(String, Vec<u8>)>,
+    /// The keys the batch changed in keyed state (with persistence).
+    keyed: Vec<(String, KeyedDelta)>,
     /// Both sinks' confirmations.
     confirm: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PipelineError>> + Send>>,
 }
@@ -56,7 +58,7 @@ impl InFlight {
         dlq: &mut dyn Sink,
     ) -> Result<InFlight, PipelineError> {
         let (n_out, n_dead) = (done.events.len() as u64, done.dead_letters.len() as u64);
-        let states = done.states;
+        let (states, keyed) = (done.states, done.keyed);
         let sink_confirm = enqueue(sink, done.events, PipelineError::Sink).await?;
         let dead_confirm = enqueue(dlq, done.dead_letters, PipelineError::DeadLetter).await?;
         let confirm = Box::pin(async move {
@@ -79,6 +81,7 @@ impl InFlight {
             n_out,
             n_dead,
             states,
+            keyed,
             confirm,
         })
     }
@@ -93,6 +96,11 @@ impl InFlight {
         persistence: Option<&mut Persistence>,
     ) {
         count_delivered(metrics, counters, self.created, self.n_out, self.n_dead);
+        let (batch_partition, batch_end) = (self.ack.partition, self.ack.last_position);
+        let mut persistence = persistence;
+        if let Some(p) = persistence.as_deref_mut() {
+            p.changed(committer, batch_partition, batch_end, self.keyed);
+        }
         if let Some((partition, position)) = tracker.complete(self.ack) {
             committer.commit(partition, position);
             if let Some(p) = persistence {

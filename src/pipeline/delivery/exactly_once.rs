@@ -15,9 +15,9 @@
 //! in the group.
 
 use super::count_delivered;
-use crate::checkpoint::Restored;
+use crate::checkpoint::{KeyedChanges, Restored};
 use crate::config::{SinkConfig, SourceConfig};
-use crate::pipeline::batch::Processed;
+use crate::pipeline::batch::{KeyedDelta, Processed};
 use crate::pipeline::counters::{RunCounters, RunReport};
 use crate::pipeline::error::PipelineError;
 use crate::pipeline::start::Launch;
@@ -63,6 +63,8 @@ struct Delivered {
     n_dead: u64,
     /// The stateful stages' state after the batch.
     states: Vec<(String, Vec<u8>)>,
+    /// The keys the batch changed in keyed state.
+    keyed: Vec<(String, KeyedDelta)>,
 }
 
 /// What the transaction loop does next.
@@ -83,6 +85,9 @@ struct Committed {
     /// The stateful stages' state per partition id after its last
     /// committed batch: an aborted partition's stages resume from it.
     states: HashMap<u32, Vec<(String, Vec<u8>)>>,
+    /// The keyed state per partition id as of its last committed batch:
+    /// stage → key → value.
+    keyed: HashMap<u32, KeyedChanges>,
 }
 
 /// Runs a Kafka → Kafka pipeline with exactly-once delivery until its
@@ -146,12 +151,24 @@ pub(in crate::pipeline) async fn run(
         }
         restored = Arc::new(Restored::default());
         let mut states = std::mem::take(&mut committed.states);
+        let mut keyed = std::mem::take(&mut committed.keyed);
         source = match (back, offsets.rewind().await) {
             (Some(back), Ok(moved)) => {
                 tracing::warn!(pipeline = %pipeline.name, partitions = moved.len(), "transaction aborted: {why}; reading again from the last committed offsets");
                 for (old, new) in moved {
                     for (stage, state) in states.remove(&old).unwrap_or_default() {
                         restored.put(stage, new, state);
+                    }
+                    if let Some(held) = keyed.remove(&old) {
+                        for (stage, entries) in &held {
+                            let live = entries
+                                .iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                                .collect();
+                            restored.put_keyed(stage.clone(), new, live);
+                        }
+                        // The whole state, for the next abort.
+                        committed.keyed.insert(new, held);
                     }
                 }
                 back
@@ -247,9 +264,20 @@ async fn deliver(
                         if !b.states.is_empty() {
                             committed.states.insert(b.ack.partition, b.states);
                         }
+                        let keyed = committed.keyed.entry(b.ack.partition).or_default();
+                        for (stage, delta) in b.keyed {
+                            let held = keyed.entry(stage).or_default();
+                            for (k, v) in delta {
+                                match v {
+                                    Some(_) => held.insert(k, v),
+                                    None => held.remove(&k),
+                                };
+                            }
+                        }
                     }
                     // Partitions given up take their state with them.
                     committed.states.retain(|id, _| offsets.holds(*id));
+                    committed.keyed.retain(|id, _| offsets.holds(*id));
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -305,6 +333,7 @@ async fn add(
         n_out: done.events.len() as u64,
         n_dead: done.dead_letters.len() as u64,
         states: done.states,
+        keyed: done.keyed,
     });
     Ok(())
 }

@@ -466,6 +466,7 @@ fn fresh_status(s: &StageSpec, since: SystemTime) -> StageStatus {
         events_in: 0,
         events_out: 0,
         errors: 0,
+        state: std::collections::BTreeMap::new(),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct StageStatus {
     pub events_out: u64,
     /// Events it sent to the dead-letter sink (errors and traps).
     pub errors: u64,
+    /// Its keyed state on this worker, per partition: keys, bytes.
+    pub state: std::collections::BTreeMap<u32, (usize, u64)>,
 }
 
 /// A swap that happened.
@@ -261,6 +263,7 @@ impl Reloader {
             s.events_in = t.events_in.load(Relaxed);
             s.events_out = t.events_out.load(Relaxed);
             s.errors = t.errors.load(Relaxed);
+            s.state = t.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
         }
         status
     }

@@ -1,12 +1,18 @@
-//! What weir offers a plugin, one module per host interface (`log` now),
-//! over one [`HostState`] that the store of either plugin form carries. Each
-//! interface binds itself to both forms: the component form's WIT `host`
-//! interface and the core-module form's `weir.*` imports, so the two behave
-//! alike.
+//! What weir offers a plugin, one module per host interface (`log`,
+//! `state`), over one [`HostState`] that the store of either plugin form
+//! carries. Each interface binds itself to both forms: the component form's
+//! WIT interfaces and the core-module form's `weir.*` imports, so the two
+//! behave alike.
 
+mod keyed;
 mod log;
+mod state;
 
+pub use keyed::{KeyedState, StateError, DEFAULT_STATE_MAX_BYTES, MAX_KEY, MAX_VALUE};
 pub(crate) use log::add_to_core_linker as add_log_to_core_linker;
+pub(crate) use state::{
+    add_to_core_linker as add_state_to_core_linker, StateAccess, CORE_IMPORTS as STATE_CORE_IMPORTS,
+};
 
 use super::plugin_log::{LogStream, LogTag};
 use std::sync::Arc;
@@ -19,11 +25,17 @@ pub(crate) struct HostState {
     /// recent lines, so a trap that follows them is explained (a
     /// JavaScript plugin has no stderr of its own).
     stderr: LogStream,
+    /// The keyed state the instance reaches, and whether it may now.
+    pub(crate) state: StateAccess,
 }
 
 impl HostState {
     /// The host state of an instance tagged `tag`, whose stderr is `stderr`.
     pub(crate) fn new(tag: Arc<LogTag>, stderr: LogStream) -> Self {
-        HostState { tag, stderr }
+        HostState {
+            tag,
+            stderr,
+            state: StateAccess::default(),
+        }
     }
 }

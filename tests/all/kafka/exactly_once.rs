@@ -186,6 +186,17 @@ fn exactly_once_is_refused_unless_kafka_to_kafka() {
 
 #[test]
 fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
+    resumes_after_an_abort("counter.wasm");
+}
+
+#[test]
+fn after_an_abort_keyed_state_resumes_from_its_last_committed_state() {
+    resumes_after_an_abort("keyed_counter.wasm");
+}
+
+/// A counter (`plugin`) counts on from the state of the last committed
+/// transaction after an abort.
+fn resumes_after_an_abort(plugin: &str) {
     let tansu = Tansu::start();
     let brokers = tansu.brokers.clone();
     // 4 partitions; event i has the key k<i % 16> and goes to partition
@@ -194,7 +205,7 @@ fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
     tokio_rt().block_on(create_topics(&brokers, &[("dlq", 1)]));
     const HALF: usize = 320;
     group_produce(&brokers, 0, HALF);
-    let p = kafka_pipeline(&brokers, "counter.wasm", r#"delivery = "exactly-once""#);
+    let p = kafka_pipeline(&brokers, plugin, r#"delivery = "exactly-once""#);
     let faults = Faults::default();
     let (b, f) = (brokers.clone(), faults.clone());
     run_until(&p, &faults, move || {
@@ -224,7 +235,7 @@ fn after_an_abort_a_stateful_stage_resumes_from_its_last_committed_state() {
         assert_eq!(
             last[&format!("e{i}")],
             (i / 16 + 1) as u64,
-            "e{i}: the counts go on from the committed state after the abort"
+            "{plugin}: e{i}: the counts go on from the committed state after the abort"
         );
     }
 }

@@ -15,6 +15,11 @@ use weir::Event;
 const PARTITIONS: u32 = 4;
 
 pub fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
+    counting_pipeline_of("counter.wasm", extra)
+}
+
+/// The counting pipeline with another counter plugin of `plugins/dist`.
+pub fn counting_pipeline_of(plugin: &str, extra: &str) -> weir::config::Pipeline {
     pipeline(&format!(
         r#"
         name = "swap"
@@ -27,7 +32,7 @@ pub fn counting_pipeline(extra: &str) -> weir::config::Pipeline {
         linger = "2ms"
         [[stage]]
         name = "count"
-        plugin = "{{dist}}/counter.wasm"
+        plugin = "{{dist}}/{plugin}"
         {extra}
         "#
     ))

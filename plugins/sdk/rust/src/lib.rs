@@ -2,7 +2,7 @@
 //!
 //! Implement [`Stage`] for a type and name it in [`export_stage!`]. Built for
 //! `wasm32-wasip2` the crate becomes a component of the world
-//! `weir:plugin/stage@1.0.0`; built for `wasm32-wasip1` it becomes a core
+//! `weir:plugin/stage@1.1.0`; built for `wasm32-wasip1` it becomes a core
 //! module of the weir core-module ABI. The same code gives the same results
 //! in both forms.
 //!
@@ -26,12 +26,17 @@
 //!
 //! weir_plugin::export_stage!(Upper);
 //! ```
+//!
+//! A stage that counts, sums or remembers per key keeps that in [`state`]:
+//! the host holds it, persists what changed and hands it to every new
+//! instance and version.
 
 pub use weir_abi::{Event, EventError, Header, Output};
 
 mod config;
 pub mod json;
 pub mod log;
+pub mod state;
 
 #[doc(hidden)]
 pub mod __private;

@@ -1,0 +1,75 @@
+//! Counts events per key and stamps each event with the running count in the
+//! header `count` (unkeyed events count under the empty key), like the
+//! counter; the counts live in the host's keyed state instead of the
+//! plugin's memory. Each batch reads the counts of its keys in one host call
+//! and writes them back in one, so a batch costs the same however many keys
+//! the state holds, and nothing is exported between batches.
+
+use std::collections::HashMap;
+use weir_plugin::state;
+use weir_plugin::{Config, Event, EventError, Header, Output, Stage};
+
+struct KeyedCounter;
+
+impl Stage for KeyedCounter {
+    fn init(_config: &Config) -> Result<Self, String> {
+        Ok(KeyedCounter)
+    }
+
+    fn process(&mut self, batch: Vec<Event>) -> Output {
+        match count(batch.len(), &batch) {
+            Ok(counts) => Output {
+                events: batch
+                    .into_iter()
+                    .zip(counts)
+                    .map(|(mut e, n)| {
+                        e.headers.push(Header {
+                            key: "count".into(),
+                            value: n.to_string().into_bytes(),
+                        });
+                        e
+                    })
+                    .collect(),
+                errors: vec![],
+            },
+            // State refused (a limit): every event of the batch goes to the
+            // dead-letter sink with the host's reason.
+            Err(e) => Output {
+                events: vec![],
+                errors: (0..batch.len() as u32)
+                    .map(|index| EventError {
+                        index,
+                        message: e.to_string(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+fn key(e: &Event) -> &[u8] {
+    e.key.as_deref().unwrap_or_default()
+}
+
+/// The running count of each event, in order; the new counts stored.
+fn count(n: usize, batch: &[Event]) -> Result<Vec<u64>, state::StateError> {
+    let mut distinct: HashMap<&[u8], u64> = HashMap::new();
+    for e in batch {
+        distinct.entry(key(e)).or_insert(0);
+    }
+    let keys: Vec<&[u8]> = distinct.keys().copied().collect();
+    for (k, v) in keys.iter().zip(state::load_many::<u64>(&keys)?) {
+        distinct.insert(k, v.unwrap_or(0));
+    }
+    let mut counts = Vec::with_capacity(n);
+    for e in batch {
+        let c = distinct.get_mut(key(e)).expect("every key was loaded");
+        *c += 1;
+        counts.push(*c);
+    }
+    let updated: Vec<(&[u8], u64)> = distinct.into_iter().collect();
+    state::store_many(&updated)?;
+    Ok(counts)
+}
+
+weir_plugin::export_stage!(KeyedCounter);

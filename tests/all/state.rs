@@ -1,0 +1,182 @@
+//! Keyed state held by the host: counts per key that outlive batches,
+//! instances and versions; a failed batch leaves no trace; limits refuse
+//! with a reason while the worker goes on; a stateless stage has none; a
+//! component built against the 1.0.0 contract still runs.
+
+use crate::support::counting::{
+    assert_exactly_once_with_continuous_counts, counting_pipeline_of, with_running_pipeline,
+};
+use crate::support::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use weir::pipeline::reload::Artifact;
+use weir::Event;
+
+/// Events keyed `k<i % keys>`, all in one partition, valued by their index.
+fn keyed(n: usize, keys: usize) -> Vec<(u32, Event)> {
+    (0..n)
+        .map(|i| {
+            let mut e = Event::from_value(i.to_string());
+            e.key = Some(format!("k{}", i % keys).into_bytes());
+            (0, e)
+        })
+        .collect()
+}
+
+fn counts(out: &[Event]) -> Vec<(String, u64)> {
+    out.iter()
+        .map(|e| {
+            (
+                String::from_utf8_lossy(e.key.as_deref().unwrap_or_default()).into_owned(),
+                header(e, "count").parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Running counts per key, 1, 2, 3… in order.
+fn assert_running_counts(out: &[Event]) {
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for (key, n) in counts(out) {
+        let c = seen.entry(key.clone()).or_insert(0);
+        *c += 1;
+        assert_eq!(n, *c, "the count of {key} runs on");
+    }
+}
+
+#[test]
+fn the_keyed_counter_counts_across_batches_in_both_forms() {
+    for plugin in ["keyed_counter.wasm", "keyed_counter.core.wasm"] {
+        let p = pipeline(&format!(
+            "name = \"keyed\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+             batch = {{ max_events = 7 }}\n\
+             [[stage]]\nname = \"count\"\nplugin = \"{{dist}}/{plugin}\"\n"
+        ));
+        let ran = run_memory(&p, keyed(100, 3));
+        assert_eq!(ran.out.len(), 100, "{plugin}");
+        assert_running_counts(&ran.out);
+        assert_eq!(
+            counts(&ran.out).last().unwrap(),
+            &("k0".to_string(), 34),
+            "{plugin}"
+        );
+        let tally = weir::metrics::stage_tally("keyed", "count");
+        let held = tally.state.lock().unwrap()[&0];
+        assert_eq!(held.0, 3, "{plugin}: three keys held");
+    }
+}
+
+#[test]
+fn a_batch_that_traps_leaves_no_trace_in_the_state() {
+    let p = pipeline(
+        "name = \"keyed-poison\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         batch = { max_events = 16 }\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{dist}/fixtures/keyed_poison.wasm\"\n",
+    );
+    let mut events = keyed(64, 4);
+    events[21].1.value = b"poison".to_vec();
+    events[50].1.value = b"poison".to_vec();
+    let ran = run_memory(&p, events);
+    assert_eq!(ran.dead.len(), 2, "the two poison events");
+    assert_eq!(ran.out.len(), 62);
+    // The batches were split and retried to isolate the poison; every
+    // count a failed try wrote was dropped, so each event counts once.
+    assert_running_counts(&ran.out);
+}
+
+#[test]
+fn a_stateless_stage_has_no_keyed_state_and_says_so() {
+    let p = pipeline(
+        "name = \"keyed-stateless\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{dist}/keyed_counter.wasm\"\nstateless = true\n",
+    );
+    let ran = run_memory(&p, keyed(5, 2));
+    assert!(ran.out.is_empty());
+    assert_eq!(ran.dead.len(), 5);
+    let reason = header(&ran.dead[0], "weir-reason");
+    assert!(
+        reason.contains("stateless") && reason.contains("remove `stateless = true`"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn past_state_max_bytes_writes_are_refused_with_the_reason_and_the_stage_goes_on() {
+    let p = pipeline(
+        "name = \"keyed-full\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         batch = { max_events = 10 }\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{dist}/keyed_counter.core.wasm\"\n\
+         state_max_bytes = \"1KiB\"\n",
+    );
+    // Ten keys, then 100 new ones (each key and count takes about 16
+    // bytes: the state fills up), then the first ten again.
+    let mut events = keyed(10, 10);
+    events.extend((0..100).map(|i| {
+        let mut e = Event::from_value(format!("new {i}"));
+        e.key = Some(format!("new-key-{i:03}").into_bytes());
+        (0, e)
+    }));
+    events.extend(keyed(10, 10));
+    let ran = run_memory(&p, events);
+    assert_eq!(ran.out.len() + ran.dead.len(), 120, "nothing is lost");
+    assert!(!ran.dead.is_empty(), "the state filled up");
+    let reason = header(&ran.dead[0], "weir-reason");
+    assert!(reason.contains("state_max_bytes (1024)"), "{reason}");
+    let last: Vec<(String, u64)> = counts(&ran.out[ran.out.len() - 10..]);
+    assert!(
+        last.iter().all(|(k, n)| k.starts_with('k') && *n == 2),
+        "the keys already held count on: {last:?}"
+    );
+}
+
+#[test]
+fn a_component_built_against_the_1_0_0_contract_still_runs() {
+    let plugin = load("contract_v1_0.wasm");
+    assert_eq!(plugin.abi_version(&runtime()).unwrap(), "1.0.0");
+    assert_eq!(
+        load("keyed_counter.wasm").abi_version(&runtime()).unwrap(),
+        "1.1.0"
+    );
+    let p = pipeline(
+        "name = \"v1-0\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         [[stage]]\nname = \"same\"\nplugin = \"{dist}/fixtures/contract_v1_0.wasm\"\n",
+    );
+    let ran = run_memory(&p, keyed(20, 2));
+    assert_eq!(
+        values(&ran.out),
+        (0..20).map(|i| i.to_string()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn ten_swaps_under_load_keep_the_host_held_counts() {
+    let p = counting_pipeline_of("keyed_counter.wasm", "");
+    let dist = root().join("plugins/dist");
+    let (out, dead, fed) = with_running_pipeline(&p, 8000, move |reloader, counters| async move {
+        let flowed = || counters.events_out.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while flowed() == 0 {
+            assert!(Instant::now() < deadline, "no event came out");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Two versions (core module, component) that export nothing: the
+        // counts stay with the host.
+        for k in 0..10 {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let file = if k % 2 == 0 {
+                "keyed_counter.core.wasm"
+            } else {
+                "keyed_counter.wasm"
+            };
+            let d = reloader
+                .deploy("count", Artifact::Path(dist.join(file)))
+                .await
+                .unwrap_or_else(|e| panic!("swap {k}: {e}"));
+            assert!(!d.unchanged);
+        }
+        assert_eq!(reloader.status()[0].swaps, 10);
+    });
+    assert!(dead.is_empty(), "no dead letters: {dead:?}");
+    assert_exactly_once_with_continuous_counts(&out, fed);
+}
