@@ -121,6 +121,13 @@ impl Inner {
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(io(
+                        file,
+                        "another process holds it (a worker that runs the partition); \
+                         stop that worker, or wait until the partition moves",
+                    ))
+                }
                 Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
                     if e.kind() != std::io::ErrorKind::InvalidData =>
                 {
@@ -228,6 +235,27 @@ impl CheckpointStore for DirStore {
             };
         }
         self.blocking(move |s| s.load_blocking(&file)).await
+    }
+
+    async fn partitions(&self, pipeline: &str) -> Result<Vec<String>, StoreError> {
+        let dir = self.inner.dir.join(pipeline);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir, e)),
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for entry in entries {
+            let path = entry.map_err(|e| io(&dir, e))?.path();
+            let kept = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("redb" | "json")
+            );
+            if let (true, Some(stem)) = (kept, path.file_stem().and_then(|s| s.to_str())) {
+                names.insert(stem.to_string());
+            }
+        }
+        Ok(names.into_iter().collect())
     }
 
     async fn release(&self, pipeline: &str, partition: &str) {

@@ -127,6 +127,12 @@ pub trait CheckpointStore: Send + Sync {
     /// half of it).
     async fn load(&self, pipeline: &str, partition: &str) -> Result<Option<Stored>, StoreError>;
 
+    /// The partitions of `pipeline` that have a record, by name, sorted.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn partitions(&self, pipeline: &str) -> Result<Vec<String>, StoreError>;
+
     /// The worker no longer holds the partition: what the store keeps open
     /// for it is let go, for the partition's next owner.
     async fn release(&self, pipeline: &str, partition: &str) {

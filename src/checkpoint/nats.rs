@@ -297,6 +297,26 @@ impl CheckpointStore for NatsKvStore {
         Ok(Some(Stored { record, keyed }))
     }
 
+    async fn partitions(&self, pipeline: &str) -> Result<Vec<String>, StoreError> {
+        use futures_util::StreamExt;
+        let prefix = format!("{pipeline}.");
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let mut names = std::collections::BTreeSet::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| StoreError::Io(e.to_string()))?;
+            if let Some(name) = key.strip_prefix(&prefix) {
+                if !name.contains(".keyed.") {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
     async fn release(&self, pipeline: &str, partition: &str) {
         self.logs
             .lock()

@@ -13,6 +13,7 @@ mod new;
 mod replay;
 mod run;
 mod sign;
+mod state;
 mod test_plugin;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -142,6 +143,22 @@ pub enum Command {
         #[arg(long, default_value = "weir.key")]
         key: PathBuf,
     },
+    /// Show what a pipeline's [checkpoint] store holds: each partition's
+    /// position and a stage's keyed state (stop the workers that hold the
+    /// partitions first: the directory store is theirs while they run).
+    State {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// The stage whose keyed state to show.
+        #[arg(long)]
+        stage: String,
+        /// Only this partition (e.g. shard-0, orders.3).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Only this key (as UTF-8).
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Verify a plugin artifact's <plugin>.minisig against trusted keys.
     Verify {
         /// The plugin artifact.
@@ -198,6 +215,12 @@ pub fn main(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Keygen { name } => sign::keygen(&name),
         Command::Sign { plugin, key } => sign::sign(&plugin, &key),
         Command::Verify { plugin, keys } => sign::verify(&plugin, &keys),
+        Command::State {
+            pipeline,
+            stage,
+            partition,
+            key,
+        } => state::state(&pipeline, &stage, partition.as_deref(), key.as_deref()),
     }
 }
 

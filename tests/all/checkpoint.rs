@@ -135,6 +135,7 @@ fn killed_worker_resumes(plugin: &str, store: &str) {
     if plugin.starts_with("keyed") {
         let keys: usize = saved.iter().map(|s| s.keyed["count"].len()).sum();
         assert_eq!(keys, KEYS, "{plugin}: every key's count, in the store");
+        show_state(&p, N / 2);
     }
 
     // Second run: the whole input again, as a replayed file would give it.
@@ -321,4 +322,39 @@ fn the_directory_store_keeps_keyed_state_and_refuses_a_damaged_file() {
             );
         }
     });
+}
+
+/// `weir state` shows the keyed counts the store holds after `n` events.
+fn show_state(p: &std::path::Path, n: usize) {
+    let state = |args: &[&str]| {
+        let out = weir()
+            .args(["state", p.to_str().unwrap(), "--stage", "count"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let all = state(&[]);
+    for shard in 0..2 {
+        assert!(
+            all.contains(&format!("partition shard-{shard}: position ")),
+            "{all}"
+        );
+    }
+    for k in 0..KEYS {
+        let count = (n + KEYS - 1 - k) / KEYS;
+        assert!(
+            all.contains(&format!("\"k{k}\" = 0x")) && all.contains(&format!("(u64 LE: {count})")),
+            "k{k} counted {count} times:\n{all}"
+        );
+    }
+    let one = state(&["--key", "k0"]);
+    assert_eq!(one.matches("\"k0\" = ").count(), 1, "{one}");
+    assert_eq!(one.matches("\"k0\": no value").count(), 1, "{one}");
 }
