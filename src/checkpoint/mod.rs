@@ -12,6 +12,7 @@
 //! A local directory of embedded databases ([`DirStore`]) and a JetStream
 //! key-value bucket ([`NatsKvStore`]) implement it.
 
+pub mod changelog;
 mod dir;
 mod nats;
 mod restore;

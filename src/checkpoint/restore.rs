@@ -3,6 +3,7 @@
 //! [`Restored`] until the partition's first instance takes them, and the
 //! source resumes after the record's position.
 
+use super::changelog::Changelog;
 use super::{CheckpointStore, KeyedEntries, StoreError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -60,10 +61,20 @@ impl Restored {
     }
 }
 
+/// Where a partition's state comes from.
+#[derive(Clone)]
+enum Backend {
+    /// A checkpoint store: state and the position it belongs to.
+    Store(Arc<dyn CheckpointStore>),
+    /// Exactly-once mode: keyed state from the changelog; the position is
+    /// the group's committed offset, which commits with it.
+    Changelog(Arc<Changelog>),
+}
+
 /// Loads partitions' checkpoints for a source.
 #[derive(Clone)]
 pub struct Restorer {
-    store: Arc<dyn CheckpointStore>,
+    backend: Backend,
     pipeline: String,
     restored: Arc<Restored>,
 }
@@ -72,10 +83,49 @@ impl Restorer {
     /// Restores `pipeline`'s partitions from `store`.
     pub fn new(store: Arc<dyn CheckpointStore>, pipeline: &str) -> Self {
         Restorer {
-            store,
+            backend: Backend::Store(store),
             pipeline: pipeline.to_string(),
             restored: Arc::default(),
         }
+    }
+
+    /// Restores the keyed state of `pipeline`'s partitions from their
+    /// changelog into `restored`; the source keeps its positions.
+    pub fn changelog(changelog: Arc<Changelog>, pipeline: &str, restored: Arc<Restored>) -> Self {
+        Restorer {
+            backend: Backend::Changelog(changelog),
+            pipeline: pipeline.to_string(),
+            restored,
+        }
+    }
+
+    /// Rebuilds a partition's keyed state from its changelog, as of the
+    /// events before position `next`.
+    async fn rebuild_from_changelog(
+        &self,
+        changelog: &Changelog,
+        id: u32,
+        name: &str,
+        next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let started = std::time::Instant::now();
+        let parsed = name
+            .rsplit_once('.')
+            .and_then(|(t, p)| Some((t, p.parse::<i32>().ok()?)));
+        let Some((topic, partition)) = parsed else {
+            return Err(StoreError::Io(format!(
+                "changelog: {name} is not a Kafka partition"
+            )));
+        };
+        let keyed = changelog.restore(topic, partition, next).await?;
+        let took = started.elapsed();
+        let keys: usize = keyed.values().map(Vec::len).sum();
+        for (stage, entries) in keyed {
+            self.restored.put_keyed(stage, id, entries);
+        }
+        crate::metrics::state_restored(&self.pipeline, took);
+        tracing::info!(pipeline = %self.pipeline, partition = name, keys, "rebuilt the keyed state from the changelog in {took:.1?}");
+        Ok(None)
     }
 
     /// Loads the record of the partition named `name`, which the engine
@@ -86,8 +136,27 @@ impl Restorer {
     /// # Errors
     /// When the store cannot be read.
     pub async fn restore(&self, id: u32, name: &str) -> Result<Option<u64>, StoreError> {
+        self.restore_before(id, name, u64::MAX).await
+    }
+
+    /// [`Restorer::restore`] for a partition whose first event to process
+    /// is at position `next` (a changelog then holds nothing of it or
+    /// after it).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn restore_before(
+        &self,
+        id: u32,
+        name: &str,
+        next: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let store = match &self.backend {
+            Backend::Store(s) => s,
+            Backend::Changelog(c) => return self.rebuild_from_changelog(c, id, name, next).await,
+        };
         let started = std::time::Instant::now();
-        let Some(stored) = self.store.load(&self.pipeline, name).await? else {
+        let Some(stored) = store.load(&self.pipeline, name).await? else {
             return Ok(None);
         };
         let took = started.elapsed();

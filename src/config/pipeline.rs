@@ -269,8 +269,8 @@ impl Pipeline {
             } else if delivery == Delivery::ExactlyOnce {
                 w.problem(
                     "checkpoint",
-                    "stage state is not part of a Kafka transaction, so resuming it from a checkpoint would re-publish committed events",
-                    "remove [checkpoint], or use delivery = \"at-least-once\"",
+                    "in exactly-once mode keyed state is kept in changelog topics, inside the Kafka transactions; a checkpoint store is not part of a Kafka transaction, so resuming from it would re-publish committed events",
+                    "remove [checkpoint] (keyed state needs nothing more), or use delivery = \"at-least-once\"",
                 );
             }
         }

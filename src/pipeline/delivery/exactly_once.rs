@@ -15,9 +15,10 @@
 //! in the group.
 
 use super::count_delivered;
-use crate::checkpoint::{KeyedChanges, Restored};
+use crate::checkpoint::changelog::{record_key, Changelog};
+use crate::checkpoint::{Restored, Restorer};
 use crate::config::{SinkConfig, SourceConfig};
-use crate::pipeline::batch::{KeyedDelta, Processed};
+use crate::pipeline::batch::Processed;
 use crate::pipeline::counters::{RunCounters, RunReport};
 use crate::pipeline::error::PipelineError;
 use crate::pipeline::start::Launch;
@@ -63,8 +64,6 @@ struct Delivered {
     n_dead: u64,
     /// The stateful stages' state after the batch.
     states: Vec<(String, Vec<u8>)>,
-    /// The keys the batch changed in keyed state.
-    keyed: Vec<(String, KeyedDelta)>,
 }
 
 /// What the transaction loop does next.
@@ -85,9 +84,6 @@ struct Committed {
     /// The stateful stages' state per partition id after its last
     /// committed batch: an aborted partition's stages resume from it.
     states: HashMap<u32, Vec<(String, Vec<u8>)>>,
-    /// The keyed state per partition id as of its last committed batch:
-    /// stage → key → value.
-    keyed: HashMap<u32, KeyedChanges>,
 }
 
 /// Runs a Kafka → Kafka pipeline with exactly-once delivery until its
@@ -116,6 +112,16 @@ pub(in crate::pipeline) async fn run(
         .await
         .map_err(PipelineError::Sink)?;
     tracing::info!(pipeline = %pipeline.name, transactional_id = %producer.id, "exactly-once: transactional producer ready");
+    // Keyed state goes to changelog topics inside the transactions.
+    let changelog = if pipeline.stages.iter().any(|s| !s.stateless) {
+        let c = Arc::new(Changelog::new(from, &pipeline.name));
+        c.ensure_topics()
+            .await
+            .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
+        Some(c)
+    } else {
+        None
+    };
     let mut aborts = 0;
     let (mut source, mut offsets) = transactional_source(from)?;
     let mut committed = Committed::default();
@@ -123,12 +129,22 @@ pub(in crate::pipeline) async fn run(
     // given, it also has every batch carry its stages' state.
     let mut restored = Arc::new(Restored::default());
     loop {
+        // Each partition's keyed state is rebuilt from its changelog before
+        // its first batch (again after an abort: the aborted changes are
+        // not in it).
+        if let Some(c) = &changelog {
+            source.restore_with(Restorer::changelog(
+                c.clone(),
+                &pipeline.name,
+                restored.clone(),
+            ));
+        }
         // A run that starts over keeps the versions swapped in before.
         let started = Started::start(launch, source, Some(restored))?;
         committed.transactions = 0;
         let (result, back) = deliver(
             started,
-            &producer,
+            (&producer, changelog.as_deref()),
             &offsets,
             counters,
             &faults,
@@ -151,24 +167,12 @@ pub(in crate::pipeline) async fn run(
         }
         restored = Arc::new(Restored::default());
         let mut states = std::mem::take(&mut committed.states);
-        let mut keyed = std::mem::take(&mut committed.keyed);
         source = match (back, offsets.rewind().await) {
             (Some(back), Ok(moved)) => {
                 tracing::warn!(pipeline = %pipeline.name, partitions = moved.len(), "transaction aborted: {why}; reading again from the last committed offsets");
                 for (old, new) in moved {
                     for (stage, state) in states.remove(&old).unwrap_or_default() {
                         restored.put(stage, new, state);
-                    }
-                    if let Some(held) = keyed.remove(&old) {
-                        for (stage, entries) in &held {
-                            let live = entries
-                                .iter()
-                                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-                                .collect();
-                            restored.put_keyed(stage.clone(), new, live);
-                        }
-                        // The whole state, for the next abort.
-                        committed.keyed.insert(new, held);
                     }
                 }
                 back
@@ -214,7 +218,7 @@ fn transactional_id(pipeline: &str, group: &str) -> String {
 /// result.
 async fn deliver(
     mut started: Started,
-    producer: &TransactionalProducer,
+    (producer, changelog): (&TransactionalProducer, Option<&Changelog>),
     offsets: &ConsumedOffsets,
     counters: &RunCounters,
     faults: &Faults,
@@ -243,7 +247,7 @@ async fn deliver(
                     // Given up meanwhile: the new owner reads it again.
                     done = done.abandon();
                 }
-                if let Err(e) = add(&mut open, producer, done).await {
+                if let Err(e) = add(&mut open, (producer, changelog), offsets, done).await {
                     failure = Some(e);
                     break;
                 }
@@ -264,20 +268,9 @@ async fn deliver(
                         if !b.states.is_empty() {
                             committed.states.insert(b.ack.partition, b.states);
                         }
-                        let keyed = committed.keyed.entry(b.ack.partition).or_default();
-                        for (stage, delta) in b.keyed {
-                            let held = keyed.entry(stage).or_default();
-                            for (k, v) in delta {
-                                match v {
-                                    Some(_) => held.insert(k, v),
-                                    None => held.remove(&k),
-                                };
-                            }
-                        }
                     }
                     // Partitions given up take their state with them.
                     committed.states.retain(|id, _| offsets.holds(*id));
-                    committed.keyed.retain(|id, _| offsets.holds(*id));
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -309,7 +302,8 @@ async fn sleep_until(due: Option<Instant>) {
 /// when none is.
 async fn add(
     open: &mut Option<Open>,
-    producer: &TransactionalProducer,
+    (producer, changelog): (&TransactionalProducer, Option<&Changelog>),
+    offsets: &ConsumedOffsets,
     done: Processed,
 ) -> Result<(), PipelineError> {
     if open.is_none() {
@@ -327,13 +321,42 @@ async fn add(
         (Ok(a), Ok(b)) => t.confirms.extend([a, b]),
         (Err(e), _) | (_, Err(e)) => return abort(producer, &e.to_string()).await,
     }
+    if let (Some(changelog), false) = (changelog, done.keyed.is_empty()) {
+        let Some((topic, partition)) = offsets.topic_partition(done.ack.partition) else {
+            return abort(
+                producer,
+                "a partition whose keyed state changed was revoked",
+            )
+            .await;
+        };
+        let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = done
+            .keyed
+            .iter()
+            .flat_map(|(stage, delta)| {
+                delta
+                    .iter()
+                    .map(move |(k, v)| (record_key(stage, k), v.clone()))
+            })
+            .collect();
+        match producer
+            .changelog(
+                &changelog.topic(&topic),
+                partition,
+                done.ack.last_position,
+                &records,
+            )
+            .await
+        {
+            Ok(c) => t.confirms.push(c),
+            Err(e) => return abort(producer, &e.to_string()).await,
+        }
+    }
     t.batches.push(Delivered {
         ack: done.ack,
         created: done.created,
         n_out: done.events.len() as u64,
         n_dead: done.dead_letters.len() as u64,
         states: done.states,
-        keyed: done.keyed,
     });
     Ok(())
 }

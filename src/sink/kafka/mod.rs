@@ -92,7 +92,7 @@ async fn produce(
                     })
                 })
         });
-        let mut record = BaseRecord::<[u8], [u8], _> {
+        let record = BaseRecord::<[u8], [u8], _> {
             topic: e.topic.as_deref().unwrap_or(topic),
             partition: None,
             payload: Some(&e.value),
@@ -102,18 +102,30 @@ async fn produce(
             delivery_opaque: ack.clone(),
         };
         ack.expect_one();
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    // The polling thread drains the queue as reports come.
-                    record = r;
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
-                Err((e, _)) => return Err(SinkError::Broker(format!("kafka produce: {e}"))),
-            }
-        }
+        send(producer, record).await?;
     }
     ack.handed_over();
     Ok(Box::pin(async move { ack.confirmed().await }))
+}
+
+/// Hands one record to `producer`; when its local queue is full, waits
+/// for room.
+///
+/// # Errors
+/// When librdkafka refuses the record.
+async fn send(
+    producer: &Producer,
+    mut record: BaseRecord<'_, [u8], [u8], std::sync::Arc<reports::BatchAck>>,
+) -> Result<(), SinkError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                // The polling thread drains the queue as reports come.
+                record = r;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err((e, _)) => return Err(SinkError::Broker(format!("kafka produce: {e}"))),
+        }
+    }
 }

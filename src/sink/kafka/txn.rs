@@ -5,11 +5,13 @@
 //! librdkafka's transactional calls block; each runs on tokio's blocking
 //! pool so the sink loop's runtime stays free.
 
-use super::reports::Producer as ReportingProducer;
-use super::{client_config, create, produce};
+use super::reports::{BatchAck, Producer as ReportingProducer};
+use super::{client_config, create, produce, send};
 use crate::config::KafkaSink as Config;
 use crate::sink::{Confirmation, SinkError};
 use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::BaseRecord;
 use rdkafka::producer::Producer;
 use rdkafka::TopicPartitionList;
 use std::time::Duration;
@@ -81,6 +83,43 @@ impl TransactionalProducer {
     /// When librdkafka refuses a record.
     pub async fn dead_letters(&self, records: &[Event]) -> Result<Confirmation, SinkError> {
         produce(&self.producer, &self.dead_letter_topic, records).await
+    }
+
+    /// Produces keyed-state changes to `partition` of the changelog `topic`
+    /// inside the open transaction: each record key with its value, or no
+    /// value for a removed key, marked with the source `position` of the
+    /// batch they belong to.
+    ///
+    /// # Errors
+    /// When librdkafka refuses a record.
+    pub async fn changelog(
+        &self,
+        topic: &str,
+        partition: i32,
+        position: u64,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<Confirmation, SinkError> {
+        let ack = BatchAck::new();
+        let position = position.to_string();
+        for (key, value) in records {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: crate::checkpoint::changelog::POSITION_HEADER,
+                value: Some(position.as_bytes()),
+            });
+            ack.expect_one();
+            let record = BaseRecord::<[u8], [u8], _> {
+                topic,
+                partition: Some(partition),
+                payload: value.as_deref(),
+                key: Some(key),
+                timestamp: None,
+                headers: Some(headers),
+                delivery_opaque: ack.clone(),
+            };
+            send(&self.producer, record).await?;
+        }
+        ack.handed_over();
+        Ok(Box::pin(async move { ack.confirmed().await }))
     }
 
     /// Adds the consumed offsets to the open transaction and commits it.

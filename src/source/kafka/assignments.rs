@@ -92,6 +92,11 @@ impl Assignments {
         Some((topic, partition, next))
     }
 
+    /// The topic and partition number of an id this worker holds.
+    pub fn topic_partition(&self, id: u32) -> Option<(String, i32)> {
+        self.partitions.get(&id).cloned()
+    }
+
     /// The checkpoint name (`<topic>.<partition>`) of an id this worker
     /// holds.
     pub fn name(&self, id: u32) -> Option<String> {

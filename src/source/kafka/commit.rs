@@ -64,6 +64,11 @@ impl ConsumedOffsets {
         self.on_revoke.requests()
     }
 
+    /// The topic and partition number of the partition with id `id`.
+    pub fn topic_partition(&self, id: u32) -> Option<(String, i32)> {
+        lock(&self.assignments).topic_partition(id)
+    }
+
     /// Whether the partition with id `id` is still held here.
     pub fn holds(&self, id: u32) -> bool {
         lock(&self.assignments).holds(id)

@@ -229,7 +229,11 @@ impl KafkaSource {
     ) -> Result<bool, SourceError> {
         let topic = first.event.topic.as_deref().unwrap_or_default();
         let Some(position) = restorer
-            .restore(first.partition, &checkpoint_name(topic, partition))
+            .restore_before(
+                first.partition,
+                &checkpoint_name(topic, partition),
+                first.position,
+            )
             .await?
         else {
             return Ok(true);

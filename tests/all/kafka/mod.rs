@@ -5,6 +5,7 @@ mod checkpoint;
 mod eos_group;
 mod exactly_once;
 mod group;
+mod keyed;
 mod outage;
 mod stall;
 

@@ -1,0 +1,147 @@
+//! Keyed state: a counter per key over a file of events, with persistent
+//! checkpoints to the directory store, for 10, 10,000 and 1,000,000
+//! distinct keys, measured in one run. The counter that exports its whole
+//! state after every batch (`counter.wasm`) against the one whose counts
+//! the host holds (`keyed_counter.wasm`): events/s, the ratio to the same
+//! plugin's 10-key run, and checkpoint bytes written per second; then how
+//! long the directory store takes to restore the 1,000,000-key state.
+//!
+//! `cargo bench --bench keyed_state` (needs `plugins/build.sh` first);
+//! `WEIR_BENCH_EVENTS` changes the 1,000,000 events. Prints a markdown
+//! table; BENCHMARKS.md records a run.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+#[path = "common/brokers.rs"]
+mod common;
+use common::{dist, Bench};
+use weir::checkpoint::{CheckpointStore, DirStore};
+use weir::config::Pipeline;
+use weir::pipeline::{Endpoints, StartOptions};
+use weir::sink::MemorySink;
+use weir::source::FileSource;
+
+const SHARDS: usize = 4;
+
+fn events() -> usize {
+    std::env::var("WEIR_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// A JSON Lines file of `n` events over `keys` keys.
+fn input(dir: &Path, n: usize, keys: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("in-{keys}.jsonl"));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        writeln!(f, "{{\"key\":\"key-{}\",\"value\":\"{i}\"}}", i % keys).unwrap();
+    }
+    f.flush().unwrap();
+    path
+}
+
+/// What one run measured.
+struct Measured {
+    events_per_s: f64,
+    checkpoint_bytes_per_s: f64,
+}
+
+fn run(b: &Bench, plugin: &str, input: &Path, state: &Path) -> Measured {
+    let toml = format!(
+        "name = \"keyed\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+         workers = {{ threads = 2 }}\n\
+         checkpoint = {{ store = \"dir\", path = \"{}\", interval = \"1s\" }}\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
+        state.display(),
+        dist(plugin).display()
+    );
+    let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();
+    let n = events() as u64;
+    b.tokio.block_on(async {
+        let sink = MemorySink::counting();
+        let endpoints = Endpoints {
+            source: Box::new(FileSource::open(input, SHARDS).await.unwrap()),
+            sink: Box::new(sink.clone()),
+            dead_letter: Box::new(MemorySink::counting()),
+        };
+        let options = StartOptions {
+            endpoints: Some(endpoints),
+            ..StartOptions::default()
+        };
+        let start = Instant::now();
+        let run = weir::pipeline::start(b.rt.clone(), &p, options)
+            .await
+            .unwrap();
+        let counters = run.counters().clone();
+        run.finished().await.unwrap();
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(sink.count(), n, "every event counted");
+        Measured {
+            events_per_s: n as f64 / took,
+            checkpoint_bytes_per_s: counters.checkpoint_bytes.load(Ordering::Relaxed) as f64
+                / took,
+        }
+    })
+}
+
+fn main() {
+    let Some(b) = Bench::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let n = events();
+    println!("{n} events, {SHARDS} shards, 2 worker threads, checkpoints every second to the directory store\n");
+    println!("| plugin | keys | events/s | vs 10 keys | checkpoint bytes/s |");
+    println!("|---|---|---|---|---|");
+    // Exporting the whole state per batch makes a million keys take
+    // minutes: the exporting counter runs the first two sizes.
+    for (plugin, sizes) in [
+        ("counter.wasm", &[10, 10_000][..]),
+        ("keyed_counter.wasm", &[10, 10_000, 1_000_000][..]),
+    ] {
+        let mut base = None;
+        for &keys in sizes {
+            let file = input(dir.path(), n, keys);
+            let state = dir.path().join(format!("state-{plugin}-{keys}"));
+            let m = run(&b, plugin, &file, &state);
+            let base = *base.get_or_insert(m.events_per_s);
+            println!(
+                "| {plugin} | {keys} | {:.0} k | {:.0}% | {:.1} MB/s |",
+                m.events_per_s / 1e3,
+                100.0 * m.events_per_s / base,
+                m.checkpoint_bytes_per_s / 1e6
+            );
+            std::fs::remove_file(&file).unwrap();
+        }
+    }
+    // Restore: what a worker that takes the partitions over reads.
+    let state = dir.path().join("state-keyed_counter.wasm-1000000");
+    let (took, bytes) = b.tokio.block_on(async {
+        let store = DirStore::open(&state).unwrap();
+        let start = Instant::now();
+        let mut bytes = 0;
+        for shard in 0..SHARDS {
+            let stored = store
+                .load("keyed", &format!("shard-{shard}"))
+                .await
+                .unwrap()
+                .unwrap();
+            bytes += stored
+                .keyed
+                .values()
+                .flatten()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        }
+        (start.elapsed().as_secs_f64(), bytes as f64)
+    });
+    println!(
+        "\nrestore from the directory store: {:.1} MB of keys and values in {:.2} s: {:.1} s per 100 MB",
+        bytes / 1e6,
+        took,
+        took * 100e6 / bytes
+    );
+}

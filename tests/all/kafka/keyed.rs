@@ -1,0 +1,152 @@
+//! Keyed state held by the host follows its Kafka partition, on a real
+//! broker process (Tansu): two workers count per key in one group, one is
+//! killed with SIGKILL mid-stream, the other takes its partitions over with
+//! their keyed state, and every output's count is the true count at its
+//! position. At-least-once mode carries the state in the checkpoint store;
+//! exactly-once mode in the changelog topic, inside the transactions.
+
+use crate::support::brokers::Tansu;
+use crate::support::kafka::{committed, create_topics, pipeline_file, produce_range};
+use crate::support::kafka::{read_records, setup, PARTITIONS};
+use crate::support::{root, spawn_weir, tokio_rt, wait_until, Process};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const N: usize = 1600;
+
+/// Events `e<i>` carry key `k<i % 16>`, and each key stays on one
+/// partition: the count of event `i` is `i / 16 + 1`.
+fn expected_count(value: &str) -> u64 {
+    let i: u64 = value.trim_start_matches('e').parse().unwrap();
+    i / 16 + 1
+}
+
+/// The group pipeline with the keyed counter, and `extra` appended.
+fn keyed_file(dir: &std::path::Path, brokers: &str, head: &str, tail: &str) -> std::path::PathBuf {
+    let file = pipeline_file(dir, brokers);
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        &root()
+            .join("plugins/dist/counter.wasm")
+            .display()
+            .to_string(),
+        &root()
+            .join("plugins/dist/keyed_counter.wasm")
+            .display()
+            .to_string(),
+    );
+    std::fs::write(&file, format!("{head}\n{text}{tail}")).unwrap();
+    file
+}
+
+/// Whether `weir`'s log says it was given at least one partition.
+fn got_partitions(weir: &Process) -> bool {
+    weir.log()
+        .lines()
+        .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
+}
+
+/// A and B count; events keep coming while A is killed; B finishes.
+/// Returns every output record and B's log.
+fn kill_one_of_two(brokers: &str, file: &std::path::Path) -> (Vec<(String, Option<u64>)>, String) {
+    let mut a = spawn_weir(file);
+    wait_until("A's partitions", 60, || got_partitions(&a));
+    produce_range(brokers, 0, 400);
+    read_records(brokers, 400);
+    let mut b = spawn_weir(file);
+    wait_until("B's partitions", 60, || got_partitions(&b));
+    std::thread::sleep(Duration::from_secs(2));
+    produce_range(brokers, 400, 800);
+    read_records(brokers, 800);
+    // A is killed while events flow: its partitions move to B with the
+    // keyed state of their last save (or committed transaction).
+    let producing = brokers.to_string();
+    let producer = std::thread::spawn(move || {
+        for from in (800..N).step_by(50) {
+            produce_range(&producing, from, from + 50);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    });
+    read_records(brokers, 1000);
+    a.end_with(libc::SIGKILL);
+    producer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while committed(brokers, "weir-group", "in", PARTITIONS)
+        .iter()
+        .sum::<i64>()
+        != N as i64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the group stopped short of {N}: {:?}\n{}",
+            committed(brokers, "weir-group", "in", PARTITIONS),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let records = read_records(brokers, N);
+    let log_b = b.end_with(libc::SIGTERM);
+    (records, log_b)
+}
+
+#[test]
+fn at_least_once_keyed_state_moves_with_its_partition_through_the_checkpoint_store() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    let dir = tempfile::tempdir().unwrap();
+    let file = keyed_file(
+        dir.path(),
+        &tansu.brokers,
+        "",
+        "[checkpoint]\nstore = \"dir\"\npath = \"state\"\ninterval = \"500ms\"\n",
+    );
+    let (records, log_b) = kill_one_of_two(&tansu.brokers, &file);
+    assert!(
+        log_b.contains("restored a checkpoint"),
+        "B took partitions over from their checkpoints:\n{log_b}"
+    );
+    // Events after A's last save are read again; each copy's count is
+    // still the count at its position.
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (value, count) in &records {
+        assert_eq!(*count, Some(expected_count(value)), "{value}");
+        *seen.entry(value).or_default() += 1;
+    }
+    assert_eq!(seen.len(), N, "every input event is in the output");
+}
+
+#[test]
+fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = format!(
+        "[dead_letter]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"\n",
+        tansu.brokers
+    );
+    let file = keyed_file(
+        dir.path(),
+        &tansu.brokers,
+        "delivery = \"exactly-once\"",
+        &dlq,
+    );
+    let (records, log_b) = kill_one_of_two(&tansu.brokers, &file);
+    assert!(
+        log_b
+            .lines()
+            .any(|l| l.contains("rebuilt the keyed state from the changelog")
+                && !l.contains("keys=0")),
+        "B rebuilt the partitions it took over from their changelog:\n{log_b}"
+    );
+    // This broker shows the records of A's unfinished transaction too; of
+    // each event, the copy read last (a key stays in one partition) is the
+    // committed one, and its count is exact.
+    let mut last: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for (value, count) in records {
+        last.insert(value, count);
+    }
+    assert_eq!(last.len(), N, "every input event is in the output");
+    for (value, count) in &last {
+        assert_eq!(*count, Some(expected_count(value)), "{value}");
+    }
+}
