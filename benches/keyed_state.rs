@@ -23,7 +23,7 @@ use weir::pipeline::{Endpoints, StartOptions};
 use weir::sink::MemorySink;
 use weir::source::FileSource;
 
-const SHARDS: usize = 4;
+const SHARDS: u32 = 4;
 
 fn events() -> usize {
     std::env::var("WEIR_BENCH_EVENTS")
@@ -81,8 +81,7 @@ fn run(b: &Bench, plugin: &str, input: &Path, state: &Path) -> Measured {
         assert_eq!(sink.count(), n, "every event counted");
         Measured {
             events_per_s: n as f64 / took,
-            checkpoint_bytes_per_s: counters.checkpoint_bytes.load(Ordering::Relaxed) as f64
-                / took,
+            checkpoint_bytes_per_s: counters.checkpoint_bytes.load(Ordering::Relaxed) as f64 / took,
         }
     })
 }

@@ -17,6 +17,9 @@ pub struct RunCounters {
     pub batches: AtomicU64,
     /// Checkpoints saved to the store.
     pub checkpoints_saved: AtomicU64,
+    /// Bytes handed to the checkpoint store: records, and keys and values
+    /// of keyed state.
+    pub checkpoint_bytes: AtomicU64,
     /// Whether the pipeline keeps persistent checkpoints.
     pub checkpointing: AtomicBool,
     /// Asks the running pipeline to save a checkpoint now.

@@ -48,6 +48,9 @@ pub(super) struct Persistence {
     confirmed: HashMap<u32, Confirmed>,
     /// How often to save.
     pub interval: Duration,
+    /// Bytes handed to the store so far: records, and keys and values of
+    /// keyed state.
+    pub bytes_saved: u64,
 }
 
 impl Persistence {
@@ -76,6 +79,7 @@ impl Persistence {
             pipeline: pipeline.name.clone(),
             confirmed: HashMap::new(),
             interval: config.interval,
+            bytes_saved: 0,
         };
         Ok(Some((p, restored)))
     }
@@ -158,6 +162,14 @@ impl Persistence {
                 .await
             {
                 Ok(()) => {
+                    let keyed: usize = c
+                        .changes
+                        .values()
+                        .flatten()
+                        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                        .sum();
+                    let record: usize = c.record.states.values().map(Vec::len).sum();
+                    self.bytes_saved += (keyed + record) as u64;
                     c.dirty = false;
                     c.changes.clear();
                     saved = true;

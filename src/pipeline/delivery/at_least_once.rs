@@ -187,6 +187,9 @@ pub(in crate::pipeline) async fn run(
                     if p.save(committer.as_ref()).await {
                         counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
                     }
+                    counters
+                        .checkpoint_bytes
+                        .store(p.bytes_saved, Ordering::Relaxed);
                 }
             }
             Next::Confirmed(Ok(())) => {
@@ -225,6 +228,9 @@ pub(in crate::pipeline) async fn run(
         if p.save(committer.as_ref()).await {
             counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
         }
+        counters
+            .checkpoint_bytes
+            .store(p.bytes_saved, Ordering::Relaxed);
     }
     started.finish(failure, counters).await
 }
