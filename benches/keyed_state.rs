@@ -51,11 +51,14 @@ struct Measured {
 
 fn run(b: &Bench, plugin: &str, input: &Path, state: &Path) -> Measured {
     let toml = format!(
-        "name = \"keyed\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+        "name = \"keyed\"\nsource = {{ type = \"file\", path = \"{}\", shards = {SHARDS} }}\n\
+         sink = {{ type = \"stdout\" }}\n\
          workers = {{ threads = 2 }}\n\
-         checkpoint = {{ store = \"dir\", path = \"{}\", interval = \"1s\" }}\n\
+         checkpoint = {{ store = \"dir\", path = \"{}\", interval = \"{}\" }}\n\
          [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
+        input.display(),
         state.display(),
+        std::env::var("WEIR_BENCH_INTERVAL").unwrap_or_else(|_| "1s".into()),
         dist(plugin).display()
     );
     let p = Pipeline::parse(Path::new("bench.toml"), &toml).unwrap();

@@ -178,40 +178,57 @@ fn read_to_end(
     next: u64,
 ) -> Result<BTreeMap<String, KeyedEntries>, StoreError> {
     let c: BaseConsumer = config.create().map_err(|e| broker("consumer", e))?;
+    let at = || format!("{topic}/{partition}");
+    // Its end for a `read_committed` reader: the last stable offset, so an
+    // unfinished transaction (a worker killed mid-way) is not waited for.
+    let (_, end) = c
+        .fetch_watermarks(topic, partition, Duration::from_secs(30))
+        .map_err(|e| broker(&at(), e))?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)
         .map_err(|e| broker(topic, e))?;
     c.assign(&tpl).map_err(|e| broker(topic, e))?;
     let mut state: BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
     let deadline = Instant::now() + RESTORE_PATIENCE;
+    let reached = |c: &BaseConsumer| {
+        c.position().ok().is_some_and(|p| {
+            p.find_partition(topic, partition)
+                .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= end))
+        })
+    };
+    if end <= 0 {
+        return Ok(BTreeMap::new());
+    }
     loop {
         if Instant::now() > deadline {
-            return Err(broker(
-                &format!("{topic}/{partition}"),
-                "its end was not reached in time",
-            ));
+            return Err(broker(&at(), "its end was not reached in time"));
         }
-        match c.poll(Duration::from_millis(500)) {
+        match c.poll(Duration::from_millis(200)) {
+            None if reached(&c) => break,
             None => continue,
             Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => return Err(broker(&format!("{topic}/{partition}"), e)),
+            Some(Err(e)) => return Err(broker(&at(), e)),
             Some(Ok(m)) => {
-                if position(&m).is_some_and(|p| p >= next) {
-                    continue;
+                let last = m.offset() + 1 >= end;
+                if position(&m).is_none_or(|p| p < next) {
+                    let key = m.key().unwrap_or_default();
+                    let Some(split) = key.iter().position(|b| *b == 0) else {
+                        return Err(StoreError::Damaged(format!(
+                            "changelog {} offset {}: a record without a stage in its key",
+                            at(),
+                            m.offset()
+                        )));
+                    };
+                    let stage = String::from_utf8_lossy(&key[..split]).into_owned();
+                    let entries = state.entry(stage).or_default();
+                    match m.payload() {
+                        Some(v) => entries.insert(key[split + 1..].to_vec(), v.to_vec()),
+                        None => entries.remove(&key[split + 1..]),
+                    };
                 }
-                let key = m.key().unwrap_or_default();
-                let Some(split) = key.iter().position(|b| *b == 0) else {
-                    return Err(StoreError::Damaged(format!(
-                        "changelog {topic}/{partition} offset {}: a record without a stage in its key",
-                        m.offset()
-                    )));
-                };
-                let stage = String::from_utf8_lossy(&key[..split]).into_owned();
-                let entries = state.entry(stage).or_default();
-                match m.payload() {
-                    Some(v) => entries.insert(key[split + 1..].to_vec(), v.to_vec()),
-                    None => entries.remove(&key[split + 1..]),
-                };
+                if last {
+                    break;
+                }
             }
         }
     }

@@ -196,3 +196,59 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
     drop(stdin);
     assert!(child.child.wait().unwrap().success());
 }
+
+#[test]
+fn the_status_and_the_metrics_show_each_stage_s_keyed_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"keyed\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"file\", path = \"out.jsonl\" }}\n\
+             [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
+            root().join("plugins/dist/keyed_counter.wasm").display()
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Process::spawn({
+        let mut c = weir();
+        c.args(["run", p.to_str().unwrap(), "--admin", &addr])
+            .stdin(Stdio::piped());
+        c
+    });
+    let mut stdin = child.child.stdin.take().unwrap();
+    for key in ["a", "b", "a"] {
+        writeln!(stdin, "{{\"key\": \"{key}\", \"value\": \"x\"}}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = |s: &serde_json::Value, what: &str| -> u64 {
+        s["state"]
+            .as_array()
+            .map_or(0, |a| a.iter().map(|p| p[what].as_u64().unwrap()).sum())
+    };
+    let status = loop {
+        let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/readyz", &[], b"").0 == 200;
+        if ready {
+            let s = stage_status(port);
+            if held(&s, "keys") == 2 {
+                break s;
+            }
+        }
+        assert!(Instant::now() < deadline, "no keyed state showed up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Two keys of one byte, each with an 8-byte count.
+    assert_eq!(held(&status, "bytes"), 18, "{status}");
+    let (code, metrics) = http(port, "GET", "/metrics", &[], b"");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("weir_state_keys{") && metrics.contains("weir_state_bytes{"),
+        "{metrics}"
+    );
+    drop(stdin);
+    assert!(child.child.wait().unwrap().success());
+}

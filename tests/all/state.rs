@@ -180,3 +180,26 @@ fn ten_swaps_under_load_keep_the_host_held_counts() {
     assert!(dead.is_empty(), "no dead letters: {dead:?}");
     assert_exactly_once_with_continuous_counts(&out, fed);
 }
+
+#[test]
+fn every_sdk_reaches_the_host_held_state_and_counts_like_the_rust_one() {
+    let run = |plugin: &str, stateless: bool| {
+        let p = pipeline(&format!(
+            "name = \"keyed-sdk\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"stdout\" }}\n\
+             batch = {{ max_events = 16 }}\n\
+             [[stage]]\nname = \"count\"\nplugin = \"{{dist}}/{plugin}\"\nstateless = {stateless}\n"
+        ));
+        run_memory(&p, keyed(120, 7))
+    };
+    let rust = run("keyed_counter.wasm", false);
+    for plugin in ["go/keyed.wasm", "js/keyed.wasm", "python/keyed.wasm"] {
+        let ran = run(plugin, false);
+        assert!(ran.dead.is_empty(), "{plugin}: {:?}", ran.dead);
+        assert_eq!(counts(&ran.out), counts(&rust.out), "{plugin}");
+        // Refused (a stateless stage): the SDK hands the host's reason on.
+        let refused = run(plugin, true);
+        assert_eq!(refused.dead.len(), 120, "{plugin}");
+        let reason = header(&refused.dead[0], "weir-reason");
+        assert!(reason.contains("is stateless"), "{plugin}: {reason}");
+    }
+}

@@ -74,3 +74,19 @@ export function log(level: Level, message: string): void;
 export function env(name: string): string | undefined;
 /** The file at `path`, in a directory the stage's grants give; throws otherwise. */
 export function readFile(path: string): Uint8Array;
+
+/** Bytes, or a string taken as UTF-8. */
+export type Bytes = Uint8Array | string;
+
+/**
+ * Keyed state the host keeps for the stage, scoped to the stage and the
+ * partition; reachable while `process` runs. A refused call throws an Error
+ * with the host's reason.
+ */
+export const state: {
+  get(key: Bytes): Uint8Array | undefined;
+  getMany(keys: Bytes[]): (Uint8Array | undefined)[];
+  set(key: Bytes, value: Bytes): void;
+  delete(key: Bytes): void;
+  setMany(entries: [Bytes, Bytes | undefined][]): void;
+};

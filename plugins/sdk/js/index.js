@@ -4,6 +4,7 @@
 // of every weir SDK. The build wraps it into a component.
 
 import { log as hostLog } from 'weir:plugin/host@1.1.0';
+import * as hostState from 'weir:plugin/state@1.1.0';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 
@@ -266,3 +267,48 @@ export function readFile(path) {
 export function log(level, message) {
   hostLog(level, String(message));
 }
+
+// Keyed state the host keeps for the stage: values under keys, scoped to the
+// stage and to the partition the instance serves. The host holds it beside
+// the worker thread, persists only what changed, and hands it to every new
+// instance and version of the stage. Reachable while `process` runs, in a
+// stage that is not `stateless`; the writes of a batch take effect when
+// `process` returns. Keys and values are Uint8Arrays (a string is taken as
+// UTF-8); a refused call throws an Error with the host's reason.
+function stateBytes(x) {
+  return typeof x === 'string' ? encoder.encode(x) : x;
+}
+
+function stateCall(f) {
+  try {
+    return f();
+  } catch (e) {
+    throw new Error(e && e.payload !== undefined ? String(e.payload) : String(e));
+  }
+}
+
+/** Keyed state held by the host: `get`, `getMany`, `set`, `delete`, `setMany`. */
+export const state = {
+  /** The value under `key`, or `undefined`. */
+  get(key) {
+    return stateCall(() => hostState.get(stateBytes(key)));
+  },
+  /** The values under `keys`, in their order (`undefined` for none), in one host call. */
+  getMany(keys) {
+    return stateCall(() => hostState.getMany(keys.map(stateBytes)));
+  },
+  /** Sets `key` to `value`. */
+  set(key, value) {
+    stateCall(() => hostState.set(stateBytes(key), stateBytes(value)));
+  },
+  /** Removes `key`. */
+  delete(key) {
+    stateCall(() => hostState['delete'](stateBytes(key)));
+  },
+  /** Several writes in one host call, all or nothing: `[key, value]` pairs; an `undefined` value removes the key. */
+  setMany(entries) {
+    stateCall(() =>
+      hostState.setMany(entries.map(([k, v]) => [stateBytes(k), v == null ? undefined : stateBytes(v)])),
+    );
+  },
+};

@@ -3,7 +3,12 @@
 //! wait aside until the call succeeds (then they apply) or fails (then they
 //! are dropped), so a batch that is split and retried never counts twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// Keys come from events, so from outside: the maps hash them with
+/// foldhash (hashbrown's default: fast, seeded per map) rather than the
+/// slower SipHash.
+type Map<V> = HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
 
 /// The largest key, in bytes.
 pub const MAX_KEY: usize = 4 << 10;
@@ -44,16 +49,16 @@ pub enum StateError {
 /// One partition's keyed state of one stage.
 #[derive(Debug, Default)]
 pub struct KeyedState {
-    live: HashMap<Vec<u8>, Vec<u8>>,
+    live: Map<Vec<u8>>,
     /// Bytes of the keys and values in `live`.
     bytes: u64,
     /// Writes of the call in progress; `None` deletes.
-    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: Map<Option<Vec<u8>>>,
     /// `bytes` once the pending writes apply.
     pending_bytes: u64,
-    /// Keys changed since the last [`KeyedState::take_changes`], when
-    /// tracked.
-    changed: Option<HashSet<Vec<u8>>>,
+    /// Writes applied since the last [`KeyedState::take_changes`], in
+    /// order (a key may repeat; the last one counts), when tracked.
+    changed: Option<Vec<(Vec<u8>, Pending)>>,
     /// `state_max_bytes`; 0 until set means the default.
     max_bytes: u64,
 }
@@ -89,7 +94,7 @@ impl KeyedState {
 
     /// From now on, remembers which keys change (for persistence).
     pub fn track_changes(&mut self) {
-        self.changed.get_or_insert_with(HashSet::new);
+        self.changed.get_or_insert_with(Vec::new);
     }
 
     /// The value under `key`, with the pending writes applied.
@@ -161,7 +166,7 @@ impl KeyedState {
     pub fn commit(&mut self) {
         for (k, v) in self.pending.drain() {
             if let Some(changed) = &mut self.changed {
-                changed.insert(k.clone());
+                changed.push((k.clone(), v.clone()));
             }
             match v {
                 Some(v) => self.live.insert(k, v),
@@ -177,19 +182,14 @@ impl KeyedState {
         self.pending_bytes = self.bytes;
     }
 
-    /// The keys changed since the last call, with their values now (`None`:
-    /// removed). Empty unless [`KeyedState::track_changes`] was called.
-    pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let Some(changed) = &mut self.changed else {
-            return Vec::new();
-        };
-        changed
-            .drain()
-            .map(|k| {
-                let v = self.live.get(&k).cloned();
-                (k, v)
-            })
-            .collect()
+    /// The writes applied since the last call, in order (`None`: removed;
+    /// a key may repeat, the last one counts). Empty unless
+    /// [`KeyedState::track_changes`] was called.
+    pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Pending)> {
+        match &mut self.changed {
+            Some(changed) => std::mem::take(changed),
+            None => Vec::new(),
+        }
     }
 
     /// Applies changes taken from another state (a restore).

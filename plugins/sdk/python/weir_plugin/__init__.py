@@ -31,6 +31,7 @@ from wit_world.imports.types import Event, EventError, Header
 from wit_world.imports import types as _types
 
 from ._members import Member, members, quote, set_members
+from . import state
 
 __all__ = [
     "Event",
