@@ -48,28 +48,37 @@ fn stage_status(port: u16) -> serde_json::Value {
     v["pipelines"][0]["stages"][0].clone()
 }
 
-#[test]
-fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
+/// `weir run` of a pipeline `name` reading stdin, with one stage `count`
+/// running `plugin` (of `plugins/dist`), and the admin API on a free port
+/// (with the token); the port, the process and the directory it runs in.
+fn with_admin(name: &str, plugin: &str) -> (u16, Process, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let p = dir.path().join("p.toml");
     std::fs::write(
         &p,
         format!(
-            "name = \"adm\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"file\", path = \"out.jsonl\" }}\n\
+            "name = \"{name}\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"file\", path = \"out.jsonl\" }}\n\
              [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
-            root().join("plugins/dist/counter.wasm").display()
+            root().join("plugins/dist").join(plugin).display()
         ),
     )
     .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Process::spawn({
+    let child = Process::spawn({
         let mut c = weir();
         c.args(["run", p.to_str().unwrap(), "--admin", &addr])
             .env("WEIR_ADMIN_TOKEN", TOKEN)
             .stdin(Stdio::piped());
         c
     });
+    (port, child, dir)
+}
+
+#[test]
+fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
+    let (port, mut child, _dir) = with_admin("adm", "counter.wasm");
+    let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err()
         || http(port, "GET", "/readyz", &[], b"").0 != 200
@@ -199,25 +208,7 @@ fn state_changes_need_the_token_and_bad_uploads_get_a_reason() {
 
 #[test]
 fn the_status_and_the_metrics_show_each_stage_s_keyed_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let p = dir.path().join("p.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "name = \"keyed\"\nsource = {{ type = \"stdin\" }}\nsink = {{ type = \"file\", path = \"out.jsonl\" }}\n\
-             [[stage]]\nname = \"count\"\nplugin = \"{}\"\n",
-            root().join("plugins/dist/keyed_counter.wasm").display()
-        ),
-    )
-    .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Process::spawn({
-        let mut c = weir();
-        c.args(["run", p.to_str().unwrap(), "--admin", &addr])
-            .stdin(Stdio::piped());
-        c
-    });
+    let (port, mut child, _dir) = with_admin("keyed", "keyed_counter.wasm");
     let mut stdin = child.child.stdin.take().unwrap();
     for key in ["a", "b", "a"] {
         writeln!(stdin, "{{\"key\": \"{key}\", \"value\": \"x\"}}").unwrap();

@@ -4,13 +4,11 @@
 //! component built against the 1.0.0 contract still runs.
 
 use crate::support::counting::{
-    assert_exactly_once_with_continuous_counts, counting_pipeline_of, with_running_pipeline,
+    assert_exactly_once_with_continuous_counts, counting_pipeline_of, ten_swaps,
+    with_running_pipeline,
 };
 use crate::support::*;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-use weir::pipeline::reload::Artifact;
 use weir::Event;
 
 /// Events keyed `k<i % keys>`, all in one partition, valued by their index.
@@ -152,29 +150,15 @@ fn a_component_built_against_the_1_0_0_contract_still_runs() {
 #[test]
 fn ten_swaps_under_load_keep_the_host_held_counts() {
     let p = counting_pipeline_of("keyed_counter.wasm", "");
-    let dist = root().join("plugins/dist");
     let (out, dead, fed) = with_running_pipeline(&p, 8000, move |reloader, counters| async move {
-        let flowed = || counters.events_out.load(Ordering::Relaxed);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while flowed() == 0 {
-            assert!(Instant::now() < deadline, "no event came out");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
         // Two versions (core module, component) that export nothing: the
         // counts stay with the host.
-        for k in 0..10 {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            let file = if k % 2 == 0 {
-                "keyed_counter.core.wasm"
-            } else {
-                "keyed_counter.wasm"
-            };
-            let d = reloader
-                .deploy("count", Artifact::Path(dist.join(file)))
-                .await
-                .unwrap_or_else(|e| panic!("swap {k}: {e}"));
-            assert!(!d.unchanged);
-        }
+        ten_swaps(
+            &reloader,
+            &counters,
+            ["keyed_counter.core.wasm", "keyed_counter.wasm"],
+        )
+        .await;
         assert_eq!(reloader.status()[0].swaps, 10);
     });
     assert!(dead.is_empty(), "no dead letters: {dead:?}");

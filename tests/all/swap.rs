@@ -3,41 +3,17 @@
 
 use crate::support::counting::*;
 use crate::support::*;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use weir::pipeline::reload::{Artifact, SwapError};
 
 #[test]
 fn ten_swaps_under_load_lose_nothing_and_the_counts_continue() {
     let p = counting_pipeline("");
-    let dist = root().join("plugins/dist");
     let (versions_tx, versions) = std::sync::mpsc::channel();
     let (out, dead, fed) = with_running_pipeline(&p, 8000, move |reloader, counters| async move {
-        let flowed = || counters.events_out.load(Ordering::Relaxed);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while flowed() == 0 {
-            assert!(Instant::now() < deadline, "no event came out");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let at_first = flowed();
         // The same counter built as a core module and as a component: two
         // versions with different digests that share the state format.
-        for k in 0..10 {
-            if k == 9 {
-                assert!(flowed() > at_first, "events flowed while it swapped");
-            }
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            let file = if k % 2 == 0 {
-                "counter.core.wasm"
-            } else {
-                "counter.wasm"
-            };
-            let d = reloader
-                .deploy("count", Artifact::Path(dist.join(file)))
-                .await
-                .unwrap_or_else(|e| panic!("swap {k}: {e}"));
-            assert!(!d.unchanged);
-        }
+        ten_swaps(&reloader, &counters, ["counter.core.wasm", "counter.wasm"]).await;
         versions_tx.send(reloader.status()).unwrap();
     });
     assert!(dead.is_empty(), "no dead letters: {dead:?}");

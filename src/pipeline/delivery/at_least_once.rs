@@ -182,16 +182,7 @@ pub(in crate::pipeline) async fn run(
             }
         };
         match next {
-            Next::Save => {
-                if let Some(p) = persistence.as_mut() {
-                    if p.save(committer.as_ref()).await {
-                        counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
-                    }
-                    counters
-                        .checkpoint_bytes
-                        .store(p.bytes_saved, Ordering::Relaxed);
-                }
-            }
+            Next::Save => save(persistence.as_mut(), committer.as_ref(), counters).await,
             Next::Confirmed(Ok(())) => {
                 let f = in_flight.pop_front().expect("the oldest batch");
                 f.count_and_commit(
@@ -224,13 +215,24 @@ pub(in crate::pipeline) async fn run(
     // What was committed reaches the source, also after a failure.
     committer.flushed().await;
     // What was confirmed is saved on the way out, also after a failure.
-    if let Some(p) = persistence.as_mut() {
-        if p.save(committer.as_ref()).await {
-            counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
-        }
-        counters
-            .checkpoint_bytes
-            .store(p.bytes_saved, Ordering::Relaxed);
-    }
+    save(persistence.as_mut(), committer.as_ref(), counters).await;
     started.finish(failure, counters).await
+}
+
+/// Saves what changed since the last checkpoint, when the pipeline keeps
+/// them, and counts it.
+async fn save(
+    persistence: Option<&mut Persistence>,
+    committer: &dyn crate::source::Committer,
+    counters: &RunCounters,
+) {
+    let Some(p) = persistence else {
+        return;
+    };
+    if p.save(committer).await {
+        counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
+    }
+    counters
+        .checkpoint_bytes
+        .store(p.bytes_saved, Ordering::Relaxed);
 }

@@ -136,6 +136,15 @@ const REFUSED: i64 = -2;
 /// Length that stands for "no value" in the core-module buffers.
 const NONE: u32 = u32::MAX;
 
+/// What a core module's write returns: 0, or [`REFUSED`].
+fn status(r: Result<(), String>) -> i32 {
+    if r.is_ok() {
+        0
+    } else {
+        REFUSED as i32
+    }
+}
+
 /// The module's memory as bytes, or a trap.
 fn memory<'a>(
     caller: &'a mut Caller<'_, ModuleState>,
@@ -216,10 +225,7 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
          -> wasmtime::Result<i32> {
             let (data, st) = memory(&mut caller)?;
             let (key, value) = (&data[range(data, kp, kl)?], &data[range(data, vp, vl)?]);
-            Ok(match st.host.state_op(|s| s.put(key, Some(value))) {
-                Ok(()) => 0,
-                Err(_) => REFUSED as i32,
-            })
+            Ok(status(st.host.state_op(|s| s.put(key, Some(value)))))
         },
     )?;
     l.func_wrap(
@@ -228,10 +234,7 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
         |mut caller: Caller<'_, ModuleState>, kp: i32, kl: i32| -> wasmtime::Result<i32> {
             let (data, st) = memory(&mut caller)?;
             let key = &data[range(data, kp, kl)?];
-            Ok(match st.host.state_op(|s| s.put(key, None)) {
-                Ok(()) => 0,
-                Err(_) => REFUSED as i32,
-            })
+            Ok(status(st.host.state_op(|s| s.put(key, None))))
         },
     )?;
     l.func_wrap(
@@ -279,7 +282,7 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
                 s.reach()?
                     .put_many(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
             });
-            Ok(if r.is_ok() { 0 } else { REFUSED as i32 })
+            Ok(status(r))
         },
     )?;
     l.func_wrap(

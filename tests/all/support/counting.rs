@@ -105,3 +105,29 @@ where
     });
     (out.events(), dead.events(), fed)
 }
+
+/// Waits for events to flow, then swaps the stage `count` ten times,
+/// alternating between two plugins of `plugins/dist`, the last one
+/// `files[1]`, while events flow.
+pub async fn ten_swaps(reloader: &Reloader, counters: &RunCounters, files: [&str; 2]) {
+    use weir::pipeline::reload::Artifact;
+    let flowed = || counters.events_out.load(Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while flowed() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no event came out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_first = flowed();
+    let dist = root().join("plugins/dist");
+    for k in 0..10 {
+        if k == 9 {
+            assert!(flowed() > at_first, "events flowed while it swapped");
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let d = reloader
+            .deploy("count", Artifact::Path(dist.join(files[k % 2])))
+            .await
+            .unwrap_or_else(|e| panic!("swap {k}: {e}"));
+        assert!(!d.unchanged);
+    }
+}
