@@ -178,16 +178,34 @@ impl StageMetrics {
         }
     }
 
-    /// The keyed state of `partition` now holds `keys` keys, `bytes` bytes.
-    pub fn state_size(&self, partition: u32, keys: usize, bytes: u64) {
+    /// The gauges of `partition`'s keyed state.
+    fn state_gauges(&self, partition: u32, keys: usize, bytes: u64) {
         let p = partition.to_string();
         gauge!("weir_state_keys", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "partition" => p.clone()).set(keys as f64);
         gauge!("weir_state_bytes", "pipeline" => self.pipeline.clone(), "stage" => self.stage.clone(), "partition" => p).set(bytes as f64);
+    }
+
+    /// The keyed state of `partition` now holds `keys` keys, `bytes` bytes.
+    pub fn state_size(&self, partition: u32, keys: usize, bytes: u64) {
+        self.state_gauges(partition, keys, bytes);
         self.tally
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(partition, (keys, bytes));
+    }
+
+    /// The worker let `partition` go, with its keyed state.
+    pub fn state_forgotten(&self, partition: u32) {
+        let removed = self
+            .tally
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&partition);
+        if removed.is_some() {
+            self.state_gauges(partition, 0, 0);
+        }
     }
 
     /// Counts one trap of `kind`.

@@ -463,6 +463,27 @@ impl StageChain {
         out
     }
 
+    /// Drops the slots (instances, checkpoints, keyed state) of the
+    /// partitions `holds` no longer holds: a partition that comes back gets
+    /// a new id and is restored afresh.
+    pub fn forget_unheld(&mut self, holds: &dyn crate::source::Committer) {
+        for stage in &mut self.stages {
+            if stage.spec.config.stateless {
+                continue;
+            }
+            let before = stage.slots.len();
+            let metrics = &stage.spec.metrics;
+            stage.slots.retain(|&partition, _| {
+                let held = holds.holds(partition);
+                if !held {
+                    metrics.state_forgotten(partition);
+                }
+                held
+            });
+            metrics.slots(stage.slots.len() as i64 - before as i64);
+        }
+    }
+
     /// The keys every stateful stage changed for `partition` since the
     /// last batch.
     fn keyed_changes_of(&mut self, partition: u32) -> Vec<(String, KeyedDelta)> {

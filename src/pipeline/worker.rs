@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 /// Batches queued per worker thread beyond the one it is running.
 const WORKER_QUEUE: usize = 2;
 
+/// Every this many batches, a worker thread drops the slots of partitions
+/// the worker no longer holds.
+const SWEEP_EVERY: u64 = 256;
+
 /// What a worker thread's queue carries: batches, and control messages that
 /// land exactly between two batches.
 pub enum Work {
@@ -119,9 +123,14 @@ impl WorkerPool {
                 std::thread::Builder::new()
                     .name(format!("weir-worker-{k}"))
                     .spawn(move || {
+                        let mut batches = 0u64;
                         for work in rx.iter() {
                             match work {
                                 Work::Batch(batch) => {
+                                    batches += 1;
+                                    if batches.is_multiple_of(SWEEP_EVERY) {
+                                        chain.forget_unheld(holds.as_ref());
+                                    }
                                     let done = if holds.holds(batch.ack.partition) {
                                         chain.process(batch)
                                     } else {

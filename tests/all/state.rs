@@ -187,3 +187,97 @@ fn every_sdk_reaches_the_host_held_state_and_counts_like_the_rust_one() {
         assert!(reason.contains("is stateless"), "{plugin}: {reason}");
     }
 }
+
+/// A memory source whose worker holds partition 1 until told otherwise, as
+/// a Kafka worker until a revocation.
+struct Revocable {
+    source: weir::source::MemorySource,
+    holds_one: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct RevocableHolds {
+    inner: std::sync::Arc<dyn weir::source::Committer>,
+    holds_one: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl weir::source::Committer for RevocableHolds {
+    fn commit(&self, partition: u32, position: u64) {
+        self.inner.commit(partition, position);
+    }
+
+    fn holds(&self, partition: u32) -> bool {
+        partition != 1 || self.holds_one.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl weir::source::Source for Revocable {
+    async fn run(
+        &mut self,
+        out: tokio::sync::mpsc::Sender<weir::source::Chunk>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), weir::source::SourceError> {
+        self.source.run(out, stop).await
+    }
+
+    fn committer(&self) -> std::sync::Arc<dyn weir::source::Committer> {
+        std::sync::Arc::new(RevocableHolds {
+            inner: self.source.committer(),
+            holds_one: self.holds_one.clone(),
+        })
+    }
+}
+
+#[test]
+fn a_partition_the_worker_gave_up_takes_its_keyed_state_with_it() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let p = pipeline(
+        "name = \"keyed-revoke\"\nsource = { type = \"stdin\" }\nsink = { type = \"stdout\" }\n\
+         batch = { max_events = 1, linger = \"1ms\" }\nworkers = { threads = 1 }\n\
+         [[stage]]\nname = \"count\"\nplugin = \"{dist}/keyed_counter.core.wasm\"\n",
+    );
+    let (feed, source) = weir::source::MemorySource::channel(16);
+    let holds_one = std::sync::Arc::new(AtomicBool::new(true));
+    let source = Revocable {
+        source,
+        holds_one: holds_one.clone(),
+    };
+    let (endpoints, out, _) = harness::memory(source);
+    let held = || {
+        weir::metrics::stage_tally("keyed-revoke", "count")
+            .state
+            .lock()
+            .unwrap()
+            .clone()
+    };
+    tokio_rt().block_on(async {
+        let run = harness::start(&p, harness::with_endpoints(endpoints)).await;
+        let send = |partition: u32, i: usize| {
+            let mut e = Event::from_value(i.to_string());
+            e.key = Some(format!("k{partition}").into_bytes());
+            feed.send(partition, e)
+        };
+        for i in 0..10 {
+            send(0, i).await.unwrap();
+            send(1, i).await.unwrap();
+        }
+        while out.events().len() < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(held().contains_key(&1), "partition 1 holds state");
+        // The worker gives partition 1 up; batches of partition 0 go on,
+        // and within a few hundred of them its slot is dropped.
+        holds_one.store(false, Relaxed);
+        for i in 0..600 {
+            send(0, i).await.unwrap();
+        }
+        drop(feed);
+        run.finished().await.unwrap();
+    });
+    let state = held();
+    assert!(
+        !state.contains_key(&1),
+        "partition 1's state went: {state:?}"
+    );
+    assert_eq!(state[&0], (1, 10), "partition 0 keeps its key and count");
+}
