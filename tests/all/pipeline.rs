@@ -209,37 +209,6 @@ fn a_slow_stage_holds_a_fast_producer_back() {
     assert_eq!(report.batches, N as u64);
 }
 
-/// A memory source whose worker gave partition 1 up before its batches
-/// were processed, as after a Kafka revocation.
-struct GaveUpOne(weir::source::MemorySource);
-
-struct HoldsAllButOne(std::sync::Arc<dyn weir::source::Committer>);
-
-impl weir::source::Committer for HoldsAllButOne {
-    fn commit(&self, partition: u32, position: u64) {
-        self.0.commit(partition, position);
-    }
-
-    fn holds(&self, partition: u32) -> bool {
-        partition != 1
-    }
-}
-
-#[async_trait::async_trait]
-impl weir::source::Source for GaveUpOne {
-    async fn run(
-        &mut self,
-        out: tokio::sync::mpsc::Sender<weir::source::Chunk>,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), weir::source::SourceError> {
-        self.0.run(out, stop).await
-    }
-
-    fn committer(&self) -> std::sync::Arc<dyn weir::source::Committer> {
-        std::sync::Arc::new(HoldsAllButOne(self.0.committer()))
-    }
-}
-
 #[test]
 fn batches_of_a_partition_given_up_are_neither_processed_nor_published() {
     use weir::source::MemorySource;
@@ -252,7 +221,13 @@ fn batches_of_a_partition_given_up_are_neither_processed_nor_published() {
     let events: Vec<_> = (0..100).map(|i| keyed(i as u32 % 2, i)).collect();
     let source = MemorySource::from_events(events);
     let commits = source.commits();
-    let (endpoints, out, dead) = harness::memory(GaveUpOne(source));
+    // The worker gave partition 1 up before its batches were processed,
+    // as after a Kafka revocation.
+    let gave_up = crate::support::revocable::Revocable {
+        source,
+        holds_one: std::sync::Arc::default(),
+    };
+    let (endpoints, out, dead) = harness::memory(gave_up);
     let report = tokio_rt()
         .block_on(async {
             let run = harness::start(&p, harness::with_endpoints(endpoints)).await;

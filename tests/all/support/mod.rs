@@ -3,7 +3,8 @@
 //! that `plugins/build.sh` built, WAT fixtures and in-memory runs. Child
 //! processes and free ports: `process`; broker processes: `brokers`; Kafka
 //! and NATS helpers: `kafka`, `nats`; starting a pipeline in this process
-//! and running it until a condition holds: `harness`; a `weir run` worker writing to its
+//! and running it until a condition holds: `harness`; a source whose worker
+//! gives a partition up: `revocable`; a `weir run` worker writing to its
 //! stdout: `stdout_worker`; the counting pipeline under load: `counting`.
 
 pub mod brokers;
@@ -12,6 +13,7 @@ pub mod harness;
 pub mod kafka;
 pub mod nats;
 pub mod process;
+pub mod revocable;
 pub mod stdout_worker;
 
 pub use process::{free_port, spawn_weir, spawn_weir_with, weir, Process};
