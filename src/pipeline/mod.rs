@@ -24,6 +24,7 @@ mod endpoints;
 mod error;
 mod persist;
 pub mod reload;
+mod slots;
 mod stage;
 mod start;
 mod started;
