@@ -1,6 +1,7 @@
 //! The manager task: one per running pipeline.
 
 use super::background::in_background;
+use super::verify::load;
 use super::watch::Watcher;
 use super::{
     Artifact, Attachment, Board, Deployed, Lineup, Link, Reloader, Request, StageStatus, SwapError,
@@ -468,35 +469,4 @@ fn fresh_status(s: &StageSpec, since: SystemTime) -> StageStatus {
         errors: 0,
         state: std::collections::BTreeMap::new(),
     }
-}
-
-/// Verifies the signature (before anything of the artifact runs, even the
-/// compiler), then checks the ABI and compiles.
-fn load(
-    runtime: &Runtime,
-    trust: &crate::signing::Trust,
-    artifact: &Artifact,
-) -> Result<CompiledPlugin, String> {
-    let r = match artifact {
-        Artifact::Path(p) => {
-            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let sig_path = crate::signing::signature_path(p);
-            let signature = std::fs::read_to_string(&sig_path).ok();
-            trust
-                .check_bytes(&p.display().to_string(), &bytes, signature.as_deref())
-                .map_err(|e| e.to_string())?;
-            runtime.load_bytes(p, &bytes)
-        }
-        Artifact::Bytes {
-            name,
-            bytes,
-            signature,
-        } => {
-            trust
-                .check_bytes(name, bytes, signature.as_deref())
-                .map_err(|e| e.to_string())?;
-            runtime.load_bytes(std::path::Path::new(name), bytes)
-        }
-    };
-    r.map_err(|e| e.to_string())
 }

@@ -10,6 +10,7 @@ mod background;
 mod manager;
 mod priority;
 mod smoke;
+mod verify;
 mod watch;
 
 pub(crate) use manager::spawn;
