@@ -9,10 +9,11 @@ import (
 // the stage and to the partition the instance serves. The host holds it
 // beside the worker thread, persists only what changed, and hands it to
 // every new instance and version of the stage: the stage needs no
-// checkpoint functions for it, and a batch costs the same whether the
-// state holds ten keys or ten million. It is reachable while Process runs,
-// in a stage that is not stateless. The writes of a batch take effect when
-// Process returns; a batch that fails leaves no trace in the state.
+// checkpoint functions for it, and what a batch costs depends on the keys
+// it changes, not on how many the state holds. It is reachable while
+// Process runs, in a stage that is not stateless. The writes of a batch
+// take effect when Process returns; a batch that fails leaves no trace in
+// the state.
 //
 // Keys are at most 4 KiB, values at most 1 MiB, a partition's state at
 // most the stage's state_max_bytes; a write past a limit returns a

@@ -3,10 +3,10 @@ the stage and to the partition the instance serves.
 
 The host holds the state beside the worker thread, persists only what
 changed, and hands it to every new instance and version of the stage: the
-stage needs no checkpoint methods for it, and a batch costs the same
-whether the state holds ten keys or ten million. It is reachable while
-``process`` runs, in a stage that is not ``stateless``. The writes of a
-batch take effect when ``process`` returns; a batch that fails leaves no
+stage needs no checkpoint methods for it, and what a batch costs depends
+on the keys it changes, not on how many the state holds. It is reachable
+while ``process`` runs, in a stage that is not ``stateless``. The writes of
+a batch take effect when ``process`` returns; a batch that fails leaves no
 trace in the state.
 
 Keys and values are ``bytes`` (a ``str`` is taken as UTF-8). Keys are at

@@ -3,11 +3,11 @@
 //!
 //! The host holds the state beside the worker thread, persists only what
 //! changed, and hands it to every new instance and version of the stage:
-//! the plugin needs no checkpoint functions for it, and a batch costs the
-//! same whether the state holds ten keys or ten million. It is reachable
-//! while [`Stage::process`](crate::Stage::process) runs, in a stage that is
-//! not `stateless`. The writes of a batch take effect when `process`
-//! returns; a batch that traps leaves no trace in the state.
+//! the plugin needs no checkpoint functions for it, and what a batch costs
+//! depends on the keys it changes, not on how many the state holds. It is
+//! reachable while [`Stage::process`](crate::Stage::process) runs, in a
+//! stage that is not `stateless`. The writes of a batch take effect when
+//! `process` returns; a batch that traps leaves no trace in the state.
 //!
 //! [`load`] and [`store`] read and write typed values ([`Value`]); [`get`],
 //! [`set`] and [`delete`] work on bytes; the `_many` forms do a whole batch
