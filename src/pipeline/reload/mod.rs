@@ -181,22 +181,32 @@ pub struct Reloader {
 }
 
 impl Reloader {
+    /// Sends the manager the request `make` builds around the reply
+    /// channel, and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SwapError>>) -> Request,
+    ) -> Result<T, SwapError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| SwapError::Stopped)?;
+        rx.await.map_err(|_| SwapError::Stopped)?
+    }
+
     /// Deploys a new version of `stage` and waits until every worker thread
     /// runs it, or it was refused or rolled back.
     ///
     /// # Errors
     /// A [`SwapError`] saying why the new version is not running.
     pub async fn deploy(&self, stage: &str, artifact: Artifact) -> Result<Deployed, SwapError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Deploy {
-                stage: stage.to_string(),
-                artifact,
-                reply,
-            })
-            .await
-            .map_err(|_| SwapError::Stopped)?;
-        rx.await.map_err(|_| SwapError::Stopped)?
+        self.ask(|reply| Request::Deploy {
+            stage: stage.to_string(),
+            artifact,
+            reply,
+        })
+        .await
     }
 
     /// Goes back to the version `stage` ran before its last swap.
@@ -204,15 +214,11 @@ impl Reloader {
     /// # Errors
     /// A [`SwapError`] when there is none, or it does not start again.
     pub async fn rollback(&self, stage: &str) -> Result<Deployed, SwapError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Rollback {
-                stage: stage.to_string(),
-                reply,
-            })
-            .await
-            .map_err(|_| SwapError::Stopped)?;
-        rx.await.map_err(|_| SwapError::Stopped)?
+        self.ask(|reply| Request::Rollback {
+            stage: stage.to_string(),
+            reply,
+        })
+        .await
     }
 
     /// Applies a stage's re-read configuration (plugin file, `config`
@@ -224,12 +230,8 @@ impl Reloader {
         &self,
         config: crate::config::StageConfig,
     ) -> Result<Deployed, SwapError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Reconfigure { config, reply })
+        self.ask(|reply| Request::Reconfigure { config, reply })
             .await
-            .map_err(|_| SwapError::Stopped)?;
-        rx.await.map_err(|_| SwapError::Stopped)?
     }
 
     /// Takes on a new list of stages between two batches: stages kept by
@@ -242,12 +244,8 @@ impl Reloader {
         &self,
         configs: Vec<crate::config::StageConfig>,
     ) -> Result<(), SwapError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Restructure { configs, reply })
+        self.ask(|reply| Request::Restructure { configs, reply })
             .await
-            .map_err(|_| SwapError::Stopped)?;
-        rx.await.map_err(|_| SwapError::Stopped)?
     }
 
     /// The names of the running stages, in order.

@@ -7,9 +7,9 @@
 //! inside the transactions (the worker stops with SIGTERM).
 
 use crate::support::brokers::Tansu;
-use crate::support::kafka::{committed, create_topics, pipeline_file, produce_range};
+use crate::support::kafka::{committed, create_topics, pipeline_file_with, produce_range};
 use crate::support::kafka::{read_records, setup, PARTITIONS};
-use crate::support::{root, spawn_weir, tokio_rt, wait_until, Process};
+use crate::support::{spawn_weir, tokio_rt, wait_until, Process};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -22,19 +22,11 @@ fn expected_count(value: &str) -> u64 {
     i / 16 + 1
 }
 
-/// The group pipeline with the keyed counter, and `extra` appended.
+/// The group pipeline with the keyed counter, `head` before it and `tail`
+/// after it.
 fn keyed_file(dir: &std::path::Path, brokers: &str, head: &str, tail: &str) -> std::path::PathBuf {
-    let file = pipeline_file(dir, brokers);
-    let text = std::fs::read_to_string(&file).unwrap().replace(
-        &root()
-            .join("plugins/dist/counter.wasm")
-            .display()
-            .to_string(),
-        &root()
-            .join("plugins/dist/keyed_counter.wasm")
-            .display()
-            .to_string(),
-    );
+    let file = pipeline_file_with(dir, brokers, "keyed_counter.wasm");
+    let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{head}\n{text}{tail}")).unwrap();
     file
 }

@@ -262,6 +262,15 @@ pub fn read_records(brokers: &str, n: usize) -> Vec<(String, Option<u64>)> {
 }
 
 pub fn pipeline_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+    pipeline_file_with(dir, brokers, "counter.wasm")
+}
+
+/// [`pipeline_file`] with another counter of `plugins/dist` as its stage.
+pub fn pipeline_file_with(
+    dir: &std::path::Path,
+    brokers: &str,
+    plugin: &str,
+) -> std::path::PathBuf {
     let file = dir.join("group.toml");
     std::fs::write(
         &file,
@@ -287,7 +296,7 @@ topic = "out"
 [workers]
 threads = 2
 "#,
-            root().join("plugins/dist/counter.wasm").display()
+            root().join("plugins/dist").join(plugin).display()
         ),
     )
     .unwrap();
