@@ -232,11 +232,6 @@ impl StageInstance {
         self.host().state.deny(why.into());
     }
 
-    /// The keyed state the instance holds now.
-    pub fn state(&mut self) -> &KeyedState {
-        &self.host().state.state
-    }
-
     /// The plugin's state.
     ///
     /// # Errors

@@ -216,11 +216,6 @@ impl KeyedState {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-
-    /// Every key and value held, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.live.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
-    }
 }
 
 #[cfg(test)]
