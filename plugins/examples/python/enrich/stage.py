@@ -12,14 +12,28 @@ _NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?\Z")
 _LIMIT = 1 << 63
 
 
-def cents(text):
-    """The JSON number ``text`` × 100, rounded half away from zero, or
-    ``None`` when it is not a number."""
-    m = _NUMBER.match(text)
-    if not m:
-        return None
-    sign, whole, fraction, exp = m.group(1), m.group(2), m.group(3) or "", m.group(4) or "0"
-    exponent = max(-100_000, min(100_000, int(exp)))
+def cents(amount):
+    """The JSON number ``amount`` (an ``int`` or a :class:`Number`) × 100
+    from its decimal digits, rounded half away from zero."""
+    if type(amount) is int:
+        c = amount * 100
+    elif amount[-3] == ".":
+        # "12.34": two decimals and no exponent (one would follow them), so
+        # the digits are the cents.
+        c = int(amount.replace(".", ""))
+    else:
+        c = _scaled(amount)
+    if not -_LIMIT <= c < _LIMIT:
+        raise Rejected("amount_cents is beyond a 64-bit integer")
+    return c
+
+
+def _scaled(text):
+    """The cents of any other spelling: its digits shifted by the exponent
+    and the two places of cents, the first digit dropped rounding."""
+    sign, whole, fraction, exp = _NUMBER.match(text).groups()
+    fraction = fraction or ""
+    exponent = max(-100_000, min(100_000, int(exp or "0")))
     digits = whole + fraction
     shift = exponent - len(fraction) + 2
     kept, dropped = digits, ""
@@ -33,8 +47,6 @@ def cents(text):
         magnitude *= 10**shift
     if dropped and dropped[0] >= "5":
         magnitude += 1
-    if magnitude > _LIMIT or (magnitude == _LIMIT and not sign):
-        raise Rejected("amount_cents is beyond a 64-bit integer")
     return -magnitude if sign else magnitude
 
 
@@ -42,6 +54,9 @@ class Enrich(Stage):
     def init(self, config):
         self.currency = config.get("currency", "EUR")
         self.currency_json = quote(self.currency)
+        # What goes before the closing brace, but for the cents.
+        added = f'"currency":{self.currency_json},"amount_cents":'.encode()
+        self.added = (added, b"," + added)  # to an empty object, to others
 
     def enrich(self, event):
         """Sets ``currency`` and ``amount_cents`` in the object as written."""
@@ -51,20 +66,18 @@ class Enrich(Stage):
         if isinstance(amount, bool) or not isinstance(amount, (int, Number)):
             c = None
         else:
-            c = cents(str(amount))
-        cents_json = "null" if c is None else str(c)
+            c = cents(amount)
+        cents_json = b"null" if c is None else b"%d" % c
         if "currency" in parsed or "amount_cents" in parsed:
             # Values replaced where they are: that needs their places.
             text = event.value.decode("utf-8")
-            pairs = [("currency", self.currency_json), ("amount_cents", cents_json)]
+            pairs = [("currency", self.currency_json), ("amount_cents", cents_json.decode())]
             event.value = set_members(text, members(text), pairs).encode()
             return
         # Neither is there: both go before the closing brace, no scan needed.
         value = event.value
         end = value.rindex(b"}")
-        comma = "," if parsed else ""
-        added = f'{comma}"currency":{self.currency_json},"amount_cents":{cents_json}'
-        event.value = b"".join((value[:end], added.encode(), value[end:]))
+        event.value = b"".join((value[:end], self.added[bool(parsed)], cents_json, value[end:]))
 
     def process(self, events):
         out = Output()
