@@ -2,9 +2,11 @@
 //! checkpoints to the directory store, for 10, 10,000 and 1,000,000
 //! distinct keys, measured in one run. The counter that exports its whole
 //! state after every batch (`counter.wasm`) against the one whose counts
-//! the host holds (`keyed_counter.wasm`): events/s, the ratio to the same
-//! plugin's 10-key run, and checkpoint bytes written per second; then how
-//! long the directory store takes to restore the 1,000,000-key state.
+//! the host holds (`keyed_counter.wasm`): events/s until the last output
+//! and until the run stopped (its last checkpoint saved), each with its
+//! ratio to the same plugin's 10-key run, and checkpoint bytes written per
+//! second; then how long the directory store takes to restore the
+//! 1,000,000-key state.
 //!
 //! `cargo bench --bench keyed_state` (needs `plugins/build.sh` first);
 //! `WEIR_BENCH_EVENTS` changes the 1,000,000 events. Prints a markdown
@@ -45,7 +47,10 @@ fn input(dir: &Path, n: usize, keys: usize) -> std::path::PathBuf {
 
 /// What one run measured.
 struct Measured {
+    /// Until the sink has the last output.
     events_per_s: f64,
+    /// Until the run stopped: the last checkpoint saved too.
+    to_stop_per_s: f64,
     checkpoint_bytes_per_s: f64,
 }
 
@@ -79,11 +84,19 @@ fn run(b: &Bench, plugin: &str, input: &Path, state: &Path) -> Measured {
             .await
             .unwrap();
         let counters = run.counters().clone();
+        let output = sink.clone();
+        let last_output = tokio::spawn(async move {
+            while output.count() < n {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            start.elapsed().as_secs_f64()
+        });
         run.finished().await.unwrap();
         let took = start.elapsed().as_secs_f64();
         assert_eq!(sink.count(), n, "every event counted");
         Measured {
-            events_per_s: n as f64 / took,
+            events_per_s: n as f64 / last_output.await.unwrap(),
+            to_stop_per_s: n as f64 / took,
             checkpoint_bytes_per_s: counters.checkpoint_bytes.load(Ordering::Relaxed) as f64 / took,
         }
     })
@@ -96,8 +109,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let n = events();
     println!("{n} events, {SHARDS} shards, 2 worker threads, checkpoints every second to the directory store\n");
-    println!("| plugin | keys | events/s | vs 10 keys | checkpoint bytes/s |");
-    println!("|---|---|---|---|---|");
+    println!("| plugin | keys | events/s | vs 10 keys | events/s to stop (last save included) | vs 10 keys | checkpoint bytes/s |");
+    println!("|---|---|---|---|---|---|---|");
     // Exporting the whole state per batch makes a million keys take
     // minutes: the exporting counter runs the first two sizes.
     for (plugin, sizes) in [
@@ -109,11 +122,13 @@ fn main() {
             let file = input(dir.path(), n, keys);
             let state = dir.path().join(format!("state-{plugin}-{keys}"));
             let m = run(&b, plugin, &file, &state);
-            let base = *base.get_or_insert(m.events_per_s);
+            let (base, base_stop) = *base.get_or_insert((m.events_per_s, m.to_stop_per_s));
             println!(
-                "| {plugin} | {keys} | {:.0} k | {:.0}% | {:.1} MB/s |",
+                "| {plugin} | {keys} | {:.0} k | {:.0}% | {:.0} k | {:.0}% | {:.1} MB/s |",
                 m.events_per_s / 1e3,
                 100.0 * m.events_per_s / base,
+                m.to_stop_per_s / 1e3,
+                100.0 * m.to_stop_per_s / base_stop,
                 m.checkpoint_bytes_per_s / 1e6
             );
             std::fs::remove_file(&file).unwrap();

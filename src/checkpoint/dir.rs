@@ -51,12 +51,11 @@ fn io(file: &Path, e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The table key of `stage`'s `key`.
-fn keyed_key(stage: &str, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stage.len() + 1 + key.len());
+fn keyed_key(k: &mut Vec<u8>, stage: &str, key: &[u8]) {
+    k.clear();
     k.extend_from_slice(stage.as_bytes());
     k.push(0);
     k.extend_from_slice(key);
-    k
 }
 
 impl DirStore {
@@ -153,9 +152,10 @@ impl Inner {
             let mut t = txn.open_table(RECORD).map_err(|e| fail(&e))?;
             t.insert("record", record).map_err(|e| fail(&e))?;
             let mut keyed = txn.open_table(KEYED).map_err(|e| fail(&e))?;
+            let mut k = Vec::new();
             for (stage, entries) in changes {
                 for (key, value) in entries {
-                    let k = keyed_key(stage, key);
+                    keyed_key(&mut k, stage, key);
                     match value {
                         Some(v) => keyed.insert(k.as_slice(), v.as_slice()).map(drop),
                         None => keyed.remove(k.as_slice()).map(drop),
@@ -209,10 +209,10 @@ impl CheckpointStore for DirStore {
         pipeline: &str,
         partition: &str,
         record: &Record,
-        changes: &KeyedChanges,
+        changes: Arc<KeyedChanges>,
     ) -> Result<(), StoreError> {
         let file = self.file(pipeline, partition);
-        let (record, changes) = (record.encode(), changes.clone());
+        let record = record.encode();
         self.blocking(move |s| s.save_blocking(&file, &record, &changes))
             .await
     }

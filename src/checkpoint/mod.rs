@@ -24,6 +24,7 @@ pub use restore::{Restored, Restorer};
 use async_trait::async_trait;
 use base64::Engine;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why a checkpoint could not be saved or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +110,9 @@ pub struct Stored {
 pub trait CheckpointStore: Send + Sync {
     /// Replaces the partition's record and applies `changes` to its keyed
     /// state, atomically: a reader sees the old record and keyed state or
-    /// the new ones, never a mix.
+    /// the new ones, never a mix. The changes are shared, not copied: a
+    /// store that writes from another thread keeps the `Arc` until it is
+    /// done.
     ///
     /// # Errors
     /// When the store cannot be written; then nothing changed.
@@ -118,7 +121,7 @@ pub trait CheckpointStore: Send + Sync {
         pipeline: &str,
         partition: &str,
         record: &Record,
-        changes: &KeyedChanges,
+        changes: Arc<KeyedChanges>,
     ) -> Result<(), StoreError>;
 
     /// The partition's record and keyed state, if a record was saved.

@@ -13,7 +13,7 @@ use super::{CheckpointStore, KeyedChanges, KeyedEntries, Record, StoreError, Sto
 use crate::config::NatsConnection;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Log entries a partition's keyed state may have before they are folded
 /// into one.
@@ -208,7 +208,7 @@ impl CheckpointStore for NatsKvStore {
         pipeline: &str,
         partition: &str,
         record: &Record,
-        changes: &KeyedChanges,
+        changes: Arc<KeyedChanges>,
     ) -> Result<(), StoreError> {
         let name = format!("{pipeline}.{partition}");
         let known = self
@@ -224,7 +224,7 @@ impl CheckpointStore for NatsKvStore {
         let old = log.clone();
         if !changes.is_empty() {
             let seq = log.base + log.chunks.len() as u64;
-            let n = self.write_entry(&name, seq, &encode(changes)).await?;
+            let n = self.write_entry(&name, seq, &encode(&changes)).await?;
             log.chunks.push(n);
         }
         let compacted = log.chunks.len() > COMPACT_AFTER;

@@ -18,8 +18,9 @@ struct Confirmed {
     /// Its name in the store.
     name: String,
     record: Record,
-    /// Keyed state changed up to the record's position, not saved yet.
-    changes: KeyedChanges,
+    /// Keyed state changed up to the record's position, not saved yet
+    /// (shared with a save in progress, never copied for it).
+    changes: Arc<KeyedChanges>,
     /// Keyed state changed by confirmed batches past the record's
     /// position (their position is not committed yet): the batch's last
     /// position, and its changes.
@@ -33,7 +34,7 @@ impl Confirmed {
         Confirmed {
             name,
             record: Record::default(),
-            changes: KeyedChanges::new(),
+            changes: Arc::default(),
             waiting: Vec::new(),
             dirty: false,
         }
@@ -130,18 +131,27 @@ impl Persistence {
             .into_iter()
             .partition(|(end, _)| *end <= position);
         c.waiting = later;
+        let changes = Arc::make_mut(&mut c.changes);
         for (_, keyed) in now {
             for (stage, delta) in keyed {
-                c.changes.entry(stage).or_default().extend(delta);
+                changes.entry(stage).or_default().extend(delta);
             }
         }
         c.dirty = true;
     }
 
-    /// Saves what changed since the last save; `true` when it saved
-    /// something and everything. A partition no longer held is forgotten,
-    /// not saved: its new owner writes it now.
-    pub async fn save(&mut self, committer: &dyn Committer) -> bool {
+    /// Starts saving what changed since the last save, and returns the
+    /// save to await, apart from `self`: the sink loop goes on confirming
+    /// batches while the store writes. The records are taken as they are
+    /// now; what changes from here waits for the next save. Hand the
+    /// outcome to [`Persistence::finish_save`] before starting another.
+    ///
+    /// A partition no longer held is forgotten, not saved: its new owner
+    /// writes it now.
+    pub fn start_save(
+        &mut self,
+        committer: &dyn Committer,
+    ) -> impl std::future::Future<Output = Vec<Saved>> + Send + 'static {
         let mut gone = Vec::new();
         self.confirmed.retain(|&id, c| {
             let held = committer.checkpoint_name(id).as_deref() == Some(c.name.as_str());
@@ -150,39 +160,88 @@ impl Persistence {
             }
             held
         });
-        for name in gone {
-            self.store.release(&self.pipeline, &name).await;
+        let mut writes = Vec::new();
+        for (&partition, c) in self.confirmed.iter_mut().filter(|(_, c)| c.dirty) {
+            c.dirty = false;
+            let changes = std::mem::take(&mut c.changes);
+            writes.push((partition, c.name.clone(), c.record.clone(), changes));
         }
-        let mut saved = false;
-        let mut failed = false;
-        for c in self.confirmed.values_mut().filter(|c| c.dirty) {
-            match self
-                .store
-                .save(&self.pipeline, &c.name, &c.record, &c.changes)
-                .await
-            {
+        let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
+        async move {
+            for name in gone {
+                store.release(&pipeline, &name).await;
+            }
+            let mut saved = Vec::with_capacity(writes.len());
+            for (partition, name, record, changes) in writes {
+                let result = store.save(&pipeline, &name, &record, changes.clone()).await;
+                let bytes = match &result {
+                    Ok(()) => {
+                        let keyed: usize = changes
+                            .values()
+                            .flatten()
+                            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                            .sum();
+                        keyed + record.states.values().map(Vec::len).sum::<usize>()
+                    }
+                    Err(_) => 0,
+                };
+                saved.push(Saved {
+                    partition,
+                    name,
+                    result,
+                    changes,
+                    bytes,
+                });
+            }
+            saved
+        }
+    }
+
+    /// Takes a save's outcome in; `true` when it saved something and
+    /// everything. The changes of a partition whose write failed go back,
+    /// under the ones made since, for the next save.
+    pub fn finish_save(&mut self, saved: Vec<Saved>) -> bool {
+        let (mut any, mut failed) = (false, false);
+        for s in saved {
+            match s.result {
                 Ok(()) => {
-                    let keyed: usize = c
-                        .changes
-                        .values()
-                        .flatten()
-                        .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-                        .sum();
-                    let record: usize = c.record.states.values().map(Vec::len).sum();
-                    self.bytes_saved += (keyed + record) as u64;
-                    c.dirty = false;
-                    c.changes.clear();
-                    saved = true;
+                    self.bytes_saved += s.bytes as u64;
+                    any = true;
                 }
                 Err(e) => {
                     failed = true;
-                    tracing::warn!(pipeline = %self.pipeline, partition = %c.name, "{e}; retrying at the next interval");
+                    tracing::warn!(pipeline = %self.pipeline, partition = %s.name, "{e}; retrying at the next interval");
+                    let Some(c) = self.confirmed.get_mut(&s.partition) else {
+                        continue;
+                    };
+                    if c.name != s.name {
+                        continue;
+                    }
+                    c.dirty = true;
+                    let now = Arc::make_mut(&mut c.changes);
+                    for (stage, entries) in Arc::unwrap_or_clone(s.changes) {
+                        let newer = now.entry(stage).or_default();
+                        for (key, value) in entries {
+                            newer.entry(key).or_insert(value);
+                        }
+                    }
                 }
             }
         }
-        if saved {
+        if any {
             tracing::debug!(pipeline = %self.pipeline, "checkpoint saved");
         }
-        saved && !failed
+        any && !failed
     }
+}
+
+/// What one partition's write of a save came to.
+pub(super) struct Saved {
+    partition: u32,
+    name: String,
+    result: Result<(), crate::checkpoint::StoreError>,
+    /// The keyed changes it wrote (or failed to).
+    changes: Arc<KeyedChanges>,
+    /// Bytes handed to the store.
+    bytes: usize,
 }

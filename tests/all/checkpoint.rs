@@ -186,20 +186,26 @@ fn the_nats_key_value_store_keeps_the_latest_checkpoint() {
         };
         let store = NatsKvStore::open(&connection, "weir-test").await.unwrap();
         assert_eq!(store.load("p", "shard-0").await.unwrap(), None);
-        let none = KeyedChanges::new();
+        let none = std::sync::Arc::new(KeyedChanges::new());
         let mut record = Record::default();
         for n in 1..=3u64 {
             record.position = n * 10;
             record
                 .states
                 .insert("count".into(), n.to_le_bytes().to_vec());
-            store.save("p", "shard-0", &record, &none).await.unwrap();
+            store
+                .save("p", "shard-0", &record, none.clone())
+                .await
+                .unwrap();
         }
         let other = Record {
             position: 7,
             ..Record::default()
         };
-        store.save("p", "orders.3", &other, &none).await.unwrap();
+        store
+            .save("p", "orders.3", &other, none.clone())
+            .await
+            .unwrap();
         // A second handle, as a restarted worker would open it.
         let again = NatsKvStore::open(&connection, "weir-test").await.unwrap();
         let plain = |record: &Record| Stored {
@@ -246,7 +252,10 @@ async fn save_rounds(
             position: round,
             ..Record::default()
         };
-        store.save("p", "shard-0", &record, &changes).await.unwrap();
+        store
+            .save("p", "shard-0", &record, changes.into())
+            .await
+            .unwrap();
     }
     expected
 }

@@ -9,12 +9,14 @@ use crate::pipeline::batch::{KeyedDelta, Processed};
 use crate::pipeline::counters::{RunCounters, RunReport};
 use crate::pipeline::endpoints::Endpoints;
 use crate::pipeline::error::PipelineError;
-use crate::pipeline::persist::Persistence;
+use crate::pipeline::persist::{Persistence, Saved};
 use crate::pipeline::start::Launch;
 use crate::pipeline::started::Started;
 use crate::pipeline::tracker::CompletionTracker;
 use crate::sink::{Confirmation, Sink, SinkError};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 
 /// Batches handed to the sinks whose confirmation is still outstanding.
@@ -33,6 +35,8 @@ enum Next {
     Batch(Option<Processed>),
     /// Time (or a request) to save a checkpoint.
     Save,
+    /// The save in progress is done.
+    Saved(Vec<Saved>),
 }
 
 /// A batch handed to the sinks, waiting for their confirmations.
@@ -161,6 +165,9 @@ pub(in crate::pipeline) async fn run(
     // soon as its sinks confirmed it.
     let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(SINK_IN_FLIGHT);
     let mut closed = false;
+    // The checkpoint being written: the loop goes on confirming batches
+    // meanwhile, and starts no other save until it is done.
+    let mut saving: Option<Pin<Box<dyn Future<Output = Vec<Saved>> + Send>>> = None;
     loop {
         if closed && in_flight.is_empty() {
             break;
@@ -177,12 +184,26 @@ pub(in crate::pipeline) async fn run(
                     }
                 } => Next::Confirmed(r),
                 d = started.done.recv(), if room => Next::Batch(d),
-                _ = save_every.tick(), if persistence.is_some() => Next::Save,
-                _ = counters.checkpoint_now.notified(), if persistence.is_some() => Next::Save,
+                s = async {
+                    match saving.as_mut() {
+                        Some(s) => s.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                } => Next::Saved(s),
+                _ = save_every.tick(), if persistence.is_some() && saving.is_none() => Next::Save,
+                _ = counters.checkpoint_now.notified(), if persistence.is_some() && saving.is_none() => Next::Save,
             }
         };
         match next {
-            Next::Save => save(persistence.as_mut(), committer.as_ref(), counters).await,
+            Next::Save => {
+                if let Some(p) = persistence.as_mut() {
+                    saving = Some(Box::pin(p.start_save(committer.as_ref())));
+                }
+            }
+            Next::Saved(outcome) => {
+                saving = None;
+                saved(persistence.as_mut(), outcome, counters);
+            }
             Next::Confirmed(Ok(())) => {
                 let f = in_flight.pop_front().expect("the oldest batch");
                 f.count_and_commit(
@@ -215,21 +236,22 @@ pub(in crate::pipeline) async fn run(
     // What was committed reaches the source, also after a failure.
     committer.flushed().await;
     // What was confirmed is saved on the way out, also after a failure.
-    save(persistence.as_mut(), committer.as_ref(), counters).await;
+    if let Some(s) = saving {
+        saved(persistence.as_mut(), s.await, counters);
+    }
+    if let Some(p) = persistence.as_mut() {
+        let outcome = p.start_save(committer.as_ref()).await;
+        saved(Some(p), outcome, counters);
+    }
     started.finish(failure, counters).await
 }
 
-/// Saves what changed since the last checkpoint, when the pipeline keeps
-/// them, and counts it.
-async fn save(
-    persistence: Option<&mut Persistence>,
-    committer: &dyn crate::source::Committer,
-    counters: &RunCounters,
-) {
+/// Takes a finished save in and counts it.
+fn saved(persistence: Option<&mut Persistence>, outcome: Vec<Saved>, counters: &RunCounters) {
     let Some(p) = persistence else {
         return;
     };
-    if p.save(committer).await {
+    if p.finish_save(outcome) {
         counters.checkpoints_saved.fetch_add(1, Ordering::Relaxed);
     }
     counters

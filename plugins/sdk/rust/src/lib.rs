@@ -48,11 +48,60 @@ pub mod small_alloc;
 #[cfg(all(
     feature = "small-alloc",
     target_family = "wasm",
-    target_env = "p1",
+    any(target_env = "p1", target_env = "p2"),
     not(target_feature = "atomics")
 ))]
 #[global_allocator]
 static ALLOCATOR: small_alloc::SmallAlloc = small_alloc::SmallAlloc::new();
+
+/// The component's `cabi_realloc`, where the host puts what it hands the
+/// plugin (std's own is weak, and gives way to this one). See
+/// [`small_alloc::Lowering`]: the batch and the state the host returns
+/// come from the size classes; what WASI hands wasi-libc, which frees it
+/// with `free()`, from libc's `malloc`.
+///
+/// # Safety
+/// Called by the canonical ABI only.
+#[cfg(all(
+    feature = "small-alloc",
+    target_family = "wasm",
+    target_env = "p2",
+    not(target_feature = "atomics")
+))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    let ptr = unsafe {
+        let rust = small_alloc::Lowering::for_rust();
+        if old_len == 0 {
+            if new_len == 0 {
+                return align as *mut u8;
+            }
+            let layout = Layout::from_size_align_unchecked(new_len, align);
+            if rust {
+                ALLOCATOR.alloc(layout)
+            } else {
+                System.alloc(layout)
+            }
+        } else {
+            let layout = Layout::from_size_align_unchecked(old_len, align);
+            if rust {
+                ALLOCATOR.realloc(old, layout, new_len)
+            } else {
+                System.realloc(old, layout, new_len)
+            }
+        }
+    };
+    if ptr.is_null() {
+        std::process::abort();
+    }
+    ptr
+}
 
 #[cfg(target_env = "p2")]
 #[doc(hidden)]
@@ -105,18 +154,22 @@ macro_rules! export_stage {
         impl $crate::bindings::exports::weir::plugin::transform::Guest for __WeirComponent {
             fn init(config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>)
                 -> ::std::result::Result<(), ::std::string::String> {
+                let _lowering = $crate::small_alloc::Lowering::export();
                 $crate::__private::init(&__WEIR_STAGE, config)
             }
             fn process(
                 batch: ::std::vec::Vec<$crate::bindings::weir::plugin::types::Event>,
             ) -> $crate::bindings::weir::plugin::types::Output {
+                let _lowering = $crate::small_alloc::Lowering::export();
                 $crate::__private::component::process(&__WEIR_STAGE, batch)
             }
             fn checkpoint_export() -> ::std::vec::Vec<u8> {
+                let _lowering = $crate::small_alloc::Lowering::export();
                 $crate::__private::checkpoint_export(&__WEIR_STAGE)
             }
             fn checkpoint_import(state: ::std::vec::Vec<u8>)
                 -> ::std::result::Result<(), ::std::string::String> {
+                let _lowering = $crate::small_alloc::Lowering::export();
                 $crate::__private::checkpoint_import(&__WEIR_STAGE, &state)
             }
         }

@@ -183,21 +183,26 @@ pub fn store_many<T: Value>(entries: &[(&[u8], T)]) -> Result<(), StateError> {
 mod imp {
     use super::StateError;
     use crate::bindings::weir::plugin::state;
+    use crate::small_alloc::Lowering;
 
     pub fn get(key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let _results = Lowering::host_call();
         state::get(key).map_err(StateError)
     }
 
     pub fn get_many(keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StateError> {
         let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        let _results = Lowering::host_call();
         state::get_many(&keys).map_err(StateError)
     }
 
     pub fn set(key: &[u8], value: &[u8]) -> Result<(), StateError> {
+        let _results = Lowering::host_call();
         state::set(key, value).map_err(StateError)
     }
 
     pub fn delete(key: &[u8]) -> Result<(), StateError> {
+        let _results = Lowering::host_call();
         state::delete(key).map_err(StateError)
     }
 
@@ -206,6 +211,7 @@ mod imp {
             .iter()
             .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
             .collect();
+        let _results = Lowering::host_call();
         state::set_many(&entries).map_err(StateError)
     }
 }
