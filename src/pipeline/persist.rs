@@ -166,11 +166,19 @@ impl Persistence {
             let changes = std::mem::take(&mut c.changes);
             writes.push((partition, c.name.clone(), c.record.clone(), changes));
         }
+        // Partitions on their way out (a rebalance asked for this save):
+        // written above for the last time here, then let go at once, for
+        // their new owner to open.
+        let leaving: Vec<u32> = (self.confirmed.keys().copied())
+            .filter(|&id| !committer.holds(id))
+            .collect();
+        for id in &leaving {
+            if let Some(c) = self.confirmed.remove(id) {
+                gone.push(c.name);
+            }
+        }
         let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
         async move {
-            for name in gone {
-                store.release(&pipeline, &name).await;
-            }
             let mut saved = Vec::with_capacity(writes.len());
             for (partition, name, record, changes) in writes {
                 let result = store.save(&pipeline, &name, &record, changes.clone()).await;
@@ -192,6 +200,9 @@ impl Persistence {
                     changes,
                     bytes,
                 });
+            }
+            for name in gone {
+                store.release(&pipeline, &name).await;
             }
             saved
         }

@@ -96,6 +96,14 @@ pub trait Committer: Send + Sync {
     fn holds(&self, _partition: u32) -> bool {
         true
     }
+
+    /// Requests, from a rebalance about to take partitions away, to save
+    /// the checkpoints of what was confirmed first; each is answered with
+    /// [`CommitNow::done`] once saved. `None` for sources whose partitions
+    /// never move. A later call takes the requests over.
+    fn revoke_requests(&self) -> Option<mpsc::UnboundedReceiver<CommitNow>> {
+        None
+    }
 }
 
 /// The checkpoint name of shard `n`.

@@ -14,6 +14,7 @@ use crate::pipeline::start::Launch;
 use crate::pipeline::started::Started;
 use crate::pipeline::tracker::CompletionTracker;
 use crate::sink::{Confirmation, Sink, SinkError};
+use crate::source::CommitNow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,6 +38,8 @@ enum Next {
     Save,
     /// The save in progress is done.
     Saved(Vec<Saved>),
+    /// A rebalance is about to take partitions away: save first.
+    Revoking(CommitNow),
 }
 
 /// A batch handed to the sinks, waiting for their confirmations.
@@ -168,6 +171,10 @@ pub(in crate::pipeline) async fn run(
     // The checkpoint being written: the loop goes on confirming batches
     // meanwhile, and starts no other save until it is done.
     let mut saving: Option<Pin<Box<dyn Future<Output = Vec<Saved>> + Send>>> = None;
+    // With checkpoints, a partition about to be revoked is saved first.
+    let mut revoking = persistence
+        .as_ref()
+        .and_then(|_| committer.revoke_requests());
     loop {
         if closed && in_flight.is_empty() {
             break;
@@ -190,6 +197,12 @@ pub(in crate::pipeline) async fn run(
                         None => std::future::pending().await,
                     }
                 } => Next::Saved(s),
+                Some(r) = async {
+                    match revoking.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Next::Revoking(r),
                 _ = save_every.tick(), if persistence.is_some() && saving.is_none() => Next::Save,
                 _ = counters.checkpoint_now.notified(), if persistence.is_some() && saving.is_none() => Next::Save,
             }
@@ -203,6 +216,18 @@ pub(in crate::pipeline) async fn run(
             Next::Saved(outcome) => {
                 saving = None;
                 saved(persistence.as_mut(), outcome, counters);
+            }
+            Next::Revoking(request) => {
+                // The partitions leaving are still named: their records and
+                // keyed changes up to the confirmed positions go now.
+                if let Some(s) = saving.take() {
+                    saved(persistence.as_mut(), s.await, counters);
+                }
+                if let Some(p) = persistence.as_mut() {
+                    let outcome = p.start_save(committer.as_ref()).await;
+                    saved(Some(p), outcome, counters);
+                }
+                request.done();
             }
             Next::Confirmed(Ok(())) => {
                 let f = in_flight.pop_front().expect("the oldest batch");

@@ -134,6 +134,8 @@ const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) struct KafkaCommitter {
     pub(super) consumer: Arc<Kafka>,
     pub(super) assignments: Shared,
+    /// How a rebalance asks for checkpoints before partitions go.
+    pub(super) on_revoke: super::revoke::OnRevoke,
 }
 
 impl Committer for KafkaCommitter {
@@ -143,6 +145,10 @@ impl Committer for KafkaCommitter {
 
     fn holds(&self, partition: u32) -> bool {
         lock(&self.assignments).holds(partition)
+    }
+
+    fn revoke_requests(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<CommitNow>> {
+        Some(self.on_revoke.requests())
     }
 
     fn commit(&self, partition: u32, position: u64) {

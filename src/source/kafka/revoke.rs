@@ -1,11 +1,14 @@
-//! Exactly-once mode: before revoked partitions go, the open transaction
-//! is committed, so their delivered events and offsets are committed by
-//! this worker instead of aborted and read again by the new owner.
+//! Before revoked partitions go, what this worker holds of them is settled.
+//! Exactly-once mode: the open transaction is committed, so their delivered
+//! events and offsets are committed by this worker instead of aborted and
+//! read again by the new owner. At-least-once mode with checkpoints: the
+//! checkpoints of what was confirmed are saved, so the new owner restores
+//! the state that goes with the offsets committed on revoke.
 //!
 //! The rebalance callback runs inside the consumer's poll, on the thread of
-//! the source task. It asks the transaction loop to commit and waits for
-//! the answer with `block_in_place`, so the async runtime moves its other
-//! tasks (the transaction loop among them) off the blocked thread.
+//! the source task. It asks the delivery loop and waits for the answer with
+//! `block_in_place`, so the async runtime moves its other tasks (the loop
+//! among them) off the blocked thread.
 
 use super::source::{lock, Shared};
 use rdkafka::TopicPartitionList;
@@ -18,8 +21,9 @@ use tokio::sync::mpsc;
 /// it the partitions go, and a transaction holding their output aborts.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A request to commit the open transaction now; answered (or dropped)
-/// once it is committed or aborted.
+/// A request to settle what a delivery loop holds of partitions about to
+/// be revoked (commit the open transaction, save the checkpoints);
+/// answered (or dropped) once done.
 pub struct CommitNow(SyncSender<()>);
 
 impl CommitNow {
@@ -39,20 +43,13 @@ impl OnRevoke {
     /// then the open transaction is committed with what it holds of them,
     /// then they are forgotten.
     pub(super) fn revoke(&self, assignments: &Shared, tpl: &TopicPartitionList) {
-        let leaving = {
-            let mut a = lock(assignments);
-            tpl.elements()
-                .iter()
-                .filter(|e| a.leave(e.topic(), e.partition()))
-                .count()
-        };
-        let committed = (leaving > 0).then(|| self.commit_and_wait());
+        let committed = self.settle(assignments, tpl);
         let mut a = lock(assignments);
         for e in tpl.elements() {
             a.revoke(e.topic(), e.partition());
         }
         let n = tpl.count();
-        match committed.flatten() {
+        match committed {
             None => tracing::info!(partitions = n, "kafka: partitions revoked"),
             Some(true) => tracing::info!(
                 partitions = n,
@@ -63,6 +60,22 @@ impl OnRevoke {
                 "kafka: partitions revoked; an open transaction holding them will abort"
             ),
         }
+    }
+
+    /// The partitions of `tpl` stop taking new work, and whoever asked for
+    /// requests settles what it holds of them: the exactly-once loop
+    /// commits its open transaction, the at-least-once loop saves its
+    /// checkpoints. `None` when nobody asked or none of them was read,
+    /// `Some(false)` when waiting failed or took too long.
+    pub(super) fn settle(&self, assignments: &Shared, tpl: &TopicPartitionList) -> Option<bool> {
+        let leaving = {
+            let mut a = lock(assignments);
+            tpl.elements()
+                .iter()
+                .filter(|e| a.leave(e.topic(), e.partition()))
+                .count()
+        };
+        (leaving > 0).then(|| self.commit_and_wait()).flatten()
     }
 
     /// A new receiver of requests; the previous one stops getting them.

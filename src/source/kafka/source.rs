@@ -56,6 +56,16 @@ impl ConsumerContext for Ctx {
             self.on_revoke.revoke(&self.assignments, tpl);
             return;
         }
+        // With checkpoints, what was confirmed of them is saved first, so
+        // that the offsets committed below never run ahead of the state
+        // their new owner restores.
+        if self.on_revoke.settle(&self.assignments, tpl) == Some(false) {
+            tracing::warn!(
+                partitions = tpl.count(),
+                "kafka: the checkpoints of revoked partitions could not be saved in time; \
+                 their new owner resumes from the last saved ones"
+            );
+        }
         let mut commit = TopicPartitionList::new();
         {
             let mut a = lock(&self.assignments);
@@ -466,6 +476,7 @@ impl Source for KafkaSource {
         Arc::new(KafkaCommitter {
             consumer: self.consumer.clone(),
             assignments: self.assignments.clone(),
+            on_revoke: self.on_revoke.clone(),
         })
     }
 }

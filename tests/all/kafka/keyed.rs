@@ -150,3 +150,51 @@ fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
         assert_eq!(*count, Some(expected_count(value)), "{value}");
     }
 }
+
+#[test]
+fn at_least_once_a_revoked_partition_is_saved_before_it_goes() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    let dir = tempfile::tempdir().unwrap();
+    // No save comes from the interval during the test: what B restores
+    // was saved by A when the rebalance took the partitions away.
+    let file = keyed_file(
+        dir.path(),
+        &tansu.brokers,
+        "",
+        "[checkpoint]\nstore = \"dir\"\npath = \"state\"\ninterval = \"60m\"\n",
+    );
+    let mut a = spawn_weir(&file);
+    wait_until("A's partitions", 60, || got_partitions(&a));
+    produce_range(&tansu.brokers, 0, 800);
+    read_records(&tansu.brokers, 800);
+    let mut b = spawn_weir(&file);
+    wait_until("B's partitions", 60, || got_partitions(&b));
+    produce_range(&tansu.brokers, 800, N);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while committed(&tansu.brokers, "weir-group", "in", PARTITIONS)
+        .iter()
+        .sum::<i64>()
+        != N as i64
+    {
+        assert!(Instant::now() < deadline, "the group stopped short of {N}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let records = read_records(&tansu.brokers, N);
+    let log_b = b.end_with(libc::SIGTERM);
+    a.end_with(libc::SIGTERM);
+    assert!(
+        log_b.contains("restored a checkpoint"),
+        "B took its partitions over from the checkpoints A saved on revoke:\n{log_b}"
+    );
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (value, count) in &records {
+        assert_eq!(
+            *count,
+            Some(expected_count(value)),
+            "{value}: B went on from A's counts\n{log_b}"
+        );
+        *seen.entry(value).or_default() += 1;
+    }
+    assert_eq!(seen.len(), N, "every input event is in the output");
+}
