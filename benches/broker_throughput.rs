@@ -21,7 +21,8 @@
 //! `WEIR_BENCH_EVENTS` sets the events per run (default 600,000);
 //! `WEIR_BENCH_VARIANTS=core,3 stages` runs only the weir variants whose
 //! label contains one of the words (`enrich` runs the JSON enrich example of
-//! each language, which the default run leaves out); `WEIR_BENCH_SINK_PROPS` adds a line to
+//! each language, which the default run leaves out; `keyed` the keyed
+//! counter at-least-once and exactly-once, on Kafka); `WEIR_BENCH_SINK_PROPS` adds a line to
 //! the weir Kafka sink's table (e.g. `properties = { "linger.ms" = "5" }`).
 
 use async_nats::jetstream::{self, stream};
@@ -132,7 +133,11 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .unwrap();
     admin
         .create_topics(
-            &[NewTopic::new("in", 3, TopicReplication::Fixed(1))],
+            &[
+                NewTopic::new("in", 3, TopicReplication::Fixed(1)),
+                // The exactly-once variant's dead-letter topic.
+                NewTopic::new("dlq", 1, TopicReplication::Fixed(1)),
+            ],
             &AdminOptions::new(),
         )
         .await
@@ -161,8 +166,9 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
 
     let sinkprops = std::env::var("WEIR_BENCH_SINK_PROPS").unwrap_or_default();
     let pipeline = |i: usize, round: usize, stages: &str| {
+        let (top, stages) = top_level(&stages.replace("{brokers}", &brokers));
         format!(
-            "name = \"bench\"\n[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
+            "name = \"bench-{i}-{round}\"\n{top}[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
              properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
              [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{}\"\n{sinkprops}",
             NATIVES + i
@@ -205,7 +211,16 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
             assert!(created.iter().all(Result::is_ok), "{created:?}");
         }
     };
-    rounds_of(rt, &natives, native, pipeline, fresh).await
+    rounds_of(rt, &natives, native, pipeline, fresh, true).await
+}
+
+/// The lines of a variant before its first table (top-level keys such as
+/// `delivery`), and the rest.
+fn top_level(stages: &str) -> (String, String) {
+    let at = stages.lines().position(|l| l.starts_with('[')).unwrap_or(0);
+    let lines: Vec<&str> = stages.lines().collect();
+    let join = |l: &[&str]| l.iter().map(|l| format!("{l}\n")).collect::<String>();
+    (join(&lines[..at]), join(&lines[at..]))
 }
 
 /// (a) native: consume → produce, no wasm, deliveries tracked in flight,
@@ -259,6 +274,7 @@ async fn rounds_of<F, Fut, R, RFut>(
     native: F,
     pipeline: impl Fn(usize, usize, &str) -> String,
     fresh: R,
+    kafka: bool,
 ) -> Vec<Row>
 where
     F: Fn(usize, usize) -> Fut,
@@ -266,7 +282,10 @@ where
     R: Fn(usize) -> RFut,
     RFut: std::future::Future<Output = ()>,
 {
-    let variants = variants();
+    let variants: Vec<_> = variants()
+        .into_iter()
+        .filter(|(label, _)| kafka || !label.contains("Kafka only"))
+        .collect();
     let mut rows: Vec<Row> = natives
         .iter()
         .map(|label| Row {
@@ -346,6 +365,27 @@ fn variants() -> Vec<(&'static str, String)> {
             stages_of(&["python/enrich.wasm"]),
             false,
         ),
+        // The keyed counter over the input's 64 keys, its counts in the
+        // host's keyed state, persisted as each mode does (Kafka only).
+        (
+            "weir, keyed counter, at-least-once, checkpoints to a directory every 5 s (Kafka only)",
+            format!(
+                "{}[checkpoint]\nstore = \"dir\"\npath = \"{}\"\n",
+                stages_of(&["keyed_counter.wasm"]),
+                std::env::temp_dir()
+                    .join(format!("weir-bench-keyed-{}", std::process::id()))
+                    .display()
+            ),
+            false,
+        ),
+        (
+            "weir, keyed counter, exactly-once, changes to the changelog topic in each transaction (Kafka only)",
+            format!(
+                "delivery = \"exactly-once\"\n{}[dead_letter]\ntype = \"kafka\"\nbrokers = \"{{brokers}}\"\ntopic = \"dlq\"\n",
+                stages_of(&["keyed_counter.wasm"])
+            ),
+            false,
+        ),
     ];
     let wanted = std::env::var("WEIR_BENCH_VARIANTS").unwrap_or_default();
     all.into_iter()
@@ -416,7 +456,7 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
         )
     };
     let native = |round: usize, n: usize| native_jetstream(&js, round, n);
-    rounds_of(rt, &natives, native, pipeline, fresh).await
+    rounds_of(rt, &natives, native, pipeline, fresh, false).await
 }
 
 /// (a) native: pull → publish with acks → ack the inputs. Baseline 0 sets
