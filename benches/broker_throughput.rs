@@ -45,7 +45,22 @@ mod brokers;
 use brokers::{native_messages, stages, stages_of, Bench};
 #[path = "throughput/report.rs"]
 mod report;
-use report::{events, reset_peak_rss, rounds, table, Clock, Row, Run, BROKER, NATIVES};
+// The JSON filter + enrich the transform variants run, the same source
+// compiled into the native loops and into the plugins.
+#[path = "../plugins/fixtures/rust/transform_typed/src/transform.rs"]
+mod transform_typed;
+#[path = "../plugins/fixtures/rust/transform_value/src/transform.rs"]
+mod transform_value;
+
+/// A transform of one event's value: the new value, `None` to drop it.
+type Transform = fn(&[u8]) -> Result<Option<Vec<u8>>, String>;
+
+/// How many of the first `n` events the transform keeps: it drops orders
+/// under 10, and [`value`] gives event `i` the amount `i % 1000 + 0.5`.
+fn kept(n: usize) -> usize {
+    n - (n / 1000 * 10 + (n % 1000).min(10))
+}
+use report::{events, reset_peak_rss, rounds, table, Clock, Row, Run, BROKER};
 
 fn value(i: usize) -> String {
     let mut v = format!("{{\"id\":{i},\"amount\":{}.5,\"note\":\"", i % 1000);
@@ -97,7 +112,7 @@ impl Delivered {
 
 /// Runs a weir pipeline until [`events`] events were confirmed, clocked from
 /// the first batch.
-async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
+async fn weir_rate(rt: &Arc<Runtime>, toml: &str, outputs: usize) -> Run {
     let p = Pipeline::parse(Path::new("bench.toml"), toml).unwrap();
     let run = start(rt.clone(), &p, StartOptions::default())
         .await
@@ -112,7 +127,7 @@ async fn weir_rate(rt: &Arc<Runtime>, toml: &str) -> Run {
             let out = c.events_out.load(Ordering::Relaxed) as usize;
             if let Some(clock) = clock.as_mut() {
                 clock.confirmed(out);
-                if out >= events() {
+                if out >= outputs {
                     stopper.stop();
                     return clock.finish();
                 }
@@ -165,13 +180,25 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
     }
 
     let sinkprops = std::env::var("WEIR_BENCH_SINK_PROPS").unwrap_or_default();
+    let all = [
+        "native rdkafka passthrough, idempotent producer (as weir's)",
+        "native rdkafka passthrough, plain producer",
+        "native rdkafka loop, filter + enrich with serde_json::Value, idempotent producer",
+        "native rdkafka loop, filter + enrich with typed serde structs, idempotent producer",
+    ];
+    // The native transform loops run when a transform variant does.
+    let natives = &all[..if variants().iter().any(|(l, _)| l.contains("filter")) {
+        4
+    } else {
+        2
+    }];
     let pipeline = |i: usize, round: usize, stages: &str| {
         let (top, stages) = top_level(&stages.replace("{brokers}", &brokers));
         format!(
             "name = \"bench-{i}-{round}\"\n{top}[source]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ngroup = \"weir-{i}-{round}\"\ntopics = [\"in\"]\n\
              properties = {{ \"session.timeout.ms\" = \"3000\", \"heartbeat.interval.ms\" = \"500\" }}\n[batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}\
              [sink]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"out-{}\"\n{sinkprops}",
-            NATIVES + i
+            natives.len() + i
         )
     };
     // The first baseline produces with weir's producer settings (an
@@ -183,14 +210,22 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("linger.ms", "2")
         .create()
         .unwrap();
-    let native = |round: usize, n: usize| {
-        let producer = if n == 0 { &idempotent } else { &producer };
-        native_kafka(&brokers, producer, format!("native-{n}-{round}"), n)
-    };
-    let natives = [
-        "native rdkafka passthrough, idempotent producer (as weir's)",
-        "native rdkafka passthrough, plain producer",
+    let transforms: [Option<Transform>; 4] = [
+        None,
+        None,
+        Some(transform_value::transform),
+        Some(transform_typed::transform),
     ];
+    let native = |round: usize, n: usize| {
+        let producer = if n == 1 { &producer } else { &idempotent };
+        native_kafka(
+            &brokers,
+            producer,
+            format!("native-{n}-{round}"),
+            n,
+            transforms[n],
+        )
+    };
     // Row `r` produces to topic `out-{r}`, deleted and made anew before each
     // run, so that the broker holds as much data in every run (it slows down
     // as it fills).
@@ -211,7 +246,14 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
             assert!(created.iter().all(Result::is_ok), "{created:?}");
         }
     };
-    rounds_of(rt, &natives, native, pipeline, fresh, true).await
+    rounds_of(rt, natives, native, pipeline, fresh, true).await
+}
+
+/// The native rows (they come first): the baselines of the table.
+fn baselines(rows: &[Row]) -> usize {
+    rows.iter()
+        .take_while(|r| r.label.starts_with("native"))
+        .count()
 }
 
 /// The lines of a variant before its first table (top-level keys such as
@@ -226,7 +268,13 @@ fn top_level(stages: &str) -> (String, String) {
 /// (a) native: consume → produce, no wasm, deliveries tracked in flight,
 /// and, like weir at-least-once, the offsets of delivered events committed
 /// every 512 deliveries.
-async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String, row: usize) -> Run {
+async fn native_kafka(
+    brokers: &str,
+    producer: &FutureProducer,
+    group: String,
+    row: usize,
+    transform: Option<Transform>,
+) -> Run {
     let topic = format!("out-{row}");
     reset_peak_rss();
     let consumer: StreamConsumer = ClientConfig::new()
@@ -246,8 +294,16 @@ async fn native_kafka(brokers: &str, producer: &FutureProducer, group: String, r
     for _ in 0..events() {
         let m = consumer.recv().await.unwrap();
         let clock = clock.get_or_insert_with(Clock::start);
+        let payload = m.payload().unwrap_or_default();
+        let transformed = match transform {
+            None => None,
+            Some(t) => match t(payload).unwrap() {
+                Some(v) => Some(v),
+                None => continue,
+            },
+        };
         let rec = FutureRecord::to(&topic)
-            .payload(m.payload().unwrap_or_default())
+            .payload(transformed.as_deref().unwrap_or(payload))
             .key(m.key().unwrap_or_default());
         let f = producer.send_result(rec).map_err(|(e, _)| e).unwrap();
         in_flight.push_back((f, m.partition(), m.offset()));
@@ -308,7 +364,13 @@ where
                 None => native(round, row).await,
                 Some(i) => {
                     reset_peak_rss();
-                    weir_rate(rt, &pipeline(i, round, &variants[i].1)).await
+                    let (label, stages) = &variants[i];
+                    let outputs = if label.contains("filter") {
+                        kept(events())
+                    } else {
+                        events()
+                    };
+                    weir_rate(rt, &pipeline(i, round, stages), outputs).await
                 }
             };
             eprintln!(
@@ -363,6 +425,27 @@ fn variants() -> Vec<(&'static str, String)> {
         (
             "weir, 1 enrich stage (Python)",
             stages_of(&["python/enrich.wasm"]),
+            false,
+        ),
+        // The JSON filter + enrich of the native transform loops.
+        (
+            "weir, 1 filter + enrich stage, serde_json::Value (Rust core module)",
+            stages_of(&["fixtures/transform_value.core.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 filter + enrich stage, serde_json::Value (Rust component)",
+            stages_of(&["fixtures/transform_value.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 filter + enrich stage, typed serde (Rust core module)",
+            stages_of(&["fixtures/transform_typed.core.wasm"]),
+            false,
+        ),
+        (
+            "weir, 1 filter + enrich stage, typed serde (Rust component)",
+            stages_of(&["fixtures/transform_typed.wasm"]),
             false,
         ),
         // The keyed counter over the input's 64 keys, its counts in the
@@ -514,10 +597,10 @@ fn main() {
     // `-- kafka` or `-- jetstream` runs one broker only.
     if bench.wants("kafka") {
         let kafka = bench.tokio.block_on(kafka(&bench.rt));
-        table("Kafka (Tansu) → weir → Kafka", &kafka, 2);
+        table("Kafka (Tansu) → weir → Kafka", &kafka, baselines(&kafka));
     }
     if bench.wants("jetstream") {
         let js = bench.tokio.block_on(jetstream(&bench.rt));
-        table("JetStream → weir → JetStream", &js, 2);
+        table("JetStream → weir → JetStream", &js, baselines(&js));
     }
 }

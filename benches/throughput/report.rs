@@ -30,9 +30,6 @@ pub(crate) fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// The native baselines per broker; their rows come before weir's.
-pub(crate) const NATIVES: usize = 2;
-
 /// One run of one variant.
 pub(crate) struct Run {
     /// Events per second, from the first event consumed to the last one
