@@ -51,6 +51,30 @@ mod report;
 mod transform_typed;
 #[path = "../plugins/fixtures/rust/transform_value/src/transform.rs"]
 mod transform_value;
+// The Rust filter, enrich and router examples' own code, for the native
+// loop that does the three stages' steps (`crate::json` is the SDK's
+// `weir_plugin::json`, which the enrich uses).
+#[path = "../plugins/examples/rust/enrich/src/transform.rs"]
+mod enrich;
+#[path = "../plugins/examples/rust/filter/src/transform.rs"]
+mod filter;
+#[path = "../plugins/sdk/rust/src/json.rs"]
+#[allow(dead_code)]
+mod json;
+#[path = "../plugins/examples/rust/router/src/transform.rs"]
+mod router;
+
+/// The three stateless stages' steps in one function: the filter (orders
+/// of at least 10), the enrich (EUR), the router (by `type`, which the
+/// bench's events do not have: they stay on the sink's topic).
+fn three_steps(value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if !filter::keep(value, "amount", 10.0)? {
+        return Ok(None);
+    }
+    let enriched = enrich::enrich(value, "EUR")?;
+    let _topic = router::route(&enriched, "type");
+    Ok(Some(enriched))
+}
 
 /// A transform of one event's value: the new value, `None` to drop it.
 type Transform = fn(&[u8]) -> Result<Option<Vec<u8>>, String>;
@@ -185,9 +209,13 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         "native rdkafka passthrough, plain producer",
         "native rdkafka loop, filter + enrich with serde_json::Value, idempotent producer",
         "native rdkafka loop, filter + enrich with typed serde structs, idempotent producer",
+        "native rdkafka loop, the filter, enrich and router examples' steps, idempotent producer",
     ];
     // The native transform loops run when a transform variant does.
-    let natives = &all[..if variants().iter().any(|(l, _)| l.contains("filter")) {
+    let labels: Vec<_> = variants().into_iter().map(|(l, _)| l).collect();
+    let natives = &all[..if labels.iter().any(|l| l.contains("3 stateless")) {
+        5
+    } else if labels.iter().any(|l| l.contains("filter")) {
         4
     } else {
         2
@@ -210,11 +238,12 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("linger.ms", "2")
         .create()
         .unwrap();
-    let transforms: [Option<Transform>; 4] = [
+    let transforms: [Option<Transform>; 5] = [
         None,
         None,
         Some(transform_value::transform),
         Some(transform_typed::transform),
+        Some(three_steps),
     ];
     let native = |round: usize, n: usize| {
         let producer = if n == 1 { &producer } else { &idempotent };
@@ -384,6 +413,24 @@ where
     rows
 }
 
+/// The filter (orders of at least 10), enrich and router examples as
+/// stages, in the form whose file names end in `ext`.
+fn three_stages(ext: &str) -> String {
+    [
+        ("filter", "{ field = \"amount\", min = 10 }"),
+        ("enrich", "{ currency = \"EUR\" }"),
+        ("router", "{ field = \"type\" }"),
+    ]
+    .iter()
+    .map(|(name, config)| {
+        format!(
+            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
+            brokers::dist(&format!("{name}.{ext}")).display()
+        )
+    })
+    .collect()
+}
+
 /// The weir variants: a label and its stage tables.
 /// `WEIR_BENCH_VARIANTS=core,3 stages` keeps the variants whose label
 /// contains one of the comma-separated words (the native baselines always
@@ -425,6 +472,18 @@ fn variants() -> Vec<(&'static str, String)> {
         (
             "weir, 1 enrich stage (Python)",
             stages_of(&["python/enrich.wasm"]),
+            false,
+        ),
+        // The Rust examples as three stateless stages, against the native
+        // loop that runs their code in one function.
+        (
+            "weir, 3 stateless stages: filter → enrich → router (Rust core modules)",
+            three_stages("core.wasm"),
+            false,
+        ),
+        (
+            "weir, 3 stateless stages: filter → enrich → router (Rust components)",
+            three_stages("wasm"),
             false,
         ),
         // The JSON filter + enrich of the native transform loops.

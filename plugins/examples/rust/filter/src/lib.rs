@@ -2,6 +2,8 @@
 //! least `min` (default 0). Events that are not JSON objects, or lack the
 //! field, go to the dead-letter sink.
 
+mod transform;
+
 use weir_plugin::{Config, Event, EventError, Output, Stage};
 
 struct Filter {
@@ -26,23 +28,12 @@ impl Stage for Filter {
     fn process(&mut self, batch: Vec<Event>) -> Output {
         let mut out = Output::default();
         for (i, e) in batch.into_iter().enumerate() {
-            let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&e.value);
-            let amount = match &parsed {
-                Ok(serde_json::Value::Object(o)) => o.get(&self.field).and_then(|v| v.as_f64()),
-                _ => {
-                    out.errors.push(EventError {
-                        index: i as u32,
-                        message: "value is not a JSON object".into(),
-                    });
-                    continue;
-                }
-            };
-            match amount {
-                Some(a) if a >= self.min => out.events.push(e),
-                Some(_) => {}
-                None => out.errors.push(EventError {
+            match transform::keep(&e.value, &self.field, self.min) {
+                Ok(true) => out.events.push(e),
+                Ok(false) => {}
+                Err(message) => out.errors.push(EventError {
                     index: i as u32,
-                    message: format!("field {:?} is missing or not a number", self.field),
+                    message,
                 }),
             }
         }

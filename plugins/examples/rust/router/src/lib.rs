@@ -3,6 +3,8 @@
 //! non-empty string go to `fallback` when it is set, else to the sink's
 //! topic.
 
+mod transform;
+
 use weir_plugin::{Config, Event, Output, Stage};
 
 struct Router {
@@ -24,15 +26,7 @@ impl Stage for Router {
         let events = batch
             .into_iter()
             .map(|mut e| {
-                let route = serde_json::from_slice::<serde_json::Value>(&e.value)
-                    .ok()
-                    .and_then(|v| {
-                        v.get(&self.field)
-                            .and_then(|f| f.as_str())
-                            .filter(|r| !r.is_empty())
-                            .map(str::to_owned)
-                    });
-                e.topic = match route {
+                e.topic = match transform::route(&e.value, &self.field) {
                     Some(r) => Some(format!("{}{}", self.prefix, r)),
                     None => self.fallback.clone(),
                 };
