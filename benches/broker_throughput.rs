@@ -64,6 +64,30 @@ mod json;
 #[path = "../plugins/examples/rust/router/src/transform.rs"]
 mod router;
 
+/// What each native row does between its source and its sink, in the
+/// order of their labels: the two passthroughs, the filter + enrich written
+/// with `Value` and typed, the three examples' steps.
+const TRANSFORMS: [Option<Transform>; 5] = [
+    None,
+    None,
+    Some(transform_value::transform),
+    Some(transform_typed::transform),
+    Some(three_steps),
+];
+
+/// How many native rows run: the transform loops only when a weir variant
+/// that transforms does.
+fn native_rows() -> usize {
+    let labels: Vec<_> = variants().into_iter().map(|(l, _)| l).collect();
+    if labels.iter().any(|l| l.contains("3 stateless")) {
+        5
+    } else if labels.iter().any(|l| l.contains("filter")) {
+        4
+    } else {
+        2
+    }
+}
+
 /// The three stateless stages' steps in one function: the filter (orders
 /// of at least 10), the enrich (EUR), the router (by `type`, which the
 /// bench's events do not have: they stay on the sink's topic).
@@ -211,15 +235,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         "native rdkafka loop, filter + enrich with typed serde structs, idempotent producer",
         "native rdkafka loop, the filter, enrich and router examples' steps, idempotent producer",
     ];
-    // The native transform loops run when a transform variant does.
-    let labels: Vec<_> = variants().into_iter().map(|(l, _)| l).collect();
-    let natives = &all[..if labels.iter().any(|l| l.contains("3 stateless")) {
-        5
-    } else if labels.iter().any(|l| l.contains("filter")) {
-        4
-    } else {
-        2
-    }];
+    let natives = &all[..native_rows()];
     let pipeline = |i: usize, round: usize, stages: &str| {
         let (top, stages) = top_level(&stages.replace("{brokers}", &brokers));
         format!(
@@ -238,13 +254,6 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
         .set("linger.ms", "2")
         .create()
         .unwrap();
-    let transforms: [Option<Transform>; 5] = [
-        None,
-        None,
-        Some(transform_value::transform),
-        Some(transform_typed::transform),
-        Some(three_steps),
-    ];
     let native = |round: usize, n: usize| {
         let producer = if n == 1 { &producer } else { &idempotent };
         native_kafka(
@@ -252,7 +261,7 @@ async fn kafka(rt: &Arc<Runtime>) -> Vec<Row> {
             producer,
             format!("native-{n}-{round}"),
             n,
-            transforms[n],
+            TRANSFORMS[n],
         )
     };
     // Row `r` produces to topic `out-{r}`, deleted and made anew before each
@@ -586,10 +595,14 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
             .unwrap();
         }
     };
-    let natives = [
+    let all = [
         "native async-nats passthrough, Nats-Msg-Id set (as weir's)",
         "native async-nats passthrough, no message ids",
+        "native async-nats loop, filter + enrich with serde_json::Value, Nats-Msg-Id set",
+        "native async-nats loop, filter + enrich with typed serde structs, Nats-Msg-Id set",
+        "native async-nats loop, the filter, enrich and router examples' steps, Nats-Msg-Id set",
     ];
+    let natives = &all[..native_rows()];
     let pipeline = |i: usize, round: usize, stages: &str| {
         let out = natives.len() + i;
         format!(
@@ -597,14 +610,19 @@ async fn jetstream(rt: &Arc<Runtime>) -> Vec<Row> {
              [batch]\nmax_events = 512\nlinger = \"5ms\"\n{stages}[sink]\ntype = \"jetstream\"\nurl = \"{url}\"\nsubject = \"out{out}\"\n"
         )
     };
-    let native = |round: usize, n: usize| native_jetstream(&js, round, n);
-    rounds_of(rt, &natives, native, pipeline, fresh, false).await
+    let native = |round: usize, n: usize| native_jetstream(&js, round, n, TRANSFORMS[n]);
+    rounds_of(rt, natives, native, pipeline, fresh, false).await
 }
 
 /// (a) native: pull → publish with acks → ack the inputs. Baseline 0 sets
 /// `Nats-Msg-Id` from the input's stream sequence, as weir's JetStream sink
 /// must (the server then deduplicates); baseline 1 sets no header.
-async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Run {
+async fn native_jetstream(
+    js: &jetstream::Context,
+    round: usize,
+    n: usize,
+    transform: Option<Transform>,
+) -> Run {
     reset_peak_rss();
     let mut messages = native_messages(js, "IN", &format!("native-{n}-{round}")).await;
     let subject = format!("out{n}");
@@ -623,14 +641,25 @@ async fn native_jetstream(js: &jetstream::Context, round: usize, n: usize) -> Ru
         };
         n_read += 1;
         let clock = clock.get_or_insert_with(Clock::start);
-        let ack = if n == 0 {
+        let payload = match transform {
+            None => m.payload.clone(),
+            Some(t) => match t(&m.payload).unwrap() {
+                Some(v) => v.into(),
+                None => {
+                    // Dropped: acknowledged at once, nothing published.
+                    m.ack().await.unwrap();
+                    continue;
+                }
+            },
+        };
+        let ack = if n != 1 {
             let seq = m.info().unwrap().stream_sequence;
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", format!("IN:{seq}").as_str());
-            js.publish_with_headers(subject.clone(), headers, m.payload.clone())
+            js.publish_with_headers(subject.clone(), headers, payload)
                 .await
         } else {
-            js.publish(subject.clone(), m.payload.clone()).await
+            js.publish(subject.clone(), payload).await
         };
         window.push((ack.unwrap(), m));
         if window.len() == 512 {
