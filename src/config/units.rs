@@ -37,7 +37,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// Parses a duration: an integer followed by `ms`, `s`, `m` or `us`.
+/// Parses a duration: an integer followed by `us`, `ms`, `s`, `m` or `h`.
 ///
 /// # Errors
 /// A message saying what the accepted forms are.
@@ -48,8 +48,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(num),
         "s" => Duration::from_secs(num),
         "m" => Duration::from_secs(num.saturating_mul(60)),
-        "" => return Err(format!("{s:?} has no unit")),
-        other => return Err(format!("unknown duration unit {other:?}")),
+        "h" => Duration::from_secs(num.saturating_mul(3600)),
+        "" => return Err(format!("{s:?} has no unit (us, ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use us, ms, s, m or h)"
+            ))
+        }
     })
 }
 
@@ -95,6 +100,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("200").is_err());
         assert!(parse_duration("2 fortnights").is_err());
         assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
