@@ -38,6 +38,36 @@ fn got_partitions(weir: &Process) -> bool {
         .any(|l| l.contains("partitions assigned") && !l.contains("partitions=0"))
 }
 
+/// Waits until the group committed all `N` events (`worker`'s log shown
+/// if it does not within 90 s).
+fn all_committed(brokers: &str, worker: &Process) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while committed(brokers, "weir-group", "in", PARTITIONS)
+        .iter()
+        .sum::<i64>()
+        != N as i64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the group stopped short of {N}: {:?}\n{}",
+            committed(brokers, "weir-group", "in", PARTITIONS),
+            worker.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The keyed counter pipeline at-least-once, saving checkpoints to a
+/// directory every `interval`.
+fn checkpointed(dir: &std::path::Path, brokers: &str, interval: &str) -> std::path::PathBuf {
+    keyed_file(
+        dir,
+        brokers,
+        "",
+        &format!("[checkpoint]\nstore = \"dir\"\npath = \"state\"\ninterval = \"{interval}\"\n"),
+    )
+}
+
 /// A and B count; events keep coming while A ends with `signal`; B
 /// finishes. Returns every output record and B's log.
 fn one_of_two_ends(
@@ -66,20 +96,7 @@ fn one_of_two_ends(
     read_records(brokers, 1000);
     a.end_with(signal);
     producer.join().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while committed(brokers, "weir-group", "in", PARTITIONS)
-        .iter()
-        .sum::<i64>()
-        != N as i64
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the group stopped short of {N}: {:?}\n{}",
-            committed(brokers, "weir-group", "in", PARTITIONS),
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    all_committed(brokers, &b);
     let records = read_records(brokers, N);
     let log_b = b.end_with(libc::SIGTERM);
     (records, log_b)
@@ -90,12 +107,7 @@ fn at_least_once_keyed_state_moves_with_its_partition_through_the_checkpoint_sto
     let tansu = Tansu::start();
     setup(&tansu.brokers);
     let dir = tempfile::tempdir().unwrap();
-    let file = keyed_file(
-        dir.path(),
-        &tansu.brokers,
-        "",
-        "[checkpoint]\nstore = \"dir\"\npath = \"state\"\ninterval = \"500ms\"\n",
-    );
+    let file = checkpointed(dir.path(), &tansu.brokers, "500ms");
     let (records, log_b) = one_of_two_ends(&tansu.brokers, &file, libc::SIGKILL);
     assert!(
         log_b.contains("restored a checkpoint"),
@@ -158,12 +170,7 @@ fn at_least_once_a_revoked_partition_is_saved_before_it_goes() {
     let dir = tempfile::tempdir().unwrap();
     // No save comes from the interval during the test: what B restores
     // was saved by A when the rebalance took the partitions away.
-    let file = keyed_file(
-        dir.path(),
-        &tansu.brokers,
-        "",
-        "[checkpoint]\nstore = \"dir\"\npath = \"state\"\ninterval = \"60m\"\n",
-    );
+    let file = checkpointed(dir.path(), &tansu.brokers, "1h");
     let mut a = spawn_weir(&file);
     wait_until("A's partitions", 60, || got_partitions(&a));
     produce_range(&tansu.brokers, 0, 800);
@@ -171,15 +178,7 @@ fn at_least_once_a_revoked_partition_is_saved_before_it_goes() {
     let mut b = spawn_weir(&file);
     wait_until("B's partitions", 60, || got_partitions(&b));
     produce_range(&tansu.brokers, 800, N);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while committed(&tansu.brokers, "weir-group", "in", PARTITIONS)
-        .iter()
-        .sum::<i64>()
-        != N as i64
-    {
-        assert!(Instant::now() < deadline, "the group stopped short of {N}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    all_committed(&tansu.brokers, &b);
     let records = read_records(&tansu.brokers, N);
     let log_b = b.end_with(libc::SIGTERM);
     a.end_with(libc::SIGTERM);
