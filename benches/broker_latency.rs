@@ -5,7 +5,7 @@
 //! `scripts/brokers.sh` and `plugins/build.sh` first.
 //!
 //! `cargo bench --bench broker_latency` (`-- kafka` or `-- jetstream` runs
-//! one broker only). A producer writes `RATE` events/s of 256 B, each
+//! one broker only). A producer writes `RATE` JSON orders/s of 256 B, each
 //! carrying its send time; a reader of the output takes each event's
 //! arrival time. Events sent in the first `WARM_UP` (consumer-group joins,
 //! first compiles) are not counted.
@@ -58,15 +58,58 @@ fn variants() -> Vec<(&'static str, Variant)> {
             Variant::Weir(stages_of(&["identity.core.wasm"])),
         ),
         ("weir, 3 stages", Variant::Weir(stages(3))),
+        // The JSON transforms of the throughput bench; they drop the 1% of
+        // orders under 10, so 99% of the events sent arrive.
+        (
+            "weir, 1 filter + enrich stage, serde_json::Value (core module; drops 1%)",
+            Variant::Weir(stages_of(&["fixtures/transform_value.core.wasm"])),
+        ),
+        (
+            "weir, 1 filter + enrich stage, serde_json::Value (component; drops 1%)",
+            Variant::Weir(stages_of(&["fixtures/transform_value.wasm"])),
+        ),
+        (
+            "weir, 3 stateless stages: filter → enrich → router (core modules; drops 1%)",
+            Variant::Weir(examples_as_stages()),
+        ),
     ]
 }
 
-/// A 256 B value starting with its send time `at` (since the bench's base).
-fn stamped(at: Duration, i: u64) -> Vec<u8> {
-    let mut v = format!("{:020}|{i}|", at.as_micros()).into_bytes();
-    v.resize(256, b'x');
-    v
+/// The Rust filter (orders of at least 10), enrich and router examples as
+/// three stages, core modules.
+fn examples_as_stages() -> String {
+    [
+        ("filter", "{ field = \"amount\", min = 10 }"),
+        ("enrich", "{ currency = \"EUR\" }"),
+        ("router", "{ field = \"type\" }"),
+    ]
+    .iter()
+    .map(|(name, config)| {
+        format!(
+            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
+            brokers::dist(&format!("{name}.core.wasm")).display()
+        )
+    })
+    .collect()
 }
+
+/// A 256 B JSON order carrying its send time `at` (since the bench's
+/// base) in `sent`, which every stage here keeps.
+fn stamped(at: Duration, i: u64) -> Vec<u8> {
+    let mut v = format!(
+        "{{\"sent\":\"{:020}\",\"id\":{i},\"amount\":{}.5,\"note\":\"",
+        at.as_micros(),
+        i % 1000
+    );
+    while v.len() < 254 {
+        v.push('x');
+    }
+    v.push_str("\"}");
+    v.into_bytes()
+}
+
+/// Where the send time is in a value: after `"sent":"`.
+const SENT: &[u8] = b"\"sent\":\"";
 
 /// Send time and latency (µs) of arrived events.
 #[derive(Clone, Default)]
@@ -75,7 +118,12 @@ struct Arrivals(Arc<Mutex<Vec<(u64, u64)>>>);
 impl Arrivals {
     fn record(&self, base: Instant, value: &[u8]) {
         let now = base.elapsed().as_micros() as u64;
-        let sent: u64 = std::str::from_utf8(&value[..20.min(value.len())])
+        let at = value
+            .windows(SENT.len())
+            .position(|w| w == SENT)
+            .expect("a stamped value")
+            + SENT.len();
+        let sent: u64 = std::str::from_utf8(&value[at..(at + 20).min(value.len())])
             .ok()
             .and_then(|s| s.parse().ok())
             .expect("a stamped value");
