@@ -27,7 +27,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{native_messages, stages, stages_of, Bench};
+use brokers::{examples_as_stages, native_messages, stages, stages_of, Bench};
 
 /// Events per second the producer writes.
 const RATE: u64 = 5_000;
@@ -70,27 +70,9 @@ fn variants() -> Vec<(&'static str, Variant)> {
         ),
         (
             "weir, 3 stateless stages: filter → enrich → router (core modules; drops 1%)",
-            Variant::Weir(examples_as_stages()),
+            Variant::Weir(examples_as_stages("core.wasm")),
         ),
     ]
-}
-
-/// The Rust filter (orders of at least 10), enrich and router examples as
-/// three stages, core modules.
-fn examples_as_stages() -> String {
-    [
-        ("filter", "{ field = \"amount\", min = 10 }"),
-        ("enrich", "{ currency = \"EUR\" }"),
-        ("router", "{ field = \"type\" }"),
-    ]
-    .iter()
-    .map(|(name, config)| {
-        format!(
-            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
-            brokers::dist(&format!("{name}.core.wasm")).display()
-        )
-    })
-    .collect()
 }
 
 /// A 256 B JSON order carrying its send time `at` (since the bench's

@@ -42,7 +42,7 @@ use weir::runtime::Runtime;
 
 #[path = "common/brokers.rs"]
 mod brokers;
-use brokers::{native_messages, stages, stages_of, Bench};
+use brokers::{examples_as_stages, native_messages, stages, stages_of, Bench};
 #[path = "throughput/report.rs"]
 mod report;
 // The JSON filter + enrich the transform variants run, the same source
@@ -422,24 +422,6 @@ where
     rows
 }
 
-/// The filter (orders of at least 10), enrich and router examples as
-/// stages, in the form whose file names end in `ext`.
-fn three_stages(ext: &str) -> String {
-    [
-        ("filter", "{ field = \"amount\", min = 10 }"),
-        ("enrich", "{ currency = \"EUR\" }"),
-        ("router", "{ field = \"type\" }"),
-    ]
-    .iter()
-    .map(|(name, config)| {
-        format!(
-            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
-            brokers::dist(&format!("{name}.{ext}")).display()
-        )
-    })
-    .collect()
-}
-
 /// The weir variants: a label and its stage tables.
 /// `WEIR_BENCH_VARIANTS=core,3 stages` keeps the variants whose label
 /// contains one of the comma-separated words (the native baselines always
@@ -487,12 +469,12 @@ fn variants() -> Vec<(&'static str, String)> {
         // loop that runs their code in one function.
         (
             "weir, 3 stateless stages: filter → enrich → router (Rust core modules)",
-            three_stages("core.wasm"),
+            examples_as_stages("core.wasm"),
             false,
         ),
         (
             "weir, 3 stateless stages: filter → enrich → router (Rust components)",
-            three_stages("wasm"),
+            examples_as_stages("wasm"),
             false,
         ),
         // The JSON filter + enrich of the native transform loops.

@@ -51,6 +51,26 @@ pub fn stages(n: usize) -> String {
     stages_of(&["identity.core.wasm", "counter.wasm", "identity.wasm"][..n])
 }
 
+/// The Rust filter (orders of at least 10), enrich and router examples as
+/// three stages, in the form whose file names end in `ext` (`wasm` or
+/// `core.wasm`).
+#[allow(dead_code)] // not every bench that includes this file uses it
+pub fn examples_as_stages(ext: &str) -> String {
+    [
+        ("filter", "{ field = \"amount\", min = 10 }"),
+        ("enrich", "{ currency = \"EUR\" }"),
+        ("router", "{ field = \"type\" }"),
+    ]
+    .iter()
+    .map(|(name, config)| {
+        format!(
+            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
+            dist(&format!("{name}.{ext}")).display()
+        )
+    })
+    .collect()
+}
+
 /// One stage per plugin file of `plugins/dist`.
 pub fn stages_of(plugins: &[&str]) -> String {
     plugins
