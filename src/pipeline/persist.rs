@@ -152,31 +152,29 @@ impl Persistence {
         &mut self,
         committer: &dyn Committer,
     ) -> impl std::future::Future<Output = Vec<Saved>> + Send + 'static {
+        // A partition under another name now, or none, was given up (its
+        // new owner writes it); a partition still named but not held is on
+        // its way out (a rebalance asked for this save): written here for
+        // the last time. Both are let go at once, for their new owner.
+        let named = |id: u32, c: &Confirmed| {
+            committer.checkpoint_name(id).as_deref() == Some(c.name.as_str())
+        };
+        let mut writes = Vec::new();
+        for (&partition, c) in self.confirmed.iter_mut() {
+            if c.dirty && named(partition, c) {
+                c.dirty = false;
+                let changes = std::mem::take(&mut c.changes);
+                writes.push((partition, c.name.clone(), c.record.clone(), changes));
+            }
+        }
         let mut gone = Vec::new();
         self.confirmed.retain(|&id, c| {
-            let held = committer.checkpoint_name(id).as_deref() == Some(c.name.as_str());
-            if !held {
+            let kept = named(id, c) && committer.holds(id);
+            if !kept {
                 gone.push(std::mem::take(&mut c.name));
             }
-            held
+            kept
         });
-        let mut writes = Vec::new();
-        for (&partition, c) in self.confirmed.iter_mut().filter(|(_, c)| c.dirty) {
-            c.dirty = false;
-            let changes = std::mem::take(&mut c.changes);
-            writes.push((partition, c.name.clone(), c.record.clone(), changes));
-        }
-        // Partitions on their way out (a rebalance asked for this save):
-        // written above for the last time here, then let go at once, for
-        // their new owner to open.
-        let leaving: Vec<u32> = (self.confirmed.keys().copied())
-            .filter(|&id| !committer.holds(id))
-            .collect();
-        for id in &leaving {
-            if let Some(c) = self.confirmed.remove(id) {
-                gone.push(c.name);
-            }
-        }
         let (store, pipeline) = (self.store.clone(), self.pipeline.clone());
         async move {
             let mut saved = Vec::with_capacity(writes.len());

@@ -170,7 +170,7 @@ pub(in crate::pipeline) async fn run(
     let mut closed = false;
     // The checkpoint being written: the loop goes on confirming batches
     // meanwhile, and starts no other save until it is done.
-    let mut saving: Option<Pin<Box<dyn Future<Output = Vec<Saved>> + Send>>> = None;
+    let mut saving: Option<Saving> = None;
     // With checkpoints, a partition about to be revoked is saved first.
     let mut revoking = persistence
         .as_ref()
@@ -220,13 +220,14 @@ pub(in crate::pipeline) async fn run(
             Next::Revoking(request) => {
                 // The partitions leaving are still named: their records and
                 // keyed changes up to the confirmed positions go now.
-                if let Some(s) = saving.take() {
-                    saved(persistence.as_mut(), s.await, counters);
-                }
-                if let Some(p) = persistence.as_mut() {
-                    let outcome = p.start_save(committer.as_ref()).await;
-                    saved(Some(p), outcome, counters);
-                }
+                let in_progress = saving.take();
+                save_now(
+                    in_progress,
+                    persistence.as_mut(),
+                    committer.as_ref(),
+                    counters,
+                )
+                .await;
                 request.done();
             }
             Next::Confirmed(Ok(())) => {
@@ -261,14 +262,28 @@ pub(in crate::pipeline) async fn run(
     // What was committed reaches the source, also after a failure.
     committer.flushed().await;
     // What was confirmed is saved on the way out, also after a failure.
-    if let Some(s) = saving {
-        saved(persistence.as_mut(), s.await, counters);
+    save_now(saving, persistence.as_mut(), committer.as_ref(), counters).await;
+    started.finish(failure, counters).await
+}
+
+/// A save in progress.
+type Saving = Pin<Box<dyn Future<Output = Vec<Saved>> + Send>>;
+
+/// Finishes the save `in_progress`, if any, then saves what changed since
+/// and waits for it.
+async fn save_now(
+    in_progress: Option<Saving>,
+    mut persistence: Option<&mut Persistence>,
+    committer: &dyn crate::source::Committer,
+    counters: &RunCounters,
+) {
+    if let Some(s) = in_progress {
+        saved(persistence.as_deref_mut(), s.await, counters);
     }
-    if let Some(p) = persistence.as_mut() {
-        let outcome = p.start_save(committer.as_ref()).await;
+    if let Some(p) = persistence {
+        let outcome = p.start_save(committer).await;
         saved(Some(p), outcome, counters);
     }
-    started.finish(failure, counters).await
 }
 
 /// Takes a finished save in and counts it.

@@ -76,25 +76,23 @@ pub unsafe extern "C" fn cabi_realloc(
     new_len: usize,
 ) -> *mut u8 {
     use std::alloc::{GlobalAlloc, Layout, System};
+    let allocator: &dyn GlobalAlloc = if small_alloc::Lowering::for_rust() {
+        &ALLOCATOR
+    } else {
+        &System
+    };
     let ptr = unsafe {
-        let rust = small_alloc::Lowering::for_rust();
         if old_len == 0 {
             if new_len == 0 {
                 return align as *mut u8;
             }
-            let layout = Layout::from_size_align_unchecked(new_len, align);
-            if rust {
-                ALLOCATOR.alloc(layout)
-            } else {
-                System.alloc(layout)
-            }
+            allocator.alloc(Layout::from_size_align_unchecked(new_len, align))
         } else {
-            let layout = Layout::from_size_align_unchecked(old_len, align);
-            if rust {
-                ALLOCATOR.realloc(old, layout, new_len)
-            } else {
-                System.realloc(old, layout, new_len)
-            }
+            allocator.realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
         }
     };
     if ptr.is_null() {

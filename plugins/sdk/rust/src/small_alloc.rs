@@ -8,19 +8,18 @@
 //! behind libc's back. Freed small blocks are kept for reuse by their class,
 //! never returned: a plugin's small-object memory stays at its peak.
 //!
-//! Not every block the plugin frees was allocated here. In a component,
-//! the host writes the batch's byte lists into memory it gets from
-//! wasi-libc's `cabi_realloc` (libc's `malloc`), and the bindings hand them
-//! to Rust as `Vec`s that Rust frees through this allocator. So slabs sit
-//! on 64 KiB boundaries and a bitmap of the 65,536 such regions of a 32-bit
-//! memory says which are slabs: a block outside them goes back to libc.
-//! The other direction needs care: wasi-libc frees with `free()` what its
-//! WASI calls return, and the host writes that through the same
-//! `cabi_realloc`. So the SDK's `cabi_realloc` takes from the size classes
-//! only what the host hands Rust code ([`Lowering`]): the arguments of the
-//! next export, between two exports, and the results of the SDK's own
-//! calls to weir's host interfaces. Anything else, WASI's results above
-//! all, comes from libc's `malloc`.
+//! In a component, the host writes everything it hands the plugin through
+//! one `cabi_realloc`: the batch and the results of weir's host calls,
+//! which the bindings hand to Rust as `Vec`s freed through this allocator,
+//! and the results of WASI calls, which wasi-libc frees with `free()`. So
+//! the SDK's `cabi_realloc` takes from the size classes only what the host
+//! hands Rust code ([`Lowering`]): the arguments of the next export,
+//! between two exports, and the results of the SDK's own calls to weir's
+//! host interfaces. Anything else, WASI's results above all, comes from
+//! libc's `malloc`, and some of it (the first export's arguments) reaches
+//! Rust code all the same. So slabs sit on 64 KiB boundaries and a bitmap
+//! of the 65,536 such regions of a 32-bit memory says which are slabs: a
+//! block outside them goes back to libc.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -85,10 +84,16 @@ struct State {
     slabs: [u64; REGIONS / 64],
 }
 
+/// The word of the slab bitmap and the bit in it for `ptr`'s region.
+fn region(ptr: *mut u8) -> (usize, u64) {
+    let region = (ptr as usize / SLAB) % REGIONS;
+    (region / 64, 1 << (region % 64))
+}
+
 impl State {
     fn owns(&self, ptr: *mut u8) -> bool {
-        let region = (ptr as usize / SLAB) % REGIONS;
-        self.slabs[region / 64] & (1 << (region % 64)) != 0
+        let (word, bit) = region(ptr);
+        self.slabs[word] & bit != 0
     }
 }
 
@@ -142,8 +147,8 @@ unsafe impl GlobalAlloc for SmallAlloc {
             if slab.is_null() {
                 return null_mut();
             }
-            let region = (slab as usize / SLAB) % REGIONS;
-            s.slabs[region / 64] |= 1 << (region % 64);
+            let (word, bit) = region(slab);
+            s.slabs[word] |= bit;
             s.next = slab;
             s.end = unsafe { slab.add(SLAB) };
         }
