@@ -25,6 +25,23 @@ pub fn tansu() -> (Tansu, String) {
     (t, brokers)
 }
 
+/// Creates `topic` with `partitions` partitions on `brokers`.
+pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<_> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics(&[new], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
 /// A JetStream-enabled nats-server on a free port; returns it and its URL.
 pub fn nats() -> (NatsServer, String) {
     let n = NatsServer::start();

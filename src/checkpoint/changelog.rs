@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 /// The longest a restore waits without reaching the changelog's end.
 const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
 
+/// Empty polls of 200 ms past the listed end that end a restore whose
+/// reads never reported the end of the partition.
+const QUIET: u32 = 10;
+
 /// The changelog topics of one pipeline.
 #[derive(Debug, Clone)]
 pub struct Changelog {
@@ -147,6 +151,9 @@ impl Changelog {
             .set("group.id", format!("weir-{}-restore", self.pipeline))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
+            // The fetch that finds the end returns at once, not after the
+            // broker's long-poll wait.
+            .set("fetch.wait.max.ms", "10")
             .set("isolation.level", "read_committed");
         let topic = self.topic(source_topic);
         tokio::task::spawn_blocking(move || read_to_end(&config, &topic, partition, next))
@@ -181,6 +188,10 @@ fn read_to_end(
     let at = || format!("{topic}/{partition}");
     // Its end for a `read_committed` reader: the last stable offset, so an
     // unfinished transaction (a worker killed mid-way) is not waited for.
+    // A broker may list an end short of the records it holds (Tansu counts
+    // one record less per produced batch): the read goes on to the end
+    // its fetches report (end of partition), and never stops before this
+    // one.
     let (_, end) = c
         .fetch_watermarks(topic, partition, Duration::from_secs(30))
         .map_err(|e| broker(&at(), e))?;
@@ -199,17 +210,25 @@ fn read_to_end(
     if end <= 0 {
         return Ok(BTreeMap::new());
     }
+    // Polls in a row that returned nothing: past the listed end, a quiet
+    // of QUIET polls ends the read as the end of partition would.
+    let mut quiet = 0;
     loop {
         if Instant::now() > deadline {
             return Err(broker(&at(), "its end was not reached in time"));
         }
         match c.poll(Duration::from_millis(200)) {
-            None if reached(&c) => break,
-            None => continue,
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            None => {
+                quiet += 1;
+                if quiet >= QUIET && reached(&c) {
+                    break;
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) if reached(&c) => break,
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => return Err(broker(&at(), e)),
             Some(Ok(m)) => {
-                let last = m.offset() + 1 >= end;
+                quiet = 0;
                 if position(&m).is_none_or(|p| p < next) {
                     let key = m.key().unwrap_or_default();
                     let Some(split) = key.iter().position(|b| *b == 0) else {
@@ -225,9 +244,6 @@ fn read_to_end(
                         Some(v) => entries.insert(key[split + 1..].to_vec(), v.to_vec()),
                         None => entries.remove(&key[split + 1..]),
                     };
-                }
-                if last {
-                    break;
                 }
             }
         }
