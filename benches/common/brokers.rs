@@ -81,21 +81,25 @@ pub fn examples_as_stages(ext: &str) -> String {
     .iter()
     .map(|(name, config)| {
         format!(
-            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\n",
+            "[[stage]]\nname = \"{name}\"\nplugin = \"{}\"\nconfig = {config}\nstateless = true\n",
             dist(&format!("{name}.{ext}")).display()
         )
     })
     .collect()
 }
 
-/// One stage per plugin file of `plugins/dist`.
+/// One stage per plugin file of `plugins/dist`; all but counters
+/// stateless.
 pub fn stages_of(plugins: &[&str]) -> String {
     plugins
         .iter()
         .enumerate()
         .map(|(i, plugin)| {
+            // Every stage but a counter keeps no state: marked stateless,
+            // as its user would.
+            let stateless = !plugin.contains("counter");
             format!(
-                "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\n",
+                "[[stage]]\nname = \"s{i}\"\nplugin = \"{}\"\nstateless = {stateless}\n",
                 dist(plugin).display()
             )
         })

@@ -20,6 +20,7 @@ mod budget;
 mod chain;
 mod counters;
 mod delivery;
+mod dispatch;
 mod endpoints;
 mod error;
 mod persist;

@@ -1,9 +1,10 @@
 //! The worker pool: a dispatcher thread and a fixed number of worker
-//! threads that run wasm. A partition always goes to the same thread, so its
-//! batches are processed one after another, in order.
+//! threads that run wasm. A partition's batches are processed one after
+//! another, in order, on one thread at a time ([`Dispatch`] says which).
 
 use super::batch::{Batch, Processed};
 use super::chain::StageChain;
+use super::dispatch::Dispatch;
 use super::stage::StageSpec;
 use super::swap::{Control, Incident};
 use crate::metrics::PipelineMetrics;
@@ -13,8 +14,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
-/// Batches queued per worker thread beyond the one it is running.
+/// Batches the pool holds per worker thread beyond the one it runs
+/// (queued, or waiting for their partition's batch before them).
 const WORKER_QUEUE: usize = 2;
+
+/// Batches the pool holds per worker thread while partitions move between
+/// threads: enough to take in a run of one partition's batches and reach
+/// the other partitions' behind it.
+const MOVABLE_HELD: usize = 8;
 
 /// Every this many batches, a worker thread drops the slots of partitions
 /// the worker no longer holds.
@@ -57,6 +64,7 @@ pub struct WorkerPool {
 #[derive(Clone)]
 pub struct PoolControl {
     queues: Vec<crossbeam_channel::Sender<Work>>,
+    dispatch: Arc<Dispatch<Batch>>,
 }
 
 impl PoolControl {
@@ -83,6 +91,12 @@ impl PoolControl {
     pub fn threads(&self) -> usize {
         self.queues.len()
     }
+
+    /// Whether partitions may move between threads from the next batch
+    /// on: only while every stage is stateless.
+    pub fn set_movable(&self, movable: bool) {
+        self.dispatch.set_movable(movable);
+    }
 }
 
 impl WorkerPool {
@@ -107,11 +121,20 @@ impl WorkerPool {
             holds,
         } = io;
         let n = n.max(1);
+        let movable = stages.iter().all(|s| s.config.stateless);
+        let dispatch = Arc::new(Dispatch::new(
+            n,
+            n * (WORKER_QUEUE + 1),
+            n * MOVABLE_HELD,
+            movable,
+        ));
         let mut threads = Vec::with_capacity(n + 1);
-        let mut queues = Vec::with_capacity(n);
-        for k in 0..n {
-            let (tx, rx) = crossbeam_channel::bounded::<Work>(WORKER_QUEUE);
-            queues.push(tx);
+        // Unbounded: the dispatch table bounds what the pool holds, and a
+        // worker that hands a partition's next batch on never blocks.
+        let (queues, receivers): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| crossbeam_channel::unbounded::<Work>())
+            .unzip();
+        for (k, rx) in receivers.into_iter().enumerate() {
             let mut chain = StageChain::new(runtime.clone(), pipeline, &stages, metrics.clone());
             chain.report_to(incidents.clone());
             if let Some(restored) = &persist {
@@ -119,6 +142,8 @@ impl WorkerPool {
             }
             let output = output.clone();
             let holds = holds.clone();
+            let dispatch = dispatch.clone();
+            let queues = queues.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("weir-worker-{k}"))
@@ -128,10 +153,11 @@ impl WorkerPool {
                             match work {
                                 Work::Batch(batch) => {
                                     batches += 1;
+                                    let partition = batch.ack.partition;
                                     if batches.is_multiple_of(SWEEP_EVERY) {
                                         chain.forget_unheld(holds.as_ref());
                                     }
-                                    let done = if holds.holds(batch.ack.partition) {
+                                    let done = if holds.holds(partition) {
                                         chain.process(batch)
                                     } else {
                                         Processed::abandoned(batch)
@@ -139,27 +165,37 @@ impl WorkerPool {
                                     if output.blocking_send(done).is_err() {
                                         break;
                                     }
+                                    if let Some((to, next)) = dispatch.done(k, partition) {
+                                        let _ = queues[to].send(Work::Batch(next));
+                                    }
                                 }
                                 Work::Control(c) => chain.control(c),
                                 Work::End => break,
                             }
                         }
+                        dispatch.close();
                     })?,
             );
         }
         let control = PoolControl {
             queues: queues.clone(),
+            dispatch: dispatch.clone(),
         };
         threads.push(
             std::thread::Builder::new()
                 .name("weir-dispatch".into())
                 .spawn(move || {
                     while let Some(batch) = input.blocking_recv() {
-                        let k = batch.ack.partition as usize % queues.len();
-                        if queues[k].send(Work::Batch(batch)).is_err() {
-                            break;
+                        let partition = batch.ack.partition;
+                        if let Some((k, batch)) = dispatch.route(partition, batch) {
+                            if queues[k].send(Work::Batch(batch)).is_err() {
+                                break;
+                            }
                         }
                     }
+                    // Batches waiting for their partition are handed out as
+                    // the ones before them finish: wait for all of them.
+                    dispatch.drain();
                     // The control handle keeps the queues open: say so.
                     for q in &queues {
                         let _ = q.send(Work::End);

@@ -68,6 +68,56 @@ fn partitions_keep_their_order_across_worker_threads() {
     }
 }
 
+/// Every stage stateless: a partition's batches may run on any thread,
+/// one at a time, and still come out in order.
+#[test]
+fn stateless_partitions_move_between_threads_and_keep_their_order() {
+    let p = pipeline(
+        r#"
+        name = "moving"
+        source = { type = "stdin" }
+        sink = { type = "stdout" }
+        batch = { max_events = 5, linger = "1ms" }
+        workers = { threads = 2 }
+        [[stage]]
+        name = "identity"
+        plugin = "{dist}/identity.wasm"
+        stateless = true
+        [[stage]]
+        name = "enrich"
+        plugin = "{dist}/enrich.core.wasm"
+        stateless = true
+        "#,
+    );
+    let mut input = Vec::new();
+    for i in 0..400 {
+        for partition in 0..3 {
+            input.push(keyed(partition, i));
+        }
+    }
+    let ran = run_memory(&p, input);
+    assert_eq!(ran.out.len(), 1200, "every event comes out");
+    assert!(ran.dead.is_empty());
+    for partition in 0..3u32 {
+        let seq: Vec<u64> = ran
+            .out
+            .iter()
+            .filter(|e| e.key.as_deref() == Some(format!("k{partition}").as_bytes()))
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
+                assert_eq!(v["currency"], "EUR", "through both stages");
+                v["i"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            seq,
+            (0..400).collect::<Vec<u64>>(),
+            "partition {partition} in order"
+        );
+        assert_eq!(ran.commits[&partition], 400);
+    }
+}
+
 #[test]
 fn poison_events_are_isolated_and_dead_lettered_with_the_reason() {
     for plugin in ["poison.wasm", "poison.core.wasm"] {

@@ -267,6 +267,12 @@ impl Manager {
         let specs: Vec<Arc<StageSpec>> = next.iter().map(|s| s.current.clone()).collect();
         let control = self.control.clone().ok_or(SwapError::Stopped)?;
         let sent = specs.clone();
+        // Partitions stop moving between threads before a stage with
+        // per-partition state can see their batches, and may move again
+        // once every thread runs only stateless stages.
+        let movable = specs.iter().all(|s| s.config.stateless);
+        control.set_movable(false);
+        let pool = control.clone();
         tokio::task::spawn_blocking(move || {
             control.broadcast(|reply| Control::Restructure {
                 stages: sent.clone(),
@@ -275,6 +281,7 @@ impl Manager {
         })
         .await
         .map_err(|_| SwapError::Stopped)?;
+        pool.set_movable(movable);
         let now = SystemTime::now();
         let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
         let old = std::mem::take(&mut *board);

@@ -185,9 +185,12 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "cooperative-sticky")
-            // Brokers that answer fetches with more than asked would make
-            // librdkafka back off for a second at a time.
-            .set("fetch.queue.backoff.ms", "0");
+            // When its queue of fetched messages is full (the pipeline is
+            // slower than the broker), librdkafka waits this long before it
+            // looks again: by default a second, too long for brokers that
+            // answer fetches with more than asked; at 0 its broker thread
+            // spins on a core the worker threads need.
+            .set("fetch.queue.backoff.ms", "5");
         for (k, v) in &config.properties.0 {
             c.set(k, v);
         }

@@ -1,0 +1,238 @@
+//! Which worker thread runs a batch. A partition's batches run one after
+//! another, in source order: every partition has an owner thread, and its
+//! batches go to the owner's queue.
+//!
+//! A thread holds per-partition state only for stages that are not
+//! stateless (their instances, checkpoints and keyed state). While every
+//! stage of the pipeline is stateless, partitions are *movable*: a
+//! partition has at most one batch on the threads at a time, its next
+//! batches wait here, and when one is done (its output sent on, so outputs
+//! stay in order) the next goes to the thread with the fewest batches.
+//! Three partitions over two threads then share both threads' time,
+//! instead of one thread running two partitions while the other waits.
+//! Otherwise a partition stays on the thread it was first given (its number
+//! modulo the threads).
+//!
+//! The table also bounds the batches held by the pool (queued, running or
+//! waiting here): [`Dispatch::route`] waits for room. Movable partitions
+//! get more room: a source hands out runs of batches of one partition (a
+//! Kafka fetch holds up to a megabyte per partition), and the batches of the
+//! other partitions behind such a run are only reached by taking the run in.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// A partition's owner thread, its batches on the threads and the ones
+/// waiting for them.
+struct Flight<T> {
+    owner: usize,
+    in_flight: usize,
+    waiting: VecDeque<T>,
+}
+
+struct Table<T> {
+    /// Batches queued or running, per thread.
+    loads: Vec<usize>,
+    flights: HashMap<u32, Flight<T>>,
+    /// Batches held by the pool, waiting ones included.
+    held: usize,
+    /// Whether partitions may change threads (every stage stateless).
+    movable: bool,
+    /// The pool is stopping: nobody waits for room or for the end.
+    closed: bool,
+}
+
+/// The routing table of one worker pool, for batches of type `T`.
+pub struct Dispatch<T> {
+    table: Mutex<Table<T>>,
+    changed: Condvar,
+    /// The most batches held while partitions stay on their threads.
+    pinned_limit: usize,
+    /// The most batches held while partitions move.
+    movable_limit: usize,
+}
+
+impl<T> Table<T> {
+    /// The thread with the fewest batches, `current` on a tie.
+    fn least_busy(&self, current: usize) -> usize {
+        let mut best = current;
+        for (k, &load) in self.loads.iter().enumerate() {
+            if load < self.loads[best] {
+                best = k;
+            }
+        }
+        best
+    }
+
+    /// Puts a batch of `partition` on its owner (moved first when it may
+    /// move and has nothing on the threads); returns the thread.
+    fn send(&mut self, partition: u32) -> usize {
+        let movable = self.movable;
+        let n = self.loads.len();
+        let flight = self.flights.entry(partition).or_insert_with(|| Flight {
+            owner: partition as usize % n,
+            in_flight: 0,
+            waiting: VecDeque::new(),
+        });
+        let idle = flight.in_flight == 0;
+        let owner = flight.owner;
+        let owner = if movable && idle {
+            self.least_busy(owner)
+        } else {
+            owner
+        };
+        let flight = self.flights.get_mut(&partition).expect("just made");
+        flight.owner = owner;
+        flight.in_flight += 1;
+        self.loads[owner] += 1;
+        owner
+    }
+}
+
+impl<T> Dispatch<T> {
+    /// The table of `threads` threads holding at most `pinned_limit`
+    /// batches, or `movable_limit` while partitions move; `movable` when
+    /// every stage is stateless.
+    pub fn new(threads: usize, pinned_limit: usize, movable_limit: usize, movable: bool) -> Self {
+        Dispatch {
+            table: Mutex::new(Table {
+                loads: vec![0; threads.max(1)],
+                flights: HashMap::new(),
+                held: 0,
+                movable,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            pinned_limit: pinned_limit.max(1),
+            movable_limit: movable_limit.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table<T>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets partitions move between threads, or keeps each on its owner
+    /// from the next batch on (a stage with per-partition state is
+    /// coming).
+    pub fn set_movable(&self, movable: bool) {
+        self.lock().movable = movable;
+    }
+
+    /// Takes a batch of `partition` in, once the pool has room: the thread
+    /// to queue it on, or `None` when it waits here for the partition's
+    /// batch on the threads (then [`Dispatch::done`] hands it out). `None`
+    /// with the batch dropped when the pool is stopping.
+    pub fn route(&self, partition: u32, batch: T) -> Option<(usize, T)> {
+        let mut table = self.lock();
+        let limit = |t: &Table<T>| {
+            if t.movable {
+                self.movable_limit
+            } else {
+                self.pinned_limit
+            }
+        };
+        while table.held >= limit(&table) && !table.closed {
+            table = self.changed.wait(table).unwrap_or_else(|p| p.into_inner());
+        }
+        if table.closed {
+            return None;
+        }
+        table.held += 1;
+        let movable = table.movable;
+        if let Some(f) = table.flights.get_mut(&partition) {
+            if !f.waiting.is_empty() || (movable && f.in_flight > 0) {
+                f.waiting.push_back(batch);
+                return None;
+            }
+        }
+        Some((table.send(partition), batch))
+    }
+
+    /// Thread `thread` sent a batch of `partition` on: the partition's next
+    /// waiting batch and the thread to queue it on, if one waits.
+    pub fn done(&self, thread: usize, partition: u32) -> Option<(usize, T)> {
+        let mut table = self.lock();
+        table.held = table.held.saturating_sub(1);
+        table.loads[thread] = table.loads[thread].saturating_sub(1);
+        self.changed.notify_all();
+        let f = table.flights.get_mut(&partition)?;
+        f.in_flight = f.in_flight.saturating_sub(1);
+        if f.in_flight > 0 {
+            return None;
+        }
+        let next = f.waiting.pop_front()?;
+        Some((table.send(partition), next))
+    }
+
+    /// Waits until every batch taken in is done (or the pool stops).
+    pub fn drain(&self) {
+        let mut table = self.lock();
+        while table.held > 0 && !table.closed {
+            table = self.changed.wait(table).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The pool is stopping: whoever waits for room or for the end goes on.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_partition_keeps_its_thread() {
+        let d = Dispatch::new(2, 10, 10, false);
+        assert_eq!(d.route(0, "a"), Some((0, "a")));
+        assert_eq!(d.route(2, "b"), Some((0, "b")), "2 modulo 2");
+        assert_eq!(d.route(2, "c"), Some((0, "c")), "queued behind b");
+        assert_eq!(d.done(0, 0), None);
+        assert_eq!(d.done(0, 2), None);
+        assert_eq!(d.done(0, 2), None);
+        assert_eq!(d.route(2, "d"), Some((0, "d")), "thread 1 idle, still 0");
+    }
+
+    #[test]
+    fn a_movable_partition_waits_for_its_batch_then_goes_to_the_least_busy_thread() {
+        let d = Dispatch::new(2, 10, 10, true);
+        assert_eq!(d.route(0, "a0"), Some((0, "a0")));
+        assert_eq!(d.route(1, "b0"), Some((1, "b0")));
+        // Partition 2 would be thread 0's: both are busy, so it is.
+        assert_eq!(d.route(2, "c0"), Some((0, "c0")));
+        assert_eq!(d.route(0, "a1"), None, "waits for a0");
+        assert_eq!(d.route(0, "a2"), None, "waits behind a1");
+        // b0 done: thread 1 is free, partition 1 has nothing waiting.
+        assert_eq!(d.done(1, 1), None);
+        // a0 done: a1 goes to the least busy thread, 1.
+        assert_eq!(d.done(0, 0), Some((1, "a1")));
+        // Paused partitions keep their order: a2 after a1, on a thread
+        // once a1 is done.
+        assert_eq!(d.done(1, 0), Some((1, "a2")));
+        assert_eq!(d.done(0, 2), None);
+        assert_eq!(d.done(1, 0), None);
+        d.set_movable(false);
+        assert_eq!(d.route(0, "a3"), Some((1, "a3")), "pinned where it was");
+    }
+
+    #[test]
+    fn route_waits_for_room_and_drain_for_the_end() {
+        let d = std::sync::Arc::new(Dispatch::new(1, 5, 1, true));
+        assert_eq!(d.route(0, 1), Some((0, 1)));
+        let d2 = d.clone();
+        let waiter = std::thread::spawn(move || d2.route(1, 2));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "no room until batch 1 is done");
+        assert_eq!(d.done(0, 0), None);
+        assert_eq!(waiter.join().unwrap(), Some((0, 2)));
+        let d3 = d.clone();
+        let drained = std::thread::spawn(move || d3.drain());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!drained.is_finished());
+        assert_eq!(d.done(0, 1), None);
+        drained.join().unwrap();
+    }
+}
