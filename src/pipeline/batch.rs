@@ -32,6 +32,13 @@ pub struct Batch {
     pub created: Instant,
 }
 
+impl Batch {
+    /// About how many bytes its events hold.
+    pub fn bytes(&self) -> usize {
+        self.events.iter().map(Event::size_hint).sum()
+    }
+}
+
 /// A batch after the stage chain.
 #[derive(Debug)]
 pub struct Processed {

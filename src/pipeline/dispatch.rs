@@ -15,9 +15,10 @@
 //!
 //! The table also bounds the batches held by the pool (queued, running or
 //! waiting here): [`Dispatch::route`] waits for room. Movable partitions
-//! get more room: a source hands out runs of batches of one partition (a
-//! Kafka fetch holds up to a megabyte per partition), and the batches of the
-//! other partitions behind such a run are only reached by taking the run in.
+//! get more room, bounded in bytes too: a source hands out runs of batches
+//! of one partition (a Kafka fetch holds a megabyte or more of one
+//! partition), and the batches of the other partitions behind such a run
+//! are only reached by taking the run in.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -34,8 +35,9 @@ struct Table<T> {
     /// Batches queued or running, per thread.
     loads: Vec<usize>,
     flights: HashMap<u32, Flight<T>>,
-    /// Batches held by the pool, waiting ones included.
+    /// Batches held by the pool, waiting ones included, and their bytes.
     held: usize,
+    held_bytes: usize,
     /// Whether partitions may change threads (every stage stateless).
     movable: bool,
     /// The pool is stopping: nobody waits for room or for the end.
@@ -50,6 +52,8 @@ pub struct Dispatch<T> {
     pinned_limit: usize,
     /// The most batches held while partitions move.
     movable_limit: usize,
+    /// The most bytes held while partitions move (one batch always fits).
+    movable_bytes: usize,
 }
 
 impl<T> Table<T> {
@@ -93,18 +97,25 @@ impl<T> Dispatch<T> {
     /// The table of `threads` threads holding at most `pinned_limit`
     /// batches, or `movable_limit` while partitions move; `movable` when
     /// every stage is stateless.
-    pub fn new(threads: usize, pinned_limit: usize, movable_limit: usize, movable: bool) -> Self {
+    pub fn new(
+        threads: usize,
+        pinned_limit: usize,
+        (movable_limit, movable_bytes): (usize, usize),
+        movable: bool,
+    ) -> Self {
         Dispatch {
             table: Mutex::new(Table {
                 loads: vec![0; threads.max(1)],
                 flights: HashMap::new(),
                 held: 0,
+                held_bytes: 0,
                 movable,
                 closed: false,
             }),
             changed: Condvar::new(),
             pinned_limit: pinned_limit.max(1),
             movable_limit: movable_limit.max(1),
+            movable_bytes,
         }
     }
 
@@ -119,26 +130,29 @@ impl<T> Dispatch<T> {
         self.lock().movable = movable;
     }
 
-    /// Takes a batch of `partition` in, once the pool has room: the thread
+    /// Takes a batch of `partition` (of `bytes`) in, once the pool has
+    /// room: the thread
     /// to queue it on, or `None` when it waits here for the partition's
     /// batch on the threads (then [`Dispatch::done`] hands it out). `None`
     /// with the batch dropped when the pool is stopping.
-    pub fn route(&self, partition: u32, batch: T) -> Option<(usize, T)> {
+    pub fn route(&self, partition: u32, bytes: usize, batch: T) -> Option<(usize, T)> {
         let mut table = self.lock();
-        let limit = |t: &Table<T>| {
+        let full = |t: &Table<T>| {
             if t.movable {
-                self.movable_limit
+                t.held >= self.movable_limit
+                    || (t.held > 0 && t.held_bytes + bytes > self.movable_bytes)
             } else {
-                self.pinned_limit
+                t.held >= self.pinned_limit
             }
         };
-        while table.held >= limit(&table) && !table.closed {
+        while full(&table) && !table.closed {
             table = self.changed.wait(table).unwrap_or_else(|p| p.into_inner());
         }
         if table.closed {
             return None;
         }
         table.held += 1;
+        table.held_bytes += bytes;
         let movable = table.movable;
         if let Some(f) = table.flights.get_mut(&partition) {
             if !f.waiting.is_empty() || (movable && f.in_flight > 0) {
@@ -149,11 +163,13 @@ impl<T> Dispatch<T> {
         Some((table.send(partition), batch))
     }
 
-    /// Thread `thread` sent a batch of `partition` on: the partition's next
-    /// waiting batch and the thread to queue it on, if one waits.
-    pub fn done(&self, thread: usize, partition: u32) -> Option<(usize, T)> {
+    /// Thread `thread` sent a batch of `partition` (of `bytes`) on: the
+    /// partition's next waiting batch and the thread to queue it on, if one
+    /// waits.
+    pub fn done(&self, thread: usize, partition: u32, bytes: usize) -> Option<(usize, T)> {
         let mut table = self.lock();
         table.held = table.held.saturating_sub(1);
+        table.held_bytes = table.held_bytes.saturating_sub(bytes);
         table.loads[thread] = table.loads[thread].saturating_sub(1);
         self.changed.notify_all();
         let f = table.flights.get_mut(&partition)?;
@@ -186,53 +202,65 @@ mod tests {
 
     #[test]
     fn a_pinned_partition_keeps_its_thread() {
-        let d = Dispatch::new(2, 10, 10, false);
-        assert_eq!(d.route(0, "a"), Some((0, "a")));
-        assert_eq!(d.route(2, "b"), Some((0, "b")), "2 modulo 2");
-        assert_eq!(d.route(2, "c"), Some((0, "c")), "queued behind b");
-        assert_eq!(d.done(0, 0), None);
-        assert_eq!(d.done(0, 2), None);
-        assert_eq!(d.done(0, 2), None);
-        assert_eq!(d.route(2, "d"), Some((0, "d")), "thread 1 idle, still 0");
+        let d = Dispatch::new(2, 10, (10, 1000), false);
+        assert_eq!(d.route(0, 1, "a"), Some((0, "a")));
+        assert_eq!(d.route(2, 1, "b"), Some((0, "b")), "2 modulo 2");
+        assert_eq!(d.route(2, 1, "c"), Some((0, "c")), "queued behind b");
+        assert_eq!(d.done(0, 0, 1), None);
+        assert_eq!(d.done(0, 2, 1), None);
+        assert_eq!(d.done(0, 2, 1), None);
+        assert_eq!(d.route(2, 1, "d"), Some((0, "d")), "thread 1 idle, still 0");
     }
 
     #[test]
     fn a_movable_partition_waits_for_its_batch_then_goes_to_the_least_busy_thread() {
-        let d = Dispatch::new(2, 10, 10, true);
-        assert_eq!(d.route(0, "a0"), Some((0, "a0")));
-        assert_eq!(d.route(1, "b0"), Some((1, "b0")));
+        let d = Dispatch::new(2, 10, (10, 1000), true);
+        assert_eq!(d.route(0, 1, "a0"), Some((0, "a0")));
+        assert_eq!(d.route(1, 1, "b0"), Some((1, "b0")));
         // Partition 2 would be thread 0's: both are busy, so it is.
-        assert_eq!(d.route(2, "c0"), Some((0, "c0")));
-        assert_eq!(d.route(0, "a1"), None, "waits for a0");
-        assert_eq!(d.route(0, "a2"), None, "waits behind a1");
+        assert_eq!(d.route(2, 1, "c0"), Some((0, "c0")));
+        assert_eq!(d.route(0, 1, "a1"), None, "waits for a0");
+        assert_eq!(d.route(0, 1, "a2"), None, "waits behind a1");
         // b0 done: thread 1 is free, partition 1 has nothing waiting.
-        assert_eq!(d.done(1, 1), None);
+        assert_eq!(d.done(1, 1, 1), None);
         // a0 done: a1 goes to the least busy thread, 1.
-        assert_eq!(d.done(0, 0), Some((1, "a1")));
+        assert_eq!(d.done(0, 0, 1), Some((1, "a1")));
         // Paused partitions keep their order: a2 after a1, on a thread
         // once a1 is done.
-        assert_eq!(d.done(1, 0), Some((1, "a2")));
-        assert_eq!(d.done(0, 2), None);
-        assert_eq!(d.done(1, 0), None);
+        assert_eq!(d.done(1, 0, 1), Some((1, "a2")));
+        assert_eq!(d.done(0, 2, 1), None);
+        assert_eq!(d.done(1, 0, 1), None);
         d.set_movable(false);
-        assert_eq!(d.route(0, "a3"), Some((1, "a3")), "pinned where it was");
+        assert_eq!(d.route(0, 1, "a3"), Some((1, "a3")), "pinned where it was");
     }
 
     #[test]
     fn route_waits_for_room_and_drain_for_the_end() {
-        let d = std::sync::Arc::new(Dispatch::new(1, 5, 1, true));
-        assert_eq!(d.route(0, 1), Some((0, 1)));
+        let d = std::sync::Arc::new(Dispatch::new(1, 5, (1, 1000), true));
+        assert_eq!(d.route(0, 1, 1), Some((0, 1)));
         let d2 = d.clone();
-        let waiter = std::thread::spawn(move || d2.route(1, 2));
+        let waiter = std::thread::spawn(move || d2.route(1, 1, 2));
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!waiter.is_finished(), "no room until batch 1 is done");
-        assert_eq!(d.done(0, 0), None);
+        assert_eq!(d.done(0, 0, 1), None);
         assert_eq!(waiter.join().unwrap(), Some((0, 2)));
         let d3 = d.clone();
         let drained = std::thread::spawn(move || d3.drain());
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!drained.is_finished());
-        assert_eq!(d.done(0, 1), None);
+        assert_eq!(d.done(0, 1, 1), None);
         drained.join().unwrap();
+    }
+
+    #[test]
+    fn movable_room_is_bounded_in_bytes_and_one_batch_always_fits() {
+        let d = std::sync::Arc::new(Dispatch::new(2, 5, (10, 100), true));
+        assert_eq!(d.route(0, 500, "big"), Some((0, "big")), "alone, it fits");
+        let d2 = d.clone();
+        let waiter = std::thread::spawn(move || d2.route(1, 10, "small"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "past the bytes");
+        assert_eq!(d.done(0, 0, 500), None);
+        assert_eq!(waiter.join().unwrap(), Some((1, "small")));
     }
 }

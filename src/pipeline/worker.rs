@@ -19,9 +19,11 @@ use tokio::sync::mpsc;
 const WORKER_QUEUE: usize = 2;
 
 /// Batches the pool holds per worker thread while partitions move between
-/// threads: enough to take in a run of one partition's batches and reach
-/// the other partitions' behind it.
-const MOVABLE_HELD: usize = 8;
+/// threads, and bytes of events in all: enough to take in a run of one
+/// partition's batches (Tansu hands out tens of megabytes of one
+/// partition) and reach the other partitions' behind it.
+const MOVABLE_HELD: usize = 32;
+const MOVABLE_HELD_BYTES: usize = 32 << 20;
 
 /// Every this many batches, a worker thread drops the slots of partitions
 /// the worker no longer holds.
@@ -125,7 +127,7 @@ impl WorkerPool {
         let dispatch = Arc::new(Dispatch::new(
             n,
             n * (WORKER_QUEUE + 1),
-            n * MOVABLE_HELD,
+            (n * MOVABLE_HELD, MOVABLE_HELD_BYTES),
             movable,
         ));
         let mut threads = Vec::with_capacity(n + 1);
@@ -154,6 +156,7 @@ impl WorkerPool {
                                 Work::Batch(batch) => {
                                     batches += 1;
                                     let partition = batch.ack.partition;
+                                    let bytes = batch.bytes();
                                     if batches.is_multiple_of(SWEEP_EVERY) {
                                         chain.forget_unheld(holds.as_ref());
                                     }
@@ -165,7 +168,7 @@ impl WorkerPool {
                                     if output.blocking_send(done).is_err() {
                                         break;
                                     }
-                                    if let Some((to, next)) = dispatch.done(k, partition) {
+                                    if let Some((to, next)) = dispatch.done(k, partition, bytes) {
                                         let _ = queues[to].send(Work::Batch(next));
                                     }
                                 }
@@ -187,7 +190,8 @@ impl WorkerPool {
                 .spawn(move || {
                     while let Some(batch) = input.blocking_recv() {
                         let partition = batch.ack.partition;
-                        if let Some((k, batch)) = dispatch.route(partition, batch) {
+                        let bytes = batch.bytes();
+                        if let Some((k, batch)) = dispatch.route(partition, bytes, batch) {
                             if queues[k].send(Work::Batch(batch)).is_err() {
                                 break;
                             }
