@@ -9,8 +9,9 @@
 //! 1,000,000-key state.
 //!
 //! `cargo bench --bench keyed_state` (needs `plugins/build.sh` first);
-//! `WEIR_BENCH_EVENTS` changes the 1,000,000 events. Prints a markdown
-//! table; BENCHMARKS.md records a run.
+//! `WEIR_BENCH_EVENTS` changes the 1,000,000 events, `WEIR_BENCH_KEYS`
+//! (e.g. `1000000`, or `10,1000000`) runs only those key counts (for a
+//! profile of one). Prints a markdown table; BENCHMARKS.md records a run.
 
 use std::io::Write;
 use std::path::Path;
@@ -32,6 +33,13 @@ fn events() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
+}
+
+/// Whether `WEIR_BENCH_KEYS` (a comma-separated list; every size when
+/// unset) names `keys`.
+fn chosen(keys: usize) -> bool {
+    std::env::var("WEIR_BENCH_KEYS")
+        .map_or(true, |v| v.split(',').any(|k| k.trim().parse() == Ok(keys)))
 }
 
 /// A JSON Lines file of `n` events over `keys` keys.
@@ -118,7 +126,7 @@ fn main() {
         ("keyed_counter.wasm", &[10, 10_000, 1_000_000][..]),
     ] {
         let mut base = None;
-        for &keys in sizes {
+        for &keys in sizes.iter().filter(|k| chosen(**k)) {
             let file = input(dir.path(), n, keys);
             let state = dir.path().join(format!("state-{plugin}-{keys}"));
             let m = run(&b, plugin, &file, &state);
@@ -133,6 +141,9 @@ fn main() {
             );
             std::fs::remove_file(&file).unwrap();
         }
+    }
+    if !chosen(1_000_000) {
+        return;
     }
     // Restore: what a worker that takes the partitions over reads.
     let state = dir.path().join("state-keyed_counter.wasm-1000000");

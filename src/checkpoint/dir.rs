@@ -154,6 +154,9 @@ impl Inner {
             let mut keyed = txn.open_table(KEYED).map_err(|e| fail(&e))?;
             let mut k = Vec::new();
             for (stage, entries) in changes {
+                // In key order, redb's B-tree fills page after page.
+                let mut entries: Vec<_> = entries.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 for (key, value) in entries {
                     keyed_key(&mut k, stage, key);
                     match value {

@@ -328,6 +328,7 @@ impl CheckpointStore for NatsKvStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::ChangedKeys;
 
     #[test]
     fn changes_read_back_in_order_and_later_ones_win() {
@@ -346,7 +347,7 @@ mod tests {
         apply(&encode(&second), &mut state).unwrap();
         assert_eq!(
             state["count"],
-            BTreeMap::from([(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![]))])
+            ChangedKeys::from_iter([(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![]))])
         );
         assert!(apply(&encode(&first)[..5], &mut state).is_err());
     }

@@ -1,7 +1,7 @@
 //! [`KeyedState`]: one partition's keyed state of one stage, held by the
 //! worker thread that runs the partition. The writes of a `process` call
-//! wait aside until the call succeeds (then they apply) or fails (then they
-//! are dropped), so a batch that is split and retried never counts twice.
+//! stand when the call succeeds and are undone when it fails, so a batch
+//! that is split and retried never counts twice.
 
 use std::collections::HashMap;
 
@@ -47,15 +47,21 @@ pub enum StateError {
 }
 
 /// One partition's keyed state of one stage.
+///
+/// Writes go straight to the live map; each one leaves the key's value
+/// before it in an undo log, which [`KeyedState::discard`] plays back and
+/// [`KeyedState::commit`] turns into the list of changed keys. A changed
+/// key costs one lookup in the live map, not a pending map beside it.
 #[derive(Debug, Default)]
 pub struct KeyedState {
     live: Map<Vec<u8>>,
     /// Bytes of the keys and values in `live`.
     bytes: u64,
-    /// Writes of the call in progress; `None` deletes.
-    pending: Map<Option<Vec<u8>>>,
-    /// `bytes` once the pending writes apply.
-    pending_bytes: u64,
+    /// The call in progress's writes: each key with its value before the
+    /// write (`None`: it had none), in order.
+    undo: Vec<(Vec<u8>, Pending)>,
+    /// `bytes` before the call in progress.
+    committed_bytes: u64,
     /// Writes applied since the last [`KeyedState::take_changes`], in
     /// order (a key may repeat; the last one counts), when tracked.
     changed: Option<Vec<(Vec<u8>, Pending)>>,
@@ -63,7 +69,7 @@ pub struct KeyedState {
     max_bytes: u64,
 }
 
-/// A pending write: a value, or `None` for a delete.
+/// A value, or `None` for a key that has none (a delete).
 type Pending = Option<Vec<u8>>;
 
 fn size(key: &[u8], value: Option<&[u8]>) -> u64 {
@@ -97,89 +103,101 @@ impl KeyedState {
         self.changed.get_or_insert_with(Vec::new);
     }
 
-    /// The value under `key`, with the pending writes applied.
+    /// The value under `key`, with the call in progress's writes.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        match self.pending.get(key) {
-            Some(v) => v.as_deref(),
-            None => self.live.get(key).map(Vec::as_slice),
-        }
+        self.live.get(key).map(Vec::as_slice)
     }
 
-    /// Sets `key` to `value` (or removes it), pending until
-    /// [`KeyedState::commit`].
+    /// Sets `key` to `value` (or removes it); undone by
+    /// [`KeyedState::discard`] until [`KeyedState::commit`].
     ///
     /// # Errors
     /// A [`StateError`] when the key, the value or the state would be too
     /// large; nothing changed.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
-        if key.len() > MAX_KEY {
-            return Err(StateError::KeyTooLarge(key.len()));
-        }
-        if let Some(v) = value {
-            if v.len() > MAX_VALUE {
-                return Err(StateError::ValueTooLarge(v.len()));
-            }
-        }
-        let before = size(key, self.get(key));
-        let after = size(key, value);
-        let would = self.pending_bytes - before + after;
-        if after > before && would > self.max() {
-            return Err(StateError::Full {
-                would,
-                max: self.max(),
-            });
-        }
-        self.pending_bytes = would;
-        self.pending.insert(key.to_vec(), value.map(<[u8]>::to_vec));
-        Ok(())
+        self.write(key.to_vec(), value.map(<[u8]>::to_vec))
     }
 
     /// Several writes, all or none.
     ///
     /// # Errors
     /// The first write's [`StateError`]; then none of them applies.
-    pub fn put_many<'a>(
+    pub fn put_many(
         &mut self,
-        entries: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+        entries: impl IntoIterator<Item = (Vec<u8>, Pending)>,
     ) -> Result<(), StateError> {
-        // Each key's pending write before this call (`None`: it had none).
-        let mut undo: Vec<(Vec<u8>, Option<Pending>)> = Vec::new();
-        let bytes = self.pending_bytes;
+        let (mark, bytes) = (self.undo.len(), self.bytes);
         for (key, value) in entries {
-            let previous = self.pending.get(key).cloned();
-            if let Err(e) = self.put(key, value) {
-                for (k, p) in undo.into_iter().rev() {
-                    match p {
-                        Some(p) => self.pending.insert(k, p),
-                        None => self.pending.remove(&k),
-                    };
-                }
-                self.pending_bytes = bytes;
+            if let Err(e) = self.write(key, value) {
+                self.undo_to(mark);
+                self.bytes = bytes;
                 return Err(e);
             }
-            undo.push((key.to_vec(), previous));
         }
         Ok(())
     }
 
-    /// The call succeeded: its writes apply.
-    pub fn commit(&mut self) {
-        for (k, v) in self.pending.drain() {
-            if let Some(changed) = &mut self.changed {
-                changed.push((k.clone(), v.clone()));
+    fn write(&mut self, key: Vec<u8>, value: Pending) -> Result<(), StateError> {
+        if key.len() > MAX_KEY {
+            return Err(StateError::KeyTooLarge(key.len()));
+        }
+        if let Some(v) = &value {
+            if v.len() > MAX_VALUE {
+                return Err(StateError::ValueTooLarge(v.len()));
             }
-            match v {
+        }
+        let before = size(&key, self.get(&key));
+        let after = size(&key, value.as_deref());
+        let would = self.bytes - before + after;
+        if after > before && would > self.max() {
+            return Err(StateError::Full {
+                would,
+                max: self.max(),
+            });
+        }
+        self.bytes = would;
+        let old = match (self.live.get_mut(key.as_slice()), value) {
+            (Some(slot), Some(v)) => Some(std::mem::replace(slot, v)),
+            (None, Some(v)) => {
+                self.live.insert(key.clone(), v);
+                None
+            }
+            (Some(_), None) => self.live.remove(key.as_slice()),
+            (None, None) => None,
+        };
+        self.undo.push((key, old));
+        Ok(())
+    }
+
+    /// Plays the undo log back to its first `mark` entries.
+    fn undo_to(&mut self, mark: usize) {
+        for (k, old) in self.undo.drain(mark..).rev() {
+            match old {
                 Some(v) => self.live.insert(k, v),
                 None => self.live.remove(&k),
             };
         }
-        self.bytes = self.pending_bytes;
     }
 
-    /// The call failed: its writes are dropped.
+    /// The call succeeded: its writes stand.
+    pub fn commit(&mut self) {
+        match &mut self.changed {
+            Some(changed) => {
+                let live = &self.live;
+                changed.extend(self.undo.drain(..).map(|(k, _)| {
+                    let v = live.get(&k).cloned();
+                    (k, v)
+                }));
+            }
+            None => self.undo.clear(),
+        }
+        self.committed_bytes = self.bytes;
+    }
+
+    /// The call failed: its writes are undone.
     pub fn discard(&mut self) {
-        self.pending.clear();
-        self.pending_bytes = self.bytes;
+        self.undo_to(0);
+        self.bytes = self.committed_bytes;
     }
 
     /// The writes applied since the last call, in order (`None`: removed;
@@ -203,16 +221,17 @@ impl KeyedState {
                 None => self.live.remove(&k),
             };
         }
-        self.pending.clear();
-        self.pending_bytes = self.bytes;
+        self.undo.clear();
+        self.committed_bytes = self.bytes;
     }
 
-    /// Keys held (pending writes aside).
+    /// Keys held (with the call in progress's writes).
     pub fn keys(&self) -> usize {
         self.live.len()
     }
 
-    /// Bytes of keys and values held (pending writes aside).
+    /// Bytes of keys and values held (with the call in progress's
+    /// writes).
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -228,7 +247,6 @@ mod tests {
         s.track_changes();
         s.put(b"a", Some(b"1")).unwrap();
         assert_eq!(s.get(b"a"), Some(&b"1"[..]), "a call reads its own writes");
-        assert_eq!(s.keys(), 0);
         s.commit();
         assert_eq!((s.keys(), s.bytes()), (1, 2));
         s.put(b"a", Some(b"22")).unwrap();
@@ -241,6 +259,36 @@ mod tests {
         s.commit();
         assert_eq!((s.keys(), s.bytes()), (0, 0));
         assert_eq!(s.take_changes(), vec![(b"a".to_vec(), None)]);
+    }
+
+    #[test]
+    fn a_failed_call_undoes_every_write_of_a_key_it_wrote_twice() {
+        let mut s = KeyedState::new(1000);
+        s.track_changes();
+        s.put(b"a", Some(b"0")).unwrap();
+        s.commit();
+        s.take_changes();
+        s.put(b"a", Some(b"11")).unwrap();
+        s.put_many([(b"a".to_vec(), Some(b"2".to_vec())), (b"a".to_vec(), None)])
+            .unwrap();
+        s.put(b"n", Some(b"new")).unwrap();
+        assert_eq!((s.get(b"a"), s.keys(), s.bytes()), (None, 1, 4));
+        s.discard();
+        assert_eq!((s.get(b"a"), s.get(b"n")), (Some(&b"0"[..]), None));
+        assert_eq!((s.keys(), s.bytes()), (1, 2));
+        assert!(
+            s.take_changes().is_empty(),
+            "nothing of a failed call is saved"
+        );
+        s.put(b"a", Some(b"3")).unwrap();
+        s.put(b"a", Some(b"4")).unwrap();
+        s.commit();
+        let last = s.take_changes().into_iter().rev().find(|(k, _)| k == b"a");
+        assert_eq!(
+            last,
+            Some((b"a".to_vec(), Some(b"4".to_vec()))),
+            "the last write counts"
+        );
     }
 
     #[test]
@@ -262,8 +310,8 @@ mod tests {
         // Shrinking is always allowed.
         s.put(b"k", Some(b"1")).unwrap();
         let r = s.put_many([
-            (&b"x"[..], Some(&b"1"[..])),
-            (&b"y"[..], Some(&b"123456789"[..])),
+            (b"x".to_vec(), Some(b"1".to_vec())),
+            (b"y".to_vec(), Some(b"123456789".to_vec())),
         ]);
         assert!(matches!(r, Err(StateError::Full { .. })));
         assert_eq!(s.get(b"x"), None, "all or nothing");

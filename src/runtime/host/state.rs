@@ -124,10 +124,7 @@ impl bindings::weir::plugin::state::Host for ComponentState {
     }
 
     fn set_many(&mut self, entries: Vec<Entry>) -> Result<(), String> {
-        self.host.state_op(|s| {
-            s.reach()?
-                .put_many(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
-        })
+        self.host.state_op(|s| s.reach()?.put_many(entries))
     }
 }
 
@@ -277,11 +274,9 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
         |mut caller: Caller<'_, ModuleState>, ep: i32, el: i32| -> wasmtime::Result<i32> {
             let (data, st) = memory(&mut caller)?;
             let entries = &data[range(data, ep, el)?];
-            let r = st.host.state_op(|s| {
-                let entries = items(entries, true)?;
-                s.reach()?
-                    .put_many(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
-            });
+            let r = st
+                .host
+                .state_op(|s| s.reach()?.put_many(items(entries, true)?));
             Ok(status(r))
         },
     )?;
