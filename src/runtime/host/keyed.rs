@@ -3,12 +3,7 @@
 //! stand when the call succeeds and are undone when it fails, so a batch
 //! that is split and retried never counts twice.
 
-use std::collections::HashMap;
-
-/// Keys come from events, so from outside: the maps hash them with
-/// foldhash (hashbrown's default: fast, seeded per map) rather than the
-/// slower SipHash.
-type Map<V> = HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
+use super::live_map::LiveMap;
 
 /// The largest key, in bytes.
 pub const MAX_KEY: usize = 4 << 10;
@@ -54,7 +49,7 @@ pub enum StateError {
 /// key costs one lookup in the live map, not a pending map beside it.
 #[derive(Debug, Default)]
 pub struct KeyedState {
-    live: Map<Vec<u8>>,
+    live: LiveMap,
     /// Bytes of the keys and values in `live`.
     bytes: u64,
     /// The call in progress's writes: each key with its value before the
@@ -105,7 +100,7 @@ impl KeyedState {
 
     /// The value under `key`, with the call in progress's writes.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.live.get(key).map(Vec::as_slice)
+        self.live.get(key)
     }
 
     /// Sets `key` to `value` (or removes it); undone by
@@ -156,14 +151,9 @@ impl KeyedState {
             });
         }
         self.bytes = would;
-        let old = match (self.live.get_mut(key.as_slice()), value) {
-            (Some(slot), Some(v)) => Some(std::mem::replace(slot, v)),
-            (None, Some(v)) => {
-                self.live.insert(key.clone(), v);
-                None
-            }
-            (Some(_), None) => self.live.remove(key.as_slice()),
-            (None, None) => None,
+        let old = match value {
+            Some(v) => self.live.insert(&key, &v),
+            None => self.live.remove(&key),
         };
         self.undo.push((key, old));
         Ok(())
@@ -173,7 +163,7 @@ impl KeyedState {
     fn undo_to(&mut self, mark: usize) {
         for (k, old) in self.undo.drain(mark..).rev() {
             match old {
-                Some(v) => self.live.insert(k, v),
+                Some(v) => self.live.insert(&k, &v),
                 None => self.live.remove(&k),
             };
         }
@@ -185,7 +175,7 @@ impl KeyedState {
             Some(changed) => {
                 let live = &self.live;
                 changed.extend(self.undo.drain(..).map(|(k, _)| {
-                    let v = live.get(&k).cloned();
+                    let v = live.get(&k).map(<[u8]>::to_vec);
                     (k, v)
                 }));
             }
@@ -213,11 +203,11 @@ impl KeyedState {
     /// Applies changes taken from another state (a restore).
     pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>) {
         for (k, v) in changes {
-            let before = size(&k, self.live.get(&k).map(Vec::as_slice));
+            let before = size(&k, self.live.get(&k));
             let after = size(&k, v.as_deref());
             self.bytes = self.bytes - before + after;
             match v {
-                Some(v) => self.live.insert(k, v),
+                Some(v) => self.live.insert(&k, &v),
                 None => self.live.remove(&k),
             };
         }

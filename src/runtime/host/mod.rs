@@ -5,6 +5,7 @@
 //! behave alike.
 
 mod keyed;
+mod live_map;
 mod log;
 mod state;
 
