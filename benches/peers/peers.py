@@ -1,9 +1,10 @@
 """Runs the same transform (parse a 256 B JSON order, drop it under 10, add
 two fields, serialize) from one Kafka topic to another on one Tansu broker
-with weir (the stage in Rust and in Python) and with the stream processors
-a user would pick instead: Quix Streams, Bytewax and Faust. Each run's
-every output is verified (count, no duplicates, fields right). Writes
-results.md and peers.svg beside this file. Started by run.sh."""
+with weir (the stage in Rust, Go, JavaScript and Python) and with the
+stream processors a user would pick instead: Quix Streams, Bytewax and
+Faust. Each run's every output is verified (count, no duplicates, fields
+right). Writes results.md and peers.svg beside this file. Started by
+run.sh."""
 
 import json
 import os
@@ -124,6 +125,8 @@ def systems():
     py = sys.executable
     every = [
         ("weir, Rust stage", lambda run, b, w: weir_command("fixtures/transform_value.wasm", run, b, w)),
+        ("weir, Go stage", lambda run, b, w: weir_command("go/transform.wasm", run, b, w)),
+        ("weir, JavaScript stage", lambda run, b, w: weir_command("js/transform.wasm", run, b, w)),
         ("weir, Python stage", lambda run, b, w: weir_command("python/transform.wasm", run, b, w)),
         ("Quix Streams 3.28.1", lambda run, b, w: [py, "quix.py"]),
         ("Bytewax 0.21.1", lambda run, b, w: [py, "-m", "bytewax.run", "bytewax_flow:flow"]),
