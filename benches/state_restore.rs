@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 #[path = "common/brokers.rs"]
 mod common;
 use common::Bench;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
-use weir::checkpoint::changelog::{record_key, Changelog, POSITION_HEADER};
+use weir::checkpoint::changelog::{position_headers, record_key, Changelog};
 use weir::checkpoint::{CheckpointStore, DirStore, KeyedChanges, NatsKvStore, Record};
 use weir::config::{KafkaSource, NatsConnection};
 
@@ -102,10 +101,7 @@ async fn through_changelog(brokers: &str, state: &BTreeMap<Vec<u8>, Vec<u8>>) ->
     for (i, (k, v)) in state.iter().enumerate() {
         let key = record_key(STAGE, k);
         let position = (i / 512).to_string();
-        let headers = OwnedHeaders::new().insert(Header {
-            key: POSITION_HEADER,
-            value: Some(position.as_bytes()),
-        });
+        let headers = position_headers(&position);
         let record = FutureRecord::to(&target)
             .partition(0)
             .key(&key)

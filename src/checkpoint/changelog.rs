@@ -166,6 +166,15 @@ impl Changelog {
 /// to.
 pub const POSITION_HEADER: &str = "weir-position";
 
+/// The headers of a changelog record that belongs to source `position`
+/// (its decimal digits).
+pub fn position_headers(position: &str) -> rdkafka::message::OwnedHeaders {
+    rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+        key: POSITION_HEADER,
+        value: Some(position.as_bytes()),
+    })
+}
+
 /// The source position a changelog record belongs to.
 fn position(m: &impl Message) -> Option<u64> {
     use rdkafka::message::Headers;

@@ -23,12 +23,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// A partition's owner thread, its batches on the threads and the ones
-/// waiting for them.
+/// A partition's owner thread, the bytes of its batches on the threads
+/// (in order: a thread finishes them in order) and the batches waiting
+/// for them, with their bytes.
 struct Flight<T> {
     owner: usize,
-    in_flight: usize,
-    waiting: VecDeque<T>,
+    in_flight: VecDeque<usize>,
+    waiting: VecDeque<(T, usize)>,
 }
 
 struct Table<T> {
@@ -68,26 +69,26 @@ impl<T> Table<T> {
         best
     }
 
-    /// Puts a batch of `partition` on its owner (moved first when it may
-    /// move and has nothing on the threads); returns the thread.
-    fn send(&mut self, partition: u32) -> usize {
-        let movable = self.movable;
-        let n = self.loads.len();
-        let flight = self.flights.entry(partition).or_insert_with(|| Flight {
-            owner: partition as usize % n,
-            in_flight: 0,
-            waiting: VecDeque::new(),
-        });
-        let idle = flight.in_flight == 0;
-        let owner = flight.owner;
-        let owner = if movable && idle {
+    /// Puts a batch of `partition` (of `bytes`) on its owner (moved first
+    /// when it may move and has nothing on the threads); returns the
+    /// thread.
+    fn send(&mut self, partition: u32, bytes: usize) -> usize {
+        let (owner, idle) = match self.flights.get(&partition) {
+            Some(f) => (f.owner, f.in_flight.is_empty()),
+            None => (partition as usize % self.loads.len(), true),
+        };
+        let owner = if self.movable && idle {
             self.least_busy(owner)
         } else {
             owner
         };
-        let flight = self.flights.get_mut(&partition).expect("just made");
+        let flight = self.flights.entry(partition).or_insert_with(|| Flight {
+            owner,
+            in_flight: VecDeque::new(),
+            waiting: VecDeque::new(),
+        });
         flight.owner = owner;
-        flight.in_flight += 1;
+        flight.in_flight.push_back(bytes);
         self.loads[owner] += 1;
         owner
     }
@@ -131,8 +132,7 @@ impl<T> Dispatch<T> {
     }
 
     /// Takes a batch of `partition` (of `bytes`) in, once the pool has
-    /// room: the thread
-    /// to queue it on, or `None` when it waits here for the partition's
+    /// room: the thread to queue it on, or `None` when it waits here for the partition's
     /// batch on the threads (then [`Dispatch::done`] hands it out). `None`
     /// with the batch dropped when the pool is stopping.
     pub fn route(&self, partition: u32, bytes: usize, batch: T) -> Option<(usize, T)> {
@@ -155,30 +155,29 @@ impl<T> Dispatch<T> {
         table.held_bytes += bytes;
         let movable = table.movable;
         if let Some(f) = table.flights.get_mut(&partition) {
-            if !f.waiting.is_empty() || (movable && f.in_flight > 0) {
-                f.waiting.push_back(batch);
+            if !f.waiting.is_empty() || (movable && !f.in_flight.is_empty()) {
+                f.waiting.push_back((batch, bytes));
                 return None;
             }
         }
-        Some((table.send(partition), batch))
+        Some((table.send(partition, bytes), batch))
     }
 
-    /// Thread `thread` sent a batch of `partition` (of `bytes`) on: the
-    /// partition's next waiting batch and the thread to queue it on, if one
-    /// waits.
-    pub fn done(&self, thread: usize, partition: u32, bytes: usize) -> Option<(usize, T)> {
+    /// Thread `thread` sent the oldest batch of `partition` on the threads
+    /// on: the partition's next waiting batch and the thread to queue it
+    /// on, if one waits.
+    pub fn done(&self, thread: usize, partition: u32) -> Option<(usize, T)> {
         let mut table = self.lock();
-        table.held = table.held.saturating_sub(1);
-        table.held_bytes = table.held_bytes.saturating_sub(bytes);
         table.loads[thread] = table.loads[thread].saturating_sub(1);
         self.changed.notify_all();
         let f = table.flights.get_mut(&partition)?;
-        f.in_flight = f.in_flight.saturating_sub(1);
-        if f.in_flight > 0 {
-            return None;
-        }
-        let next = f.waiting.pop_front()?;
-        Some((table.send(partition), next))
+        let bytes = f.in_flight.pop_front().unwrap_or(0);
+        let more = !f.in_flight.is_empty();
+        let next = if more { None } else { f.waiting.pop_front() };
+        table.held = table.held.saturating_sub(1);
+        table.held_bytes = table.held_bytes.saturating_sub(bytes);
+        let (next, bytes) = next?;
+        Some((table.send(partition, bytes), next))
     }
 
     /// Waits until every batch taken in is done (or the pool stops).
@@ -206,9 +205,9 @@ mod tests {
         assert_eq!(d.route(0, 1, "a"), Some((0, "a")));
         assert_eq!(d.route(2, 1, "b"), Some((0, "b")), "2 modulo 2");
         assert_eq!(d.route(2, 1, "c"), Some((0, "c")), "queued behind b");
-        assert_eq!(d.done(0, 0, 1), None);
-        assert_eq!(d.done(0, 2, 1), None);
-        assert_eq!(d.done(0, 2, 1), None);
+        assert_eq!(d.done(0, 0), None);
+        assert_eq!(d.done(0, 2), None);
+        assert_eq!(d.done(0, 2), None);
         assert_eq!(d.route(2, 1, "d"), Some((0, "d")), "thread 1 idle, still 0");
     }
 
@@ -222,14 +221,14 @@ mod tests {
         assert_eq!(d.route(0, 1, "a1"), None, "waits for a0");
         assert_eq!(d.route(0, 1, "a2"), None, "waits behind a1");
         // b0 done: thread 1 is free, partition 1 has nothing waiting.
-        assert_eq!(d.done(1, 1, 1), None);
+        assert_eq!(d.done(1, 1), None);
         // a0 done: a1 goes to the least busy thread, 1.
-        assert_eq!(d.done(0, 0, 1), Some((1, "a1")));
+        assert_eq!(d.done(0, 0), Some((1, "a1")));
         // Paused partitions keep their order: a2 after a1, on a thread
         // once a1 is done.
-        assert_eq!(d.done(1, 0, 1), Some((1, "a2")));
-        assert_eq!(d.done(0, 2, 1), None);
-        assert_eq!(d.done(1, 0, 1), None);
+        assert_eq!(d.done(1, 0), Some((1, "a2")));
+        assert_eq!(d.done(0, 2), None);
+        assert_eq!(d.done(1, 0), None);
         d.set_movable(false);
         assert_eq!(d.route(0, 1, "a3"), Some((1, "a3")), "pinned where it was");
     }
@@ -242,13 +241,13 @@ mod tests {
         let waiter = std::thread::spawn(move || d2.route(1, 1, 2));
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!waiter.is_finished(), "no room until batch 1 is done");
-        assert_eq!(d.done(0, 0, 1), None);
+        assert_eq!(d.done(0, 0), None);
         assert_eq!(waiter.join().unwrap(), Some((0, 2)));
         let d3 = d.clone();
         let drained = std::thread::spawn(move || d3.drain());
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!drained.is_finished());
-        assert_eq!(d.done(0, 1, 1), None);
+        assert_eq!(d.done(0, 1), None);
         drained.join().unwrap();
     }
 
@@ -260,7 +259,7 @@ mod tests {
         let waiter = std::thread::spawn(move || d2.route(1, 10, "small"));
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!waiter.is_finished(), "past the bytes");
-        assert_eq!(d.done(0, 0, 500), None);
+        assert_eq!(d.done(0, 0), None);
         assert_eq!(waiter.join().unwrap(), Some((1, "small")));
     }
 }

@@ -28,6 +28,12 @@ pub struct StageSpec {
 }
 
 impl StageSpec {
+    /// Whether every one of `stages` is stateless, so that partitions may
+    /// move between worker threads.
+    pub(super) fn all_stateless(stages: &[Arc<StageSpec>]) -> bool {
+        stages.iter().all(|s| s.config.stateless)
+    }
+
     /// A spec for `config` of `pipeline` with its compiled plugin.
     pub fn new(pipeline: &str, config: StageConfig, plugin: Arc<CompiledPlugin>) -> Self {
         let settings = InstanceSettings {

@@ -123,7 +123,7 @@ impl WorkerPool {
             holds,
         } = io;
         let n = n.max(1);
-        let movable = stages.iter().all(|s| s.config.stateless);
+        let movable = StageSpec::all_stateless(&stages);
         let dispatch = Arc::new(Dispatch::new(
             n,
             n * (WORKER_QUEUE + 1),
@@ -156,7 +156,6 @@ impl WorkerPool {
                                 Work::Batch(batch) => {
                                     batches += 1;
                                     let partition = batch.ack.partition;
-                                    let bytes = batch.bytes();
                                     if batches.is_multiple_of(SWEEP_EVERY) {
                                         chain.forget_unheld(holds.as_ref());
                                     }
@@ -168,7 +167,7 @@ impl WorkerPool {
                                     if output.blocking_send(done).is_err() {
                                         break;
                                     }
-                                    if let Some((to, next)) = dispatch.done(k, partition, bytes) {
+                                    if let Some((to, next)) = dispatch.done(k, partition) {
                                         let _ = queues[to].send(Work::Batch(next));
                                     }
                                 }

@@ -14,6 +14,26 @@ fn keyed(partition: u32, i: usize) -> (u32, Event) {
     )
 }
 
+/// `per` events of each of `partitions` partitions, taking turns.
+fn interleaved(partitions: u32, per: usize) -> Vec<(u32, Event)> {
+    (0..per)
+        .flat_map(|i| (0..partitions).map(move |p| keyed(p, i)))
+        .collect()
+}
+
+/// The `i` of each output of `partition`, in output order; `check` sees
+/// each output and its JSON value.
+fn sequence(out: &[Event], partition: u32, check: impl Fn(&Event, &serde_json::Value)) -> Vec<u64> {
+    out.iter()
+        .filter(|e| e.key.as_deref() == Some(format!("k{partition}").as_bytes()))
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
+            check(e, &v);
+            v["i"].as_u64().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn partitions_keep_their_order_across_worker_threads() {
     let p = pipeline(
@@ -31,31 +51,18 @@ fn partitions_keep_their_order_across_worker_threads() {
         plugin = "{dist}/counter.core.wasm"
         "#,
     );
-    let mut input = Vec::new();
-    for i in 0..300 {
-        for partition in 0..5 {
-            input.push(keyed(partition, i));
-        }
-    }
-    let ran = run_memory(&p, input);
+    let ran = run_memory(&p, interleaved(5, 300));
     assert_eq!(ran.report.events_in, 1500);
     assert_eq!(ran.out.len(), 1500, "every event comes out");
     assert!(ran.dead.is_empty());
     for partition in 0..5u32 {
-        let seq: Vec<u64> = ran
-            .out
-            .iter()
-            .filter(|e| e.key.as_deref() == Some(format!("k{partition}").as_bytes()))
-            .map(|e| {
-                let v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
-                assert_eq!(
-                    header(e, "count"),
-                    (v["i"].as_u64().unwrap() + 1).to_string(),
-                    "state is per partition, counted once"
-                );
-                v["i"].as_u64().unwrap()
-            })
-            .collect();
+        let seq = sequence(&ran.out, partition, |e, v| {
+            assert_eq!(
+                header(e, "count"),
+                (v["i"].as_u64().unwrap() + 1).to_string(),
+                "state is per partition, counted once"
+            );
+        });
         assert_eq!(
             seq,
             (0..300).collect::<Vec<u64>>(),
@@ -89,26 +96,13 @@ fn stateless_partitions_move_between_threads_and_keep_their_order() {
         stateless = true
         "#,
     );
-    let mut input = Vec::new();
-    for i in 0..400 {
-        for partition in 0..3 {
-            input.push(keyed(partition, i));
-        }
-    }
-    let ran = run_memory(&p, input);
+    let ran = run_memory(&p, interleaved(3, 400));
     assert_eq!(ran.out.len(), 1200, "every event comes out");
     assert!(ran.dead.is_empty());
     for partition in 0..3u32 {
-        let seq: Vec<u64> = ran
-            .out
-            .iter()
-            .filter(|e| e.key.as_deref() == Some(format!("k{partition}").as_bytes()))
-            .map(|e| {
-                let v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
-                assert_eq!(v["currency"], "EUR", "through both stages");
-                v["i"].as_u64().unwrap()
-            })
-            .collect();
+        let seq = sequence(&ran.out, partition, |_, v| {
+            assert_eq!(v["currency"], "EUR", "through both stages");
+        });
         assert_eq!(
             seq,
             (0..400).collect::<Vec<u64>>(),

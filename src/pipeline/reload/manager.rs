@@ -270,7 +270,7 @@ impl Manager {
         // Partitions stop moving between threads before a stage with
         // per-partition state can see their batches, and may move again
         // once every thread runs only stateless stages.
-        let movable = specs.iter().all(|s| s.config.stateless);
+        let movable = StageSpec::all_stateless(&specs);
         control.set_movable(false);
         let pool = control.clone();
         tokio::task::spawn_blocking(move || {

@@ -110,7 +110,7 @@ impl KeyedState {
     /// A [`StateError`] when the key, the value or the state would be too
     /// large; nothing changed.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
-        self.write(key.to_vec(), value.map(<[u8]>::to_vec))
+        self.write(key.to_vec(), value)
     }
 
     /// Several writes, all or none.
@@ -123,7 +123,7 @@ impl KeyedState {
     ) -> Result<(), StateError> {
         let (mark, bytes) = (self.undo.len(), self.bytes);
         for (key, value) in entries {
-            if let Err(e) = self.write(key, value) {
+            if let Err(e) = self.write(key, value.as_deref()) {
                 self.undo_to(mark);
                 self.bytes = bytes;
                 return Err(e);
@@ -132,29 +132,36 @@ impl KeyedState {
         Ok(())
     }
 
-    fn write(&mut self, key: Vec<u8>, value: Pending) -> Result<(), StateError> {
+    /// `key` is owned so the undo log can keep it; the value is copied
+    /// into the map.
+    fn write(&mut self, key: Vec<u8>, value: Option<&[u8]>) -> Result<(), StateError> {
         if key.len() > MAX_KEY {
             return Err(StateError::KeyTooLarge(key.len()));
         }
-        if let Some(v) = &value {
+        if let Some(v) = value {
             if v.len() > MAX_VALUE {
                 return Err(StateError::ValueTooLarge(v.len()));
             }
         }
-        let before = size(&key, self.get(&key));
-        let after = size(&key, value.as_deref());
+        // One lookup: the write, put back in the rare case it is too much.
+        let old = match value {
+            Some(v) => self.live.insert(&key, v),
+            None => self.live.remove(&key),
+        };
+        let before = size(&key, old.as_deref());
+        let after = size(&key, value);
         let would = self.bytes - before + after;
         if after > before && would > self.max() {
+            match &old {
+                Some(o) => self.live.insert(&key, o),
+                None => self.live.remove(&key),
+            };
             return Err(StateError::Full {
                 would,
                 max: self.max(),
             });
         }
         self.bytes = would;
-        let old = match value {
-            Some(v) => self.live.insert(&key, &v),
-            None => self.live.remove(&key),
-        };
         self.undo.push((key, old));
         Ok(())
     }

@@ -10,7 +10,6 @@ use super::{client_config, create, produce, send};
 use crate::config::KafkaSink as Config;
 use crate::sink::{Confirmation, SinkError};
 use rdkafka::consumer::ConsumerGroupMetadata;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use rdkafka::producer::Producer;
 use rdkafka::TopicPartitionList;
@@ -102,10 +101,7 @@ impl TransactionalProducer {
         let ack = BatchAck::new();
         let position = position.to_string();
         for (key, value) in records {
-            let headers = OwnedHeaders::new().insert(Header {
-                key: crate::checkpoint::changelog::POSITION_HEADER,
-                value: Some(position.as_bytes()),
-            });
+            let headers = crate::checkpoint::changelog::position_headers(&position);
             ack.expect_one();
             let record = BaseRecord::<[u8], [u8], _> {
                 topic,

@@ -203,9 +203,8 @@ fn at_least_once_a_revoked_partition_is_saved_before_it_goes() {
 /// record per batch).
 #[test]
 fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
-    use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-    use weir::checkpoint::changelog::{record_key, Changelog, POSITION_HEADER};
+    use weir::checkpoint::changelog::{position_headers, record_key, Changelog};
     let tansu = Tansu::start();
     tokio_rt().block_on(async {
         create_topics(&tansu.brokers, &[("orders", 1)]).await;
@@ -229,10 +228,7 @@ fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
                 let k = if batch == 19 { i } else { batch * 100 + i };
                 let key = record_key("count", format!("k{k}").as_bytes());
                 let value = format!("{batch}");
-                let headers = OwnedHeaders::new().insert(Header {
-                    key: POSITION_HEADER,
-                    value: Some(value.as_bytes()),
-                });
+                let headers = position_headers(&value);
                 let record = FutureRecord::to(&topic)
                     .partition(0)
                     .key(&key)
