@@ -14,6 +14,7 @@
 
 pub mod changelog;
 mod dir;
+mod keyed_log;
 mod nats;
 mod restore;
 

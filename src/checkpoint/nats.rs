@@ -9,10 +9,11 @@
 //! [`COMPACT_AFTER`] entries, the log is folded into one entry and the old
 //! entries are purged.
 
-use super::{CheckpointStore, KeyedChanges, KeyedEntries, Record, StoreError, Stored};
+use super::keyed_log::{apply, encode, live};
+use super::{CheckpointStore, KeyedChanges, Record, StoreError, Stored};
 use crate::config::NatsConnection;
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Log entries a partition's keyed state may have before they are folded
@@ -20,8 +21,6 @@ use std::sync::{Arc, Mutex};
 pub const COMPACT_AFTER: usize = 32;
 /// The largest chunk of one log entry.
 const CHUNK: usize = 512 << 10;
-/// The length that stands for a removed key.
-const NONE: u32 = u32::MAX;
 
 /// A JetStream key-value bucket of checkpoints.
 pub struct NatsKvStore {
@@ -61,58 +60,6 @@ impl Log {
             .collect::<Result<_, _>>()?;
         Ok(Log { base, chunks })
     }
-}
-
-fn put(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(b) => {
-            buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            buf.extend_from_slice(b);
-        }
-        None => buf.extend_from_slice(&NONE.to_le_bytes()),
-    }
-}
-
-/// Changes as bytes: `stage, key, value-or-none`, each length-prefixed.
-fn encode(changes: &KeyedChanges) -> Vec<u8> {
-    let mut buf = Vec::new();
-    for (stage, entries) in changes {
-        for (k, v) in entries {
-            put(&mut buf, Some(stage.as_bytes()));
-            put(&mut buf, Some(k));
-            put(&mut buf, v.as_deref());
-        }
-    }
-    buf
-}
-
-/// The next length-prefixed item of `bytes`; `None` for a removed key
-/// where `none` allows it.
-fn take(bytes: &mut &[u8], none: bool) -> Result<Option<Vec<u8>>, StoreError> {
-    let bad = || StoreError::Damaged("a keyed-state log entry is cut short".into());
-    let len = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes"));
-    *bytes = &bytes[4..];
-    if len == NONE && none {
-        return Ok(None);
-    }
-    let b = bytes.get(..len as usize).ok_or_else(bad)?.to_vec();
-    *bytes = &bytes[len as usize..];
-    Ok(Some(b))
-}
-
-/// Applies encoded changes to `state`.
-fn apply(mut bytes: &[u8], state: &mut KeyedChanges) -> Result<(), StoreError> {
-    let bad = || StoreError::Damaged("a keyed-state log entry is cut short".into());
-    while !bytes.is_empty() {
-        let stage = take(&mut bytes, false)?.ok_or_else(bad)?;
-        let key = take(&mut bytes, false)?.ok_or_else(bad)?;
-        let value = take(&mut bytes, true)?;
-        state
-            .entry(String::from_utf8_lossy(&stage).into_owned())
-            .or_default()
-            .insert(key, value);
-    }
-    Ok(())
 }
 
 impl NatsKvStore {
@@ -278,18 +225,7 @@ impl CheckpointStore for NatsKvStore {
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged(e.to_string()))?;
         let log = Log::from_json(&v["keyed_log"])?;
-        let keyed: BTreeMap<String, KeyedEntries> = self
-            .read_log(&name, &log)
-            .await?
-            .into_iter()
-            .map(|(stage, entries)| {
-                let live = entries
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect();
-                (stage, live)
-            })
-            .collect();
+        let keyed = live(self.read_log(&name, &log).await?);
         self.logs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -322,33 +258,5 @@ impl CheckpointStore for NatsKvStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&format!("{pipeline}.{partition}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checkpoint::ChangedKeys;
-
-    #[test]
-    fn changes_read_back_in_order_and_later_ones_win() {
-        let mut first = KeyedChanges::new();
-        first.entry("count".into()).or_default().extend([
-            (b"a".to_vec(), Some(b"1".to_vec())),
-            (b"b".to_vec(), Some(vec![])),
-        ]);
-        let mut second = KeyedChanges::new();
-        second
-            .entry("count".into())
-            .or_default()
-            .extend([(b"a".to_vec(), None)]);
-        let mut state = KeyedChanges::new();
-        apply(&encode(&first), &mut state).unwrap();
-        apply(&encode(&second), &mut state).unwrap();
-        assert_eq!(
-            state["count"],
-            ChangedKeys::from_iter([(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![]))])
-        );
-        assert!(apply(&encode(&first)[..5], &mut state).is_err());
     }
 }

@@ -45,7 +45,8 @@ pub enum StateError {
 ///
 /// Writes go straight to the live map; each one leaves the key's value
 /// before it in an undo log, which [`KeyedState::discard`] plays back and
-/// [`KeyedState::commit`] turns into the list of changed keys. A changed
+/// [`KeyedState::commit`] turns into the list of changed keys (with the
+/// value each write left, kept beside when changes are tracked). A changed
 /// key costs one lookup in the live map, not a pending map beside it.
 #[derive(Debug, Default)]
 pub struct KeyedState {
@@ -55,6 +56,8 @@ pub struct KeyedState {
     /// The call in progress's writes: each key with its value before the
     /// write (`None`: it had none), in order.
     undo: Vec<(Vec<u8>, Pending)>,
+    /// When changes are tracked, the value each write of `undo` left.
+    written: Vec<Pending>,
     /// `bytes` before the call in progress.
     committed_bytes: u64,
     /// Writes applied since the last [`KeyedState::take_changes`], in
@@ -93,7 +96,8 @@ impl KeyedState {
         }
     }
 
-    /// From now on, remembers which keys change (for persistence).
+    /// From now on, remembers which keys change (for persistence). Called
+    /// between calls, not during one.
     pub fn track_changes(&mut self) {
         self.changed.get_or_insert_with(Vec::new);
     }
@@ -163,11 +167,15 @@ impl KeyedState {
         }
         self.bytes = would;
         self.undo.push((key, old));
+        if self.changed.is_some() {
+            self.written.push(value.map(<[u8]>::to_vec));
+        }
         Ok(())
     }
 
     /// Plays the undo log back to its first `mark` entries.
     fn undo_to(&mut self, mark: usize) {
+        self.written.truncate(mark);
         for (k, old) in self.undo.drain(mark..).rev() {
             match old {
                 Some(v) => self.live.insert(&k, &v),
@@ -179,13 +187,12 @@ impl KeyedState {
     /// The call succeeded: its writes stand.
     pub fn commit(&mut self) {
         match &mut self.changed {
-            Some(changed) => {
-                let live = &self.live;
-                changed.extend(self.undo.drain(..).map(|(k, _)| {
-                    let v = live.get(&k).map(<[u8]>::to_vec);
-                    (k, v)
-                }));
-            }
+            Some(changed) => changed.extend(
+                self.undo
+                    .drain(..)
+                    .map(|(k, _)| k)
+                    .zip(self.written.drain(..)),
+            ),
             None => self.undo.clear(),
         }
         self.committed_bytes = self.bytes;
@@ -219,6 +226,7 @@ impl KeyedState {
             };
         }
         self.undo.clear();
+        self.written.clear();
         self.committed_bytes = self.bytes;
     }
 

@@ -110,6 +110,9 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "weir_plugin::bindings",
+        // Imports take borrowed lists: a batch's keys and values go to the
+        // host without a copy of each first.
+        ownership: Borrowing { duplicate_if_necessary: false },
     });
 }
 

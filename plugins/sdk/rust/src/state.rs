@@ -191,9 +191,8 @@ mod imp {
     }
 
     pub fn get_many(keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StateError> {
-        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
         let _results = Lowering::host_call();
-        state::get_many(&keys).map_err(StateError)
+        state::get_many(keys).map_err(StateError)
     }
 
     pub fn set(key: &[u8], value: &[u8]) -> Result<(), StateError> {
@@ -207,12 +206,8 @@ mod imp {
     }
 
     pub fn set_many(entries: &[(&[u8], Option<&[u8]>)]) -> Result<(), StateError> {
-        let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = entries
-            .iter()
-            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-            .collect();
         let _results = Lowering::host_call();
-        state::set_many(&entries).map_err(StateError)
+        state::set_many(entries).map_err(StateError)
     }
 }
 
