@@ -12,12 +12,14 @@
 //! A local directory of embedded databases ([`DirStore`]) and a JetStream
 //! key-value bucket ([`NatsKvStore`]) implement it.
 
+mod changed_keys;
 pub mod changelog;
 mod dir;
 mod keyed_log;
 mod nats;
 mod restore;
 
+pub use changed_keys::{Change, ChangedKeys};
 pub use dir::DirStore;
 pub use nats::{NatsKvStore, COMPACT_AFTER as NATS_COMPACT_AFTER};
 pub use restore::{Restored, Restorer};
@@ -90,13 +92,6 @@ impl Record {
 /// Keyed-state changes of one partition: stage → key → its value now
 /// (`None`: removed).
 pub type KeyedChanges = BTreeMap<String, ChangedKeys>;
-
-/// One stage's changed keys, each with its value now (`None`: removed), in
-/// no order: a batch's changes merge into it at one hash per key, and a
-/// store that wants them sorted sorts them as it writes, beside the loop
-/// that confirms batches.
-pub type ChangedKeys =
-    std::collections::HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
 
 /// One stage's keyed state of a partition: every key with its value.
 pub type KeyedEntries = Vec<(Vec<u8>, Vec<u8>)>;

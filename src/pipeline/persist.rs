@@ -231,7 +231,7 @@ impl Persistence {
                     for (stage, entries) in Arc::unwrap_or_clone(s.changes) {
                         let newer = now.entry(stage).or_default();
                         for (key, value) in entries {
-                            newer.entry(key).or_insert(value);
+                            newer.insert_older(key, value);
                         }
                     }
                 }
