@@ -95,7 +95,7 @@ fn fold_rows(
         state
             .entry(stage)
             .or_default()
-            .insert(k[split + 1..].to_vec(), Some(v.value().to_vec()));
+            .insert(&k[split + 1..], Some(v.value()));
     }
     Ok(())
 }

@@ -33,10 +33,10 @@ pub(super) fn encode_chunks(changes: &KeyedChanges, chunk: usize) -> Vec<Vec<u8>
     let mut chunks = Vec::new();
     let mut buf = Vec::new();
     for (stage, entries) in changes {
-        for (k, v) in entries {
+        for (k, v) in entries.iter() {
             put(&mut buf, Some(stage.as_bytes()));
             put(&mut buf, Some(k));
-            put(&mut buf, v.as_deref());
+            put(&mut buf, v);
             if buf.len() >= chunk {
                 chunks.push(std::mem::take(&mut buf));
             }
@@ -87,7 +87,7 @@ pub(super) fn apply(mut bytes: &[u8], state: &mut KeyedChanges) -> Result<(), St
             Some(e) => e,
             None => state.entry(stage.to_owned()).or_default(),
         };
-        entries.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+        entries.insert(key, value);
     }
     Ok(())
 }
@@ -98,8 +98,8 @@ pub(super) fn live(changes: KeyedChanges) -> BTreeMap<String, KeyedEntries> {
         .into_iter()
         .map(|(stage, entries)| {
             let live = entries
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec())))
                 .collect();
             (stage, live)
         })

@@ -19,7 +19,7 @@ mod keyed_log;
 mod nats;
 mod restore;
 
-pub use changed_keys::{Change, ChangedKeys};
+pub use changed_keys::ChangedKeys;
 pub use dir::DirStore;
 pub use nats::{NatsKvStore, COMPACT_AFTER as NATS_COMPACT_AFTER};
 pub use restore::{Restored, Restorer};

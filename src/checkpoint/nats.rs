@@ -177,10 +177,10 @@ impl CheckpointStore for NatsKvStore {
         let compacted = log.chunks.len() > COMPACT_AFTER;
         if compacted {
             let all = self.read_log(&name, &log).await?;
-            let live: KeyedChanges = all
-                .into_iter()
-                .map(|(s, e)| (s, e.into_iter().filter(|(_, v)| v.is_some()).collect()))
-                .collect();
+            let mut live = all;
+            for entries in live.values_mut() {
+                entries.retain(|_, v| v.is_some());
+            }
             let seq = log.base + log.chunks.len() as u64;
             let n = self.write_entry(&name, seq, &encode(&live)).await?;
             log = Log {

@@ -59,9 +59,7 @@ pub struct Processed {
     pub keyed: Vec<(String, KeyedDelta)>,
 }
 
-/// Keys changed in one stage's keyed state, with their values now (`None`:
-/// removed).
-pub type KeyedDelta = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+pub use crate::runtime::KeyedDelta;
 
 impl Processed {
     /// `batch`, abandoned: its partition was given up, so nothing of it is

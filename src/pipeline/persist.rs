@@ -6,7 +6,7 @@
 
 use super::batch::KeyedDelta;
 use super::error::PipelineError;
-use crate::checkpoint::{CheckpointStore, KeyedChanges, Record, Restored, Restorer};
+use crate::checkpoint::{ChangedKeys, CheckpointStore, KeyedChanges, Record, Restored, Restorer};
 use crate::config::Pipeline;
 use crate::source::{Committer, Source};
 use std::collections::HashMap;
@@ -134,7 +134,7 @@ impl Persistence {
         let changes = Arc::make_mut(&mut c.changes);
         for (_, keyed) in now {
             for (stage, delta) in keyed {
-                changes.entry(stage).or_default().extend(delta);
+                changes.entry(stage).or_default().merge(&delta);
             }
         }
         c.dirty = true;
@@ -163,7 +163,17 @@ impl Persistence {
         for (&partition, c) in self.confirmed.iter_mut() {
             if c.dirty && named(partition, c) {
                 c.dirty = false;
-                let changes = std::mem::take(&mut c.changes);
+                // The next interval likely changes as many keys: room
+                // for them spares the maps growing key by key.
+                let room = c
+                    .changes
+                    .iter()
+                    .map(|(stage, keys)| {
+                        let room = ChangedKeys::with_capacity(keys.len(), keys.bytes());
+                        (stage.clone(), room)
+                    })
+                    .collect();
+                let changes = std::mem::replace(&mut c.changes, Arc::new(room));
                 writes.push((partition, c.name.clone(), c.record.clone(), changes));
             }
         }
@@ -182,11 +192,7 @@ impl Persistence {
                 let result = store.save(&pipeline, &name, &record, changes.clone()).await;
                 let bytes = match &result {
                     Ok(()) => {
-                        let keyed: usize = changes
-                            .values()
-                            .flatten()
-                            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-                            .sum();
+                        let keyed: usize = changes.values().map(ChangedKeys::bytes).sum();
                         keyed + record.states.values().map(Vec::len).sum::<usize>()
                     }
                     Err(_) => 0,
@@ -228,9 +234,9 @@ impl Persistence {
                     }
                     c.dirty = true;
                     let now = Arc::make_mut(&mut c.changes);
-                    for (stage, entries) in Arc::unwrap_or_clone(s.changes) {
-                        let newer = now.entry(stage).or_default();
-                        for (key, value) in entries {
+                    for (stage, entries) in s.changes.iter() {
+                        let newer = now.entry(stage.clone()).or_default();
+                        for (key, value) in entries.iter() {
                             newer.insert_older(key, value);
                         }
                     }

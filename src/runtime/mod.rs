@@ -24,7 +24,7 @@ mod plugin_log;
 pub use engine::{Runtime, RuntimeError, RuntimeOptions, EPOCH_TICK, PROFILER_ENV};
 pub use error::{CallError, LoadError};
 pub use grants::Grants;
-pub use host::{KeyedState, StateError, DEFAULT_STATE_MAX_BYTES, MAX_KEY, MAX_VALUE};
+pub use host::{KeyedDelta, KeyedState, StateError, DEFAULT_STATE_MAX_BYTES, MAX_KEY, MAX_VALUE};
 pub use inspect::{inspect, Form, PluginInfo};
 pub use instance::{InstanceSettings, StageInstance};
 pub use limits::{

@@ -240,12 +240,12 @@ async fn save_rounds(
         for k in [round % keys, (round * 7) % keys] {
             let key = format!("k{k}").into_bytes();
             let value = round.to_le_bytes().to_vec();
-            c.insert(key.clone(), Some(value.clone()));
+            c.insert(&key, Some(&value));
             expected.insert(key, value);
         }
         let gone = format!("k{}", (round * 3 + 1) % keys).into_bytes();
         if !c.contains_key(&gone) {
-            c.insert(gone.clone(), None);
+            c.insert(&gone, None);
             expected.remove(&gone);
         }
         let record = Record {

@@ -335,7 +335,7 @@ async fn add(
             .flat_map(|(stage, delta)| {
                 delta
                     .iter()
-                    .map(move |(k, v)| (record_key(stage, k), v.clone()))
+                    .map(move |(k, v)| (record_key(stage, k), v.map(<[u8]>::to_vec)))
             })
             .collect();
         match producer

@@ -3,6 +3,7 @@
 //! stand when the call succeeds and are undone when it fails, so a batch
 //! that is split and retried never counts twice.
 
+use super::delta::KeyedDelta;
 use super::live_map::LiveMap;
 
 /// The largest key, in bytes.
@@ -45,9 +46,10 @@ pub enum StateError {
 ///
 /// Writes go straight to the live map; each one leaves the key's value
 /// before it in an undo log, which [`KeyedState::discard`] plays back and
-/// [`KeyedState::commit`] turns into the list of changed keys (with the
-/// value each write left, kept beside when changes are tracked). A changed
-/// key costs one lookup in the live map, not a pending map beside it.
+/// [`KeyedState::commit`] forgets; when changes are tracked, each write is
+/// also added to the changes to save, which a failed call cuts back. A
+/// changed key costs one lookup in the live map, not a pending map beside
+/// it.
 #[derive(Debug, Default)]
 pub struct KeyedState {
     live: LiveMap,
@@ -56,13 +58,12 @@ pub struct KeyedState {
     /// The call in progress's writes: each key with its value before the
     /// write (`None`: it had none), in order.
     undo: Vec<(Vec<u8>, Pending)>,
-    /// When changes are tracked, the value each write of `undo` left.
-    written: Vec<Pending>,
     /// `bytes` before the call in progress.
     committed_bytes: u64,
     /// Writes applied since the last [`KeyedState::take_changes`], in
-    /// order (a key may repeat; the last one counts), when tracked.
-    changed: Option<Vec<(Vec<u8>, Pending)>>,
+    /// order (a key may repeat; the last one counts), when tracked: those
+    /// of committed calls, then one per entry of `undo`.
+    changed: Option<KeyedDelta>,
     /// `state_max_bytes`; 0 until set means the default.
     max_bytes: u64,
 }
@@ -99,7 +100,7 @@ impl KeyedState {
     /// From now on, remembers which keys change (for persistence). Called
     /// between calls, not during one.
     pub fn track_changes(&mut self) {
-        self.changed.get_or_insert_with(Vec::new);
+        self.changed.get_or_insert_with(KeyedDelta::new);
     }
 
     /// The value under `key`, with the call in progress's writes.
@@ -166,16 +167,18 @@ impl KeyedState {
             });
         }
         self.bytes = would;
-        self.undo.push((key, old));
-        if self.changed.is_some() {
-            self.written.push(value.map(<[u8]>::to_vec));
+        if let Some(changed) = &mut self.changed {
+            changed.push(&key, value);
         }
+        self.undo.push((key, old));
         Ok(())
     }
 
     /// Plays the undo log back to its first `mark` entries.
     fn undo_to(&mut self, mark: usize) {
-        self.written.truncate(mark);
+        if let Some(changed) = &mut self.changed {
+            changed.truncate(changed.len().saturating_sub(self.undo.len() - mark));
+        }
         for (k, old) in self.undo.drain(mark..).rev() {
             match old {
                 Some(v) => self.live.insert(&k, &v),
@@ -186,15 +189,7 @@ impl KeyedState {
 
     /// The call succeeded: its writes stand.
     pub fn commit(&mut self) {
-        match &mut self.changed {
-            Some(changed) => changed.extend(
-                self.undo
-                    .drain(..)
-                    .map(|(k, _)| k)
-                    .zip(self.written.drain(..)),
-            ),
-            None => self.undo.clear(),
-        }
+        self.undo.clear();
         self.committed_bytes = self.bytes;
     }
 
@@ -207,10 +202,10 @@ impl KeyedState {
     /// The writes applied since the last call, in order (`None`: removed;
     /// a key may repeat, the last one counts). Empty unless
     /// [`KeyedState::track_changes`] was called.
-    pub fn take_changes(&mut self) -> Vec<(Vec<u8>, Pending)> {
+    pub fn take_changes(&mut self) -> KeyedDelta {
         match &mut self.changed {
             Some(changed) => std::mem::take(changed),
-            None => Vec::new(),
+            None => KeyedDelta::new(),
         }
     }
 
@@ -226,7 +221,6 @@ impl KeyedState {
             };
         }
         self.undo.clear();
-        self.written.clear();
         self.committed_bytes = self.bytes;
     }
 
@@ -259,11 +253,17 @@ mod tests {
         s.discard();
         assert_eq!(s.get(b"a"), Some(&b"1"[..]));
         assert_eq!(s.get(b"b"), None);
-        assert_eq!(s.take_changes(), vec![(b"a".to_vec(), Some(b"1".to_vec()))]);
+        assert_eq!(
+            s.take_changes(),
+            KeyedDelta::from_iter([(b"a", Some(b"1"))])
+        );
         s.put(b"a", None).unwrap();
         s.commit();
         assert_eq!((s.keys(), s.bytes()), (0, 0));
-        assert_eq!(s.take_changes(), vec![(b"a".to_vec(), None)]);
+        assert_eq!(
+            s.take_changes(),
+            KeyedDelta::from_iter([(b"a", None::<&[u8]>)])
+        );
     }
 
     #[test]
@@ -288,10 +288,11 @@ mod tests {
         s.put(b"a", Some(b"3")).unwrap();
         s.put(b"a", Some(b"4")).unwrap();
         s.commit();
-        let last = s.take_changes().into_iter().rev().find(|(k, _)| k == b"a");
+        let changes = s.take_changes();
+        let last = changes.iter().rev().find(|(k, _)| k == b"a");
         assert_eq!(
             last,
-            Some((b"a".to_vec(), Some(b"4".to_vec()))),
+            Some((&b"a"[..], Some(&b"4"[..]))),
             "the last write counts"
         );
     }

@@ -4,11 +4,13 @@
 //! WIT interfaces and the core-module form's `weir.*` imports, so the two
 //! behave alike.
 
+mod delta;
 mod keyed;
 mod live_map;
 mod log;
 mod state;
 
+pub use delta::KeyedDelta;
 pub use keyed::{KeyedState, StateError, DEFAULT_STATE_MAX_BYTES, MAX_KEY, MAX_VALUE};
 pub(crate) use log::add_to_core_linker as add_log_to_core_linker;
 pub(crate) use state::{

@@ -89,6 +89,11 @@ pub fn set_many(entries: &[(&[u8], Option<&[u8]>)]) -> Result<(), StateError> {
 pub trait Value: Sized {
     /// Its bytes.
     fn to_bytes(&self) -> Vec<u8>;
+    /// Appends its bytes to `out` (what [`store_many`] uses, so a batch's
+    /// values share one buffer).
+    fn write_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
     /// Back from bytes.
     ///
     /// # Errors
@@ -102,6 +107,9 @@ macro_rules! le_value {
         impl Value for $t {
             fn to_bytes(&self) -> Vec<u8> {
                 self.to_le_bytes().to_vec()
+            }
+            fn write_bytes(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
             }
             fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
                 bytes.try_into().map(<$t>::from_le_bytes).map_err(|_| {
@@ -170,11 +178,19 @@ pub fn store<T: Value>(key: &[u8], value: &T) -> Result<(), StateError> {
 /// # Errors
 /// As [`set_many`].
 pub fn store_many<T: Value>(entries: &[(&[u8], T)]) -> Result<(), StateError> {
-    let bytes: Vec<Vec<u8>> = entries.iter().map(|(_, v)| v.to_bytes()).collect();
+    let mut bytes = Vec::new();
+    let ends: Vec<usize> = entries
+        .iter()
+        .map(|(_, v)| {
+            v.write_bytes(&mut bytes);
+            bytes.len()
+        })
+        .collect();
+    let starts = std::iter::once(0).chain(ends.iter().copied());
     let writes: Vec<(&[u8], Option<&[u8]>)> = entries
         .iter()
-        .zip(&bytes)
-        .map(|((k, _), b)| (*k, Some(b.as_slice())))
+        .zip(starts.zip(&ends))
+        .map(|((k, _), (start, &end))| (*k, Some(&bytes[start..end])))
         .collect();
     set_many(&writes)
 }
@@ -374,5 +390,25 @@ mod imp {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_typed_values_reads_back_as_stored() {
+        let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+        store_many(&[(keys[0], 1u64), (keys[1], u64::MAX)]).unwrap();
+        store_many(&[(keys[2], "three".to_string())]).unwrap();
+        assert_eq!(
+            load_many::<u64>(&keys[..2]).unwrap(),
+            vec![Some(1), Some(u64::MAX)]
+        );
+        assert_eq!(load::<String>(keys[2]).unwrap().as_deref(), Some("three"));
+        assert!(load::<u64>(keys[2]).is_err(), "five bytes are not a u64");
+        delete(keys[0]).unwrap();
+        assert_eq!(load_many::<u64>(&[b"a", b"none"]).unwrap(), vec![None, None]);
     }
 }
