@@ -409,6 +409,9 @@ mod tests {
         assert_eq!(load::<String>(keys[2]).unwrap().as_deref(), Some("three"));
         assert!(load::<u64>(keys[2]).is_err(), "five bytes are not a u64");
         delete(keys[0]).unwrap();
-        assert_eq!(load_many::<u64>(&[b"a", b"none"]).unwrap(), vec![None, None]);
+        assert_eq!(
+            load_many::<u64>(&[b"a", b"none"]).unwrap(),
+            vec![None, None]
+        );
     }
 }

@@ -10,7 +10,7 @@ use weir_plugin::state;
 
 /// The batch's keys come from events: foldhash hashes them several times
 /// faster than std's SipHash, and still with a per-map seed.
-type Map<'a> = HashMap<&'a [u8], u64, foldhash::fast::RandomState>;
+type Map<'a> = HashMap<&'a [u8], usize, foldhash::fast::RandomState>;
 use weir_plugin::{Config, Event, EventError, Header, Output, Stage};
 
 struct KeyedCounter;
@@ -57,23 +57,33 @@ fn key(e: &Event) -> &[u8] {
 
 /// The running count of each event, in order; the new counts stored.
 fn count(n: usize, batch: &[Event]) -> Result<Vec<u64>, state::StateError> {
-    let mut distinct = Map::with_capacity_and_hasher(n, Default::default());
-    for e in batch {
-        distinct.entry(key(e)).or_insert(0);
-    }
-    let keys: Vec<&[u8]> = distinct.keys().copied().collect();
-    for (k, v) in keys.iter().zip(state::load_many::<u64>(&keys)?) {
-        distinct.insert(k, v.unwrap_or(0));
-    }
-    let mut counts = Vec::with_capacity(n);
-    for e in batch {
-        let c = distinct.get_mut(key(e)).expect("every key was loaded");
-        *c += 1;
-        counts.push(*c);
-    }
-    let updated: Vec<(&[u8], u64)> = distinct.into_iter().collect();
+    // The batch's distinct keys, and each event's place among them: one
+    // hash per event.
+    let mut places = Map::with_capacity_and_hasher(n, Default::default());
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let place: Vec<usize> = batch
+        .iter()
+        .map(|e| {
+            *places.entry(key(e)).or_insert_with(|| {
+                keys.push(key(e));
+                keys.len() - 1
+            })
+        })
+        .collect();
+    let mut counts: Vec<u64> = state::load_many::<u64>(&keys)?
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let running = place
+        .into_iter()
+        .map(|i| {
+            counts[i] += 1;
+            counts[i]
+        })
+        .collect();
+    let updated: Vec<(&[u8], u64)> = keys.into_iter().zip(counts).collect();
     state::store_many(&updated)?;
-    Ok(counts)
+    Ok(running)
 }
 
 weir_plugin::export_stage!(KeyedCounter);
