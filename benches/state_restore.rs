@@ -86,6 +86,7 @@ async fn through_changelog(brokers: &str, state: &BTreeMap<Vec<u8>, Vec<u8>>) ->
         group: "restore".into(),
         topics: vec![topic.into()],
         properties: Default::default(),
+        instance: None,
     };
     common::create_topic(brokers, topic, 1).await;
     let changelog = Changelog::new(&source, PIPELINE);

@@ -230,7 +230,7 @@ impl Inner {
                 }
             }
             if log >= self.compact_at && log >= 2 * base {
-                log = compact(&txn).map_err(|e| damaged_in(file, e))?;
+                log = compact(&txn, file).map_err(|e| damaged_in(file, e))?;
                 base = log;
             }
             sizes.insert("log", log).map_err(|e| fail(&e))?;
@@ -271,8 +271,8 @@ impl Inner {
 
 /// Folds the keyed-state log (and an earlier version's table) into one
 /// run of the live keys; returns its size in bytes.
-fn compact(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError::Io(e.to_string());
+fn compact(txn: &redb::WriteTransaction, file: &Path) -> Result<u64, StoreError> {
+    let fail = |e: &dyn std::fmt::Display| io(file, e);
     let mut state = KeyedChanges::new();
     {
         let rows = txn.open_table(KEYED).map_err(|e| fail(&e))?;

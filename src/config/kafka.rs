@@ -7,6 +7,7 @@
 //! group = "orders-enrich"
 //! topics = ["orders"]
 //! properties = { "security.protocol" = "SASL_SSL", "sasl.password" = "${KAFKA_PASSWORD}" }
+//! instance = "${HOSTNAME}"      # optional: this worker's stable name
 //! ```
 //!
 //! `properties` pass through to librdkafka; a value `${NAME}` is read from
@@ -44,6 +45,11 @@ pub struct KafkaSource {
     pub topics: Vec<String>,
     /// Extra librdkafka consumer properties.
     pub properties: Properties,
+    /// A stable name of this worker in its group (`instance`), unique per
+    /// worker: in exactly-once mode its transactional producer's id
+    /// derives from it, so a restarted worker aborts the transaction it
+    /// left open.
+    pub instance: Option<String>,
 }
 
 /// A Kafka sink (an idempotent producer).
@@ -116,11 +122,48 @@ fn expand_env(value: &str) -> Result<String, String> {
     }
 }
 
+/// `source.instance`: a string, `${NAME}` read from the environment.
+fn instance(w: &mut Walker, t: &toml::Table) -> Option<String> {
+    let fix = "instance = \"${HOSTNAME}\" (a name unique to this worker, the same across restarts)";
+    match t.get("instance")? {
+        toml::Value::String(s) => match expand_env(s) {
+            Ok(v) if !v.is_empty() => Some(v),
+            Ok(_) => {
+                w.problem("source.instance", "empty", fix);
+                None
+            }
+            Err(name) => {
+                w.problem(
+                    "source.instance",
+                    format!("environment variable {name} is not set"),
+                    format!("export {name} before starting weir"),
+                );
+                None
+            }
+        },
+        other => {
+            w.problem(
+                "source.instance",
+                format!("expected a string, found {}", other.type_str()),
+                fix,
+            );
+            None
+        }
+    }
+}
+
 pub(super) fn kafka_source(w: &mut Walker, t: &toml::Table) -> Option<KafkaSource> {
     w.unknown_keys(
         "source",
         t,
-        &["type", "brokers", "group", "topics", "properties"],
+        &[
+            "type",
+            "brokers",
+            "group",
+            "topics",
+            "properties",
+            "instance",
+        ],
     );
     let brokers = w.required_string(
         "source",
@@ -144,11 +187,13 @@ pub(super) fn kafka_source(w: &mut Walker, t: &toml::Table) -> Option<KafkaSourc
         w.problem("source.topics", "no topics", "name at least one topic");
     }
     let properties = properties(w, "source", t);
+    let instance = instance(w, t);
     Some(KafkaSource {
         brokers: brokers?,
         group: group?,
         topics: topics?,
         properties,
+        instance,
     })
 }
 

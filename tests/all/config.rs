@@ -275,3 +275,43 @@ fn limits_of_zero_are_refused_with_the_key_and_the_fix() {
         "every problem says how to fix it:\n{text}"
     );
 }
+
+#[test]
+fn a_kafka_worker_names_itself_with_a_string_or_an_environment_variable() {
+    use weir::config::SourceConfig;
+    let file = root().join("plugins/dist/kafka.toml");
+    let toml = |instance: &str| {
+        format!(
+            "name = \"k\"\n[source]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\n\
+             group = \"g\"\ntopics = [\"in\"]\n{instance}\n[[stage]]\nname = \"id\"\n\
+             plugin = \"identity.wasm\"\n[sink]\ntype = \"file\"\npath = \"out.jsonl\"\n"
+        )
+    };
+    let instance = |line: &str| match Pipeline::parse(&file, &toml(line)).unwrap().source {
+        SourceConfig::Kafka(k) => k.instance,
+        other => panic!("not a kafka source: {other:?}"),
+    };
+    assert_eq!(instance(""), None);
+    assert_eq!(instance("instance = \"worker-0\""), Some("worker-0".into()));
+    std::env::set_var("WEIR_TEST_INSTANCE", "pod-3");
+    assert_eq!(
+        instance("instance = \"${WEIR_TEST_INSTANCE}\""),
+        Some("pod-3".into())
+    );
+    for (line, message) in [
+        ("instance = 3", "expected a string, found integer"),
+        ("instance = \"\"", "empty"),
+        (
+            "instance = \"${WEIR_TEST_NOT_SET}\"",
+            "WEIR_TEST_NOT_SET is not set",
+        ),
+    ] {
+        let err = Pipeline::parse(&file, &toml(line)).unwrap_err();
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.key == "source.instance" && p.message.contains(message)),
+            "{line}: {err}"
+        );
+    }
+}

@@ -107,7 +107,14 @@ pub(in crate::pipeline) async fn run(
             "exactly-once needs a kafka source, sink and dead-letter sink".into(),
         ));
     };
-    let id = transactional_id(&pipeline.name, &from.group);
+    let instance = from.instance.as_deref().or_else(|| {
+        from.properties
+            .0
+            .iter()
+            .find(|(k, _)| k == "group.instance.id")
+            .map(|(_, v)| v.as_str())
+    });
+    let id = transactional_id(&pipeline.name, &from.group, instance);
     let producer = TransactionalProducer::new(to, &dead.topic, id)
         .await
         .map_err(PipelineError::Sink)?;
@@ -203,10 +210,18 @@ fn transactional_source(
     Ok((Box::new(source), offsets))
 }
 
-/// Unique per process: two workers must never share a transactional id,
-/// or the newer one fences the other out. Consumer group metadata sent
-/// with the offsets fences a worker that lost its partitions.
-fn transactional_id(pipeline: &str, group: &str) -> String {
+/// Two workers must never share a transactional id, or the newer one
+/// fences the other out; consumer group metadata sent with the offsets
+/// fences a worker that lost its partitions. Unique per process, unless
+/// the worker has a stable name (`source.instance`, or the static
+/// membership's `group.instance.id`): then the id is stable too, so a
+/// worker restarted after a crash aborts the transaction its predecessor
+/// left open as it starts, rather than the group waiting for the broker
+/// to time it out.
+fn transactional_id(pipeline: &str, group: &str, instance: Option<&str>) -> String {
+    if let Some(instance) = instance {
+        return format!("weir-{pipeline}-{group}-{instance}");
+    }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

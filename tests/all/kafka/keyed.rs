@@ -4,7 +4,8 @@
 //! state, and every output's count is the true count at its position.
 //! At-least-once mode carries the state in the checkpoint store (the worker
 //! is killed with SIGKILL); exactly-once mode in the changelog topic,
-//! inside the transactions (the worker stops with SIGTERM).
+//! inside the transactions (the worker stops with SIGTERM, or is killed
+//! with SIGKILL and restarted with its stable identity).
 
 use crate::support::brokers::Tansu;
 use crate::support::kafka::{committed, create_topics, pipeline_file_with, produce_range};
@@ -72,14 +73,15 @@ fn checkpointed(dir: &std::path::Path, brokers: &str, interval: &str) -> std::pa
 /// finishes. Returns every output record and B's log.
 fn one_of_two_ends(
     brokers: &str,
-    file: &std::path::Path,
+    (file_a, file_b): (&std::path::Path, &std::path::Path),
     signal: i32,
+    restart_a: bool,
 ) -> (Vec<(String, Option<u64>)>, String) {
-    let mut a = spawn_weir(file);
+    let mut a = spawn_weir(file_a);
     wait_until("A's partitions", 60, || got_partitions(&a));
     produce_range(brokers, 0, 400);
     read_records(brokers, 400);
-    let mut b = spawn_weir(file);
+    let mut b = spawn_weir(file_b);
     wait_until("B's partitions", 60, || got_partitions(&b));
     std::thread::sleep(Duration::from_secs(2));
     produce_range(brokers, 400, 800);
@@ -95,11 +97,41 @@ fn one_of_two_ends(
     });
     read_records(brokers, 1000);
     a.end_with(signal);
+    let again = restart_a.then(|| spawn_weir(file_a));
     producer.join().unwrap();
     all_committed(brokers, &b);
     let records = read_records(brokers, N);
+    if let Some(mut again) = again {
+        again.end_with(libc::SIGTERM);
+    }
     let log_b = b.end_with(libc::SIGTERM);
     (records, log_b)
+}
+
+/// Of each event, the copy read last (a key stays in one partition) is the
+/// committed one (this broker shows aborted records too): its count must
+/// be exact.
+fn committed_counts_are_exact(records: Vec<(String, Option<u64>)>) {
+    let mut last: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for (value, count) in records {
+        last.insert(value, count);
+    }
+    assert_eq!(last.len(), N, "every input event is in the output");
+    for (value, count) in &last {
+        assert_eq!(*count, Some(expected_count(value)), "{value}");
+    }
+}
+
+/// A copy of the pipeline `file` whose worker has the stable name
+/// `instance` (`source.instance`).
+fn with_instance(file: &std::path::Path, instance: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(file).unwrap();
+    let from = "group = \"weir-group\"\n";
+    assert!(text.contains(from), "{text}");
+    let to = format!("{from}instance = \"{instance}\"\n");
+    let copy = file.with_file_name(format!("group-{instance}.toml"));
+    std::fs::write(&copy, text.replace(from, &to)).unwrap();
+    copy
 }
 
 #[test]
@@ -108,7 +140,7 @@ fn at_least_once_keyed_state_moves_with_its_partition_through_the_checkpoint_sto
     setup(&tansu.brokers);
     let dir = tempfile::tempdir().unwrap();
     let file = checkpointed(dir.path(), &tansu.brokers, "500ms");
-    let (records, log_b) = one_of_two_ends(&tansu.brokers, &file, libc::SIGKILL);
+    let (records, log_b) = one_of_two_ends(&tansu.brokers, (&file, &file), libc::SIGKILL, false);
     assert!(
         log_b.contains("restored a checkpoint"),
         "B took partitions over from their checkpoints:\n{log_b}"
@@ -139,10 +171,8 @@ fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
         "delivery = \"exactly-once\"",
         &dlq,
     );
-    // A stops (SIGTERM): the transaction it has open commits first. (On
-    // this broker, a worker killed with a transaction open holds the
-    // group's progress back; see the README.)
-    let (records, log_b) = one_of_two_ends(&tansu.brokers, &file, libc::SIGTERM);
+    // A stops (SIGTERM): the transaction it has open commits first.
+    let (records, log_b) = one_of_two_ends(&tansu.brokers, (&file, &file), libc::SIGTERM, false);
     assert!(
         log_b
             .lines()
@@ -150,17 +180,37 @@ fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
                 && !l.contains("keys=0")),
         "B rebuilt the partitions it took over from their changelog:\n{log_b}"
     );
-    // This broker shows the records of A's unfinished transaction too; of
-    // each event, the copy read last (a key stays in one partition) is the
-    // committed one, and its count is exact.
-    let mut last: BTreeMap<String, Option<u64>> = BTreeMap::new();
-    for (value, count) in records {
-        last.insert(value, count);
-    }
-    assert_eq!(last.len(), N, "every input event is in the output");
-    for (value, count) in &last {
-        assert_eq!(*count, Some(expected_count(value)), "{value}");
-    }
+    committed_counts_are_exact(records);
+}
+
+#[test]
+fn exactly_once_a_worker_killed_mid_transaction_and_restarted_leaves_every_count_exact() {
+    let tansu = Tansu::start();
+    setup(&tansu.brokers);
+    tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = format!(
+        "[dead_letter]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"\n",
+        tansu.brokers
+    );
+    let file = keyed_file(
+        dir.path(),
+        &tansu.brokers,
+        "delivery = \"exactly-once\"",
+        &dlq,
+    );
+    // A is killed (SIGKILL) with a transaction open, and comes back with
+    // the same instance name, so the same transactional.id: starting,
+    // it aborts the transaction it left open (a broker that never times
+    // transactions out, like this one, would hold the group back for
+    // good otherwise).
+    let (a, b) = (with_instance(&file, "a"), with_instance(&file, "b"));
+    let (records, log_b) = one_of_two_ends(&tansu.brokers, (&a, &b), libc::SIGKILL, true);
+    assert!(
+        log_b.contains("transactional_id=weir-group-weir-group-b"),
+        "B's transactional id is stable:\n{log_b}"
+    );
+    committed_counts_are_exact(records);
 }
 
 #[test]
@@ -213,6 +263,7 @@ fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
             group: "g".into(),
             topics: vec!["orders".into()],
             properties: Default::default(),
+            instance: None,
         };
         let changelog = Changelog::new(&source, "p");
         changelog.ensure_topics().await.unwrap();
@@ -253,5 +304,57 @@ fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
         let before = changelog.restore("orders", 0, 19).await.unwrap();
         let got: BTreeMap<_, _> = before["count"].iter().cloned().collect();
         assert_eq!(got[&b"k0".to_vec()], b"0".to_vec());
+    });
+}
+
+#[test]
+fn a_changelog_with_a_transaction_left_open_is_restored_to_its_committed_records() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use weir::checkpoint::changelog::{position_headers, record_key, Changelog};
+    let tansu = Tansu::start();
+    tokio_rt().block_on(async {
+        create_topics(&tansu.brokers, &[("orders", 1)]).await;
+        let source = weir::config::KafkaSource {
+            brokers: tansu.brokers.clone(),
+            group: "g".into(),
+            topics: vec!["orders".into()],
+            properties: Default::default(),
+            instance: None,
+        };
+        let changelog = Changelog::new(&source, "p");
+        changelog.ensure_topics().await.unwrap();
+        let topic = changelog.topic("orders");
+        let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &tansu.brokers)
+            .set("transactional.id", "a-worker-killed-mid-way")
+            .create()
+            .unwrap();
+        let wait = Duration::from_secs(10);
+        producer.init_transactions(wait).unwrap();
+        // A committed batch at position 9 sets k0..k9 to 1; the next, at
+        // position 10, sets k0..k4 to 2 in a transaction never finished
+        // (its worker was killed), and the partition resumes from 10.
+        for (position, keys, commit) in [("9", 0..10, true), ("10", 0..5, false)] {
+            producer.begin_transaction().unwrap();
+            for k in keys {
+                let key = record_key("count", format!("k{k}").as_bytes());
+                let value = if commit { "1" } else { "2" };
+                let record = BaseRecord::to(&topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(value)
+                    .headers(position_headers(position));
+                producer.send(record).map_err(|(e, _)| e).unwrap();
+            }
+            producer.flush(wait).unwrap();
+            if commit {
+                producer.commit_transaction(wait).unwrap();
+            }
+        }
+        let restored = changelog.restore("orders", 0, 10).await.unwrap();
+        let got: BTreeMap<_, _> = restored["count"].iter().cloned().collect();
+        assert_eq!(got.len(), 10, "every committed key: {got:?}");
+        assert!(got.values().all(|v| v == b"1"), "{got:?}");
+        drop(producer);
     });
 }
