@@ -282,9 +282,7 @@ fn compact(txn: &redb::WriteTransaction, file: &Path) -> Result<u64, StoreError>
     }
     txn.delete_table(KEYED).map_err(|e| fail(&e))?;
     txn.delete_table(KEYED_LOG).map_err(|e| fail(&e))?;
-    for entries in state.values_mut() {
-        entries.retain(|_, v| v.is_some());
-    }
+    keyed_log::drop_removed(&mut state);
     let mut log = txn.open_table(KEYED_LOG).map_err(|e| fail(&e))?;
     let mut bytes = 0;
     for (i, e) in encode_chunks(&state, CHUNK).iter().enumerate() {

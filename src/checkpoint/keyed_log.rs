@@ -92,6 +92,13 @@ pub(super) fn apply(mut bytes: &[u8], state: &mut KeyedChanges) -> Result<(), St
     Ok(())
 }
 
+/// A folded log without its removals: what a compaction writes.
+pub(super) fn drop_removed(changes: &mut KeyedChanges) {
+    for entries in changes.values_mut() {
+        entries.retain(|_, v| v.is_some());
+    }
+}
+
 /// What a folded log holds: each stage's keys that have a value.
 pub(super) fn live(changes: KeyedChanges) -> BTreeMap<String, KeyedEntries> {
     changes

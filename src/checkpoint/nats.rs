@@ -9,7 +9,7 @@
 //! [`COMPACT_AFTER`] entries, the log is folded into one entry and the old
 //! entries are purged.
 
-use super::keyed_log::{apply, encode, live};
+use super::keyed_log::{apply, drop_removed, encode, live};
 use super::{CheckpointStore, KeyedChanges, Record, StoreError, Stored};
 use crate::config::NatsConnection;
 use async_trait::async_trait;
@@ -178,9 +178,7 @@ impl CheckpointStore for NatsKvStore {
         if compacted {
             let all = self.read_log(&name, &log).await?;
             let mut live = all;
-            for entries in live.values_mut() {
-                entries.retain(|_, v| v.is_some());
-            }
+            drop_removed(&mut live);
             let seq = log.base + log.chunks.len() as u64;
             let n = self.write_entry(&name, seq, &encode(&live)).await?;
             log = Log {

@@ -32,6 +32,31 @@ fn keyed_file(dir: &std::path::Path, brokers: &str, head: &str, tail: &str) -> s
     file
 }
 
+/// The keyed counter pipeline exactly-once, its dead letters to `dlq`
+/// (created here).
+fn exactly_once_file(dir: &std::path::Path, brokers: &str) -> std::path::PathBuf {
+    tokio_rt().block_on(create_topics(brokers, &[("dlq", 1)]));
+    let dlq =
+        format!("[dead_letter]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"dlq\"\n");
+    keyed_file(dir, brokers, "delivery = \"exactly-once\"", &dlq)
+}
+
+/// The changelog of pipeline `p` for a one-partition topic `orders`
+/// (both created here).
+async fn orders_changelog(brokers: &str) -> weir::checkpoint::changelog::Changelog {
+    create_topics(brokers, &[("orders", 1)]).await;
+    let source = weir::config::KafkaSource {
+        brokers: brokers.to_string(),
+        group: "g".into(),
+        topics: vec!["orders".into()],
+        properties: Default::default(),
+        instance: None,
+    };
+    let changelog = weir::checkpoint::changelog::Changelog::new(&source, "p");
+    changelog.ensure_topics().await.unwrap();
+    changelog
+}
+
 /// Whether `weir`'s log says it was given at least one partition.
 fn got_partitions(weir: &Process) -> bool {
     weir.log()
@@ -159,18 +184,8 @@ fn at_least_once_keyed_state_moves_with_its_partition_through_the_checkpoint_sto
 fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
     let tansu = Tansu::start();
     setup(&tansu.brokers);
-    tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
     let dir = tempfile::tempdir().unwrap();
-    let dlq = format!(
-        "[dead_letter]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"\n",
-        tansu.brokers
-    );
-    let file = keyed_file(
-        dir.path(),
-        &tansu.brokers,
-        "delivery = \"exactly-once\"",
-        &dlq,
-    );
+    let file = exactly_once_file(dir.path(), &tansu.brokers);
     // A stops (SIGTERM): the transaction it has open commits first.
     let (records, log_b) = one_of_two_ends(&tansu.brokers, (&file, &file), libc::SIGTERM, false);
     assert!(
@@ -187,18 +202,8 @@ fn exactly_once_keyed_state_moves_with_its_partition_through_the_changelog() {
 fn exactly_once_a_worker_killed_mid_transaction_and_restarted_leaves_every_count_exact() {
     let tansu = Tansu::start();
     setup(&tansu.brokers);
-    tokio_rt().block_on(create_topics(&tansu.brokers, &[("dlq", 1)]));
     let dir = tempfile::tempdir().unwrap();
-    let dlq = format!(
-        "[dead_letter]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"\n",
-        tansu.brokers
-    );
-    let file = keyed_file(
-        dir.path(),
-        &tansu.brokers,
-        "delivery = \"exactly-once\"",
-        &dlq,
-    );
+    let file = exactly_once_file(dir.path(), &tansu.brokers);
     // A is killed (SIGKILL) with a transaction open, and comes back with
     // the same instance name, so the same transactional.id: starting,
     // it aborts the transaction it left open (a broker that never times
@@ -254,19 +259,10 @@ fn at_least_once_a_revoked_partition_is_saved_before_it_goes() {
 #[test]
 fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
     use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-    use weir::checkpoint::changelog::{position_headers, record_key, Changelog};
+    use weir::checkpoint::changelog::{position_headers, record_key};
     let tansu = Tansu::start();
     tokio_rt().block_on(async {
-        create_topics(&tansu.brokers, &[("orders", 1)]).await;
-        let source = weir::config::KafkaSource {
-            brokers: tansu.brokers.clone(),
-            group: "g".into(),
-            topics: vec!["orders".into()],
-            properties: Default::default(),
-            instance: None,
-        };
-        let changelog = Changelog::new(&source, "p");
-        changelog.ensure_topics().await.unwrap();
+        let changelog = orders_changelog(&tansu.brokers).await;
         let producer: FutureProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &tansu.brokers)
             .create()
@@ -310,19 +306,10 @@ fn a_changelog_written_in_many_batches_is_restored_to_its_last_record() {
 #[test]
 fn a_changelog_with_a_transaction_left_open_is_restored_to_its_committed_records() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-    use weir::checkpoint::changelog::{position_headers, record_key, Changelog};
+    use weir::checkpoint::changelog::{position_headers, record_key};
     let tansu = Tansu::start();
     tokio_rt().block_on(async {
-        create_topics(&tansu.brokers, &[("orders", 1)]).await;
-        let source = weir::config::KafkaSource {
-            brokers: tansu.brokers.clone(),
-            group: "g".into(),
-            topics: vec!["orders".into()],
-            properties: Default::default(),
-            instance: None,
-        };
-        let changelog = Changelog::new(&source, "p");
-        changelog.ensure_topics().await.unwrap();
+        let changelog = orders_changelog(&tansu.brokers).await;
         let topic = changelog.topic("orders");
         let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &tansu.brokers)
