@@ -67,6 +67,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<ComponentState>> {
     let mut l = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut l)?;
     bindings::Stage::add_to_linker::<_, HasSelf<_>>(&mut l, |s| s)?;
+    super::host::add_state_to_component_linker(&mut l)?;
     Ok(l)
 }
 

@@ -56,8 +56,8 @@ pub struct KeyedState {
     /// Bytes of the keys and values in `live`.
     bytes: u64,
     /// The call in progress's writes: each key with its value before the
-    /// write (`None`: it had none), in order.
-    undo: Vec<(Vec<u8>, Pending)>,
+    /// write (`None`: it had none), in order, in one buffer.
+    undo: KeyedDelta,
     /// `bytes` before the call in progress.
     committed_bytes: u64,
     /// Writes applied since the last [`KeyedState::take_changes`], in
@@ -67,9 +67,6 @@ pub struct KeyedState {
     /// `state_max_bytes`; 0 until set means the default.
     max_bytes: u64,
 }
-
-/// A value, or `None` for a key that has none (a delete).
-type Pending = Option<Vec<u8>>;
 
 fn size(key: &[u8], value: Option<&[u8]>) -> u64 {
     value.map_or(0, |v| (key.len() + v.len()) as u64)
@@ -115,20 +112,20 @@ impl KeyedState {
     /// A [`StateError`] when the key, the value or the state would be too
     /// large; nothing changed.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
-        self.write(key.to_vec(), value)
+        self.write(key, value)
     }
 
     /// Several writes, all or none.
     ///
     /// # Errors
     /// The first write's [`StateError`]; then none of them applies.
-    pub fn put_many(
+    pub fn put_many<'a>(
         &mut self,
-        entries: impl IntoIterator<Item = (Vec<u8>, Pending)>,
+        entries: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
     ) -> Result<(), StateError> {
         let (mark, bytes) = (self.undo.len(), self.bytes);
         for (key, value) in entries {
-            if let Err(e) = self.write(key, value.as_deref()) {
+            if let Err(e) = self.write(key, value) {
                 self.undo_to(mark);
                 self.bytes = bytes;
                 return Err(e);
@@ -137,9 +134,9 @@ impl KeyedState {
         Ok(())
     }
 
-    /// `key` is owned so the undo log can keep it; the value is copied
-    /// into the map.
-    fn write(&mut self, key: Vec<u8>, value: Option<&[u8]>) -> Result<(), StateError> {
+    /// One lookup in the live map, and no allocation but the map's own:
+    /// the key and the value it had are copied to the undo log.
+    fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
         if key.len() > MAX_KEY {
             return Err(StateError::KeyTooLarge(key.len()));
         }
@@ -148,29 +145,22 @@ impl KeyedState {
                 return Err(StateError::ValueTooLarge(v.len()));
             }
         }
-        // One lookup: the write, put back in the rare case it is too much.
-        let old = match value {
-            Some(v) => self.live.insert(&key, v),
-            None => self.live.remove(&key),
-        };
-        let before = size(&key, old.as_deref());
-        let after = size(&key, value);
-        let would = self.bytes - before + after;
-        if after > before && would > self.max() {
-            match &old {
-                Some(o) => self.live.insert(&key, o),
-                None => self.live.remove(&key),
-            };
-            return Err(StateError::Full {
-                would,
-                max: self.max(),
-            });
-        }
+        let (bytes, max) = (self.bytes, self.max());
+        let (undo, changed) = (&mut self.undo, &mut self.changed);
+        let mut would = bytes;
+        self.live.write(key, value, |old| {
+            let (before, after) = (size(key, old), size(key, value));
+            would = bytes - before + after;
+            if after > before && would > max {
+                return Err(StateError::Full { would, max });
+            }
+            undo.push(key, old);
+            if let Some(changed) = changed {
+                changed.push(key, value);
+            }
+            Ok(())
+        })?;
         self.bytes = would;
-        if let Some(changed) = &mut self.changed {
-            changed.push(&key, value);
-        }
-        self.undo.push((key, old));
         Ok(())
     }
 
@@ -179,17 +169,15 @@ impl KeyedState {
         if let Some(changed) = &mut self.changed {
             changed.truncate(changed.len().saturating_sub(self.undo.len() - mark));
         }
-        for (k, old) in self.undo.drain(mark..).rev() {
-            match old {
-                Some(v) => self.live.insert(&k, &v),
-                None => self.live.remove(&k),
-            };
+        for (key, old) in self.undo.iter().skip(mark).rev() {
+            self.live.set(key, old);
         }
+        self.undo.truncate(mark);
     }
 
     /// The call succeeded: its writes stand.
     pub fn commit(&mut self) {
-        self.undo.clear();
+        self.undo.truncate(0);
         self.committed_bytes = self.bytes;
     }
 
@@ -215,12 +203,9 @@ impl KeyedState {
             let before = size(&k, self.live.get(&k));
             let after = size(&k, v.as_deref());
             self.bytes = self.bytes - before + after;
-            match v {
-                Some(v) => self.live.insert(&k, &v),
-                None => self.live.remove(&k),
-            };
+            self.live.set(&k, v.as_deref());
         }
-        self.undo.clear();
+        self.undo.truncate(0);
         self.committed_bytes = self.bytes;
     }
 
@@ -274,7 +259,7 @@ mod tests {
         s.commit();
         s.take_changes();
         s.put(b"a", Some(b"11")).unwrap();
-        s.put_many([(b"a".to_vec(), Some(b"2".to_vec())), (b"a".to_vec(), None)])
+        s.put_many([(&b"a"[..], Some(&b"2"[..])), (b"a", None)])
             .unwrap();
         s.put(b"n", Some(b"new")).unwrap();
         assert_eq!((s.get(b"a"), s.keys(), s.bytes()), (None, 1, 4));
@@ -315,10 +300,7 @@ mod tests {
         );
         // Shrinking is always allowed.
         s.put(b"k", Some(b"1")).unwrap();
-        let r = s.put_many([
-            (b"x".to_vec(), Some(b"1".to_vec())),
-            (b"y".to_vec(), Some(b"123456789".to_vec())),
-        ]);
+        let r = s.put_many([(&b"x"[..], Some(&b"1"[..])), (b"y", Some(b"123456789"))]);
         assert!(matches!(r, Err(StateError::Full { .. })));
         assert_eq!(s.get(b"x"), None, "all or nothing");
         s.commit();

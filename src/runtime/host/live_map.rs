@@ -7,6 +7,7 @@
 //! slot, growing the table does not read every key again, and a lookup
 //! reads only the entry whose hash matches.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -58,37 +59,51 @@ impl LiveMap {
             .map(|(_, e)| value_of(e))
     }
 
-    /// Sets `key` to `value`; returns the value it had.
-    pub(super) fn insert(&mut self, key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
+    /// Sets `key` to `value`, or removes it (`None`), with one lookup;
+    /// `check` first sees the value the key has now (`None`: it has none)
+    /// and may refuse, and then nothing changes.
+    pub(super) fn write<E>(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        check: impl FnOnce(Option<&[u8]>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let hash = self.hasher.hash_one(key);
-        if let Some((_, e)) = self
+        let found = self
             .table
-            .find_mut(hash, |(h, e)| *h == hash && key_of(e) == key)
-        {
-            let old = value_of(e).to_vec();
-            if old.len() == value.len() {
-                let at = e.len() - value.len();
-                e[at..].copy_from_slice(value);
-            } else {
-                *e = entry(key, value);
+            .entry(hash, |(h, e)| *h == hash && key_of(e) == key, |(h, _)| *h);
+        match found {
+            Entry::Occupied(mut slot) => {
+                check(Some(value_of(&slot.get().1)))?;
+                match value {
+                    Some(v) => {
+                        let e = &mut slot.get_mut().1;
+                        if value_of(e).len() == v.len() {
+                            let at = e.len() - v.len();
+                            e[at..].copy_from_slice(v);
+                        } else {
+                            *e = entry(key, v);
+                        }
+                    }
+                    None => {
+                        slot.remove();
+                    }
+                }
             }
-            return Some(old);
+            Entry::Vacant(slot) => {
+                check(None)?;
+                if let Some(v) = value {
+                    slot.insert((hash, entry(key, v)));
+                }
+            }
         }
-        self.table
-            .insert_unique(hash, (hash, entry(key, value)), |(h, _)| *h);
-        None
+        Ok(())
     }
 
-    /// Removes `key`; returns the value it had.
-    pub(super) fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        let hash = self.hasher.hash_one(key);
-        match self
-            .table
-            .find_entry(hash, |(h, e)| *h == hash && key_of(e) == key)
-        {
-            Ok(found) => Some(value_of(&found.remove().0 .1).to_vec()),
-            Err(_) => None,
-        }
+    /// Sets `key` to `value`, or removes it (`None`).
+    pub(super) fn set(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.write(key, value, |_| Ok::<_, std::convert::Infallible>(()))
+            .unwrap_or_else(|never| match never {});
     }
 }
 
@@ -99,21 +114,49 @@ mod tests {
     #[test]
     fn values_change_size_and_keys_come_and_go() {
         let mut m = LiveMap::default();
-        assert_eq!(m.insert(b"a", b"1"), None);
-        assert_eq!(m.insert(b"", b""), None);
-        assert_eq!(m.insert(b"a", b"2"), Some(b"1".to_vec()));
-        assert_eq!(m.insert(b"a", b"three"), Some(b"2".to_vec()));
+        let mut seen = Vec::new();
+        let mut write = |m: &mut LiveMap, k: &[u8], v: Option<&[u8]>| {
+            m.write(k, v, |old| {
+                seen.push(old.map(<[u8]>::to_vec));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        };
+        write(&mut m, b"a", Some(b"1"));
+        write(&mut m, b"", Some(b""));
+        write(&mut m, b"a", Some(b"2"));
+        write(&mut m, b"a", Some(b"three"));
         assert_eq!(
             (m.get(b"a"), m.get(b""), m.len()),
             (Some(&b"three"[..]), Some(&b""[..]), 2)
         );
-        assert_eq!(m.remove(b"a"), Some(b"three".to_vec()));
-        assert_eq!(m.remove(b"a"), None);
+        write(&mut m, b"a", None);
+        write(&mut m, b"a", None);
         assert_eq!((m.get(b"a"), m.len()), (None, 1));
+        assert_eq!(
+            seen,
+            [None, None, Some(b"1".to_vec()), Some(b"2".to_vec())]
+                .into_iter()
+                .chain([Some(b"three".to_vec()), None])
+                .collect::<Vec<_>>()
+        );
         for i in 0..10_000u32 {
-            m.insert(&i.to_le_bytes(), &i.to_be_bytes());
+            m.set(&i.to_le_bytes(), Some(&i.to_be_bytes()));
         }
         assert_eq!(m.get(&77u32.to_le_bytes()), Some(&77u32.to_be_bytes()[..]));
         assert_eq!(m.len(), 10_001);
+    }
+
+    #[test]
+    fn a_refused_write_changes_nothing() {
+        let mut m = LiveMap::default();
+        m.set(b"a", Some(b"1"));
+        assert_eq!(m.write(b"a", Some(b"22"), |_| Err("no")), Err("no"));
+        assert_eq!(m.write(b"a", None, |_| Err("no")), Err("no"));
+        assert_eq!(m.write(b"b", Some(b"2"), |_| Err("no")), Err("no"));
+        assert_eq!(
+            (m.get(b"a"), m.get(b"b"), m.len()),
+            (Some(&b"1"[..]), None, 1)
+        );
     }
 }

@@ -9,12 +9,14 @@ mod keyed;
 mod live_map;
 mod log;
 mod state;
+mod state_core;
 
 pub use delta::KeyedDelta;
 pub use keyed::{KeyedState, StateError, DEFAULT_STATE_MAX_BYTES, MAX_KEY, MAX_VALUE};
 pub(crate) use log::add_to_core_linker as add_log_to_core_linker;
-pub(crate) use state::{
-    add_to_core_linker as add_state_to_core_linker, StateAccess, CORE_IMPORTS as STATE_CORE_IMPORTS,
+pub(crate) use state::{add_to_component_linker as add_state_to_component_linker, StateAccess};
+pub(crate) use state_core::{
+    add_to_core_linker as add_state_to_core_linker, CORE_IMPORTS as STATE_CORE_IMPORTS,
 };
 
 use super::plugin_log::{LogStream, LogTag};

@@ -1,26 +1,19 @@
 //! `state`: keyed state the host keeps for a stage ([`KeyedState`]), bound
-//! to both forms. Component form: the WIT interface `weir:plugin/state`
-//! (1.1.0). Core-module form: the `weir.state_*` imports of
-//! `plugins/abi/CORE-MODULE.md`, whose buffers sit in the module's memory:
+//! to both forms: here the component form's WIT interface
+//! `weir:plugin/state` (1.1.0), in `state_core` the core-module form's
+//! `weir.state_*` imports.
 //!
-//! - `state_get(key_ptr, key_len, out_ptr, out_cap) -> i64`: the value's
-//!   length (copied to `out` when it fits), -1 when there is none;
-//! - `state_set(key_ptr, key_len, value_ptr, value_len) -> i32` and
-//!   `state_delete(key_ptr, key_len) -> i32`: 0;
-//! - `state_get_many(keys_ptr, keys_len, out_ptr, out_cap) -> i64`: keys
-//!   as `u32 LE length, bytes` one after another; the answer, in the same
-//!   order, as `u32 LE length, bytes` or `0xFFFF_FFFF` for none; returns
-//!   the answer's length (written only when it fits);
-//! - `state_set_many(entries_ptr, entries_len) -> i32`: entries as `u32 LE
-//!   key length, key, u32 LE value length or 0xFFFF_FFFF (delete), value`;
-//! - every one returns -2 when refused; `state_error(out_ptr, out_cap) ->
-//!   i32` then copies the reason (as much as fits) and returns its length.
+//! `get-many` and `set-many` carry a batch's keys. Lifted by the bindings,
+//! each key and each value would become a `Vec` of its own; the linker
+//! holds versions of the two that read the lists where they sit, in the
+//! plugin's memory ([`add_to_component_linker`]).
 
 use super::super::component::{bindings, ComponentState};
-use super::super::core_module::ModuleState;
+use super::delta::KeyedDelta;
 use super::keyed::{KeyedState, StateError};
 use super::HostState;
-use wasmtime::{Caller, Linker};
+use wasmtime::component::{Linker, WasmList};
+use wasmtime::StoreContextMut;
 
 /// Why state cannot be reached outside a `process` call.
 const OUTSIDE_PROCESS: &str = "keyed state is reachable during process only";
@@ -36,7 +29,10 @@ pub(crate) struct StateAccess {
     /// Set for a stateless stage: state is never reachable.
     denied: Option<String>,
     /// The reason of the last refusal, for `weir.state_error`.
-    last_error: String,
+    pub(super) last_error: String,
+    /// `set-many`'s entries, copied out of the plugin's memory: kept from
+    /// call to call so a batch's writes cost no allocation.
+    scratch: KeyedDelta,
 }
 
 impl Default for StateAccess {
@@ -46,6 +42,7 @@ impl Default for StateAccess {
             closed: Some(OUTSIDE_PROCESS.into()),
             denied: None,
             last_error: String::new(),
+            scratch: KeyedDelta::new(),
         }
     }
 }
@@ -71,18 +68,25 @@ impl StateAccess {
         self.denied = Some(why);
     }
 
-    fn reach(&mut self) -> Result<&mut KeyedState, StateError> {
-        if let Some(why) = self.denied.as_ref().or(self.closed.as_ref()) {
-            return Err(StateError::Closed(why.clone()));
+    /// The state, when it may be reached now.
+    pub(super) fn reachable(&self) -> Result<&KeyedState, StateError> {
+        match self.denied.as_ref().or(self.closed.as_ref()) {
+            Some(why) => Err(StateError::Closed(why.clone())),
+            None => Ok(&self.state),
         }
+    }
+
+    /// The state to write, when it may be reached now.
+    pub(super) fn reach(&mut self) -> Result<&mut KeyedState, StateError> {
+        self.reachable()?;
         Ok(&mut self.state)
     }
 
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self.reach()?.get(key).map(<[u8]>::to_vec))
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.reachable()?.get(key).map(<[u8]>::to_vec))
     }
 
-    fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
+    pub(super) fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StateError> {
         self.reach()?.put(key, value)
     }
 }
@@ -90,21 +94,71 @@ impl StateAccess {
 impl HostState {
     /// Runs a state operation; a refusal is remembered for
     /// `weir.state_error` and logged at debug level.
-    fn state_op<R>(
+    pub(super) fn state_op<R>(
         &mut self,
         op: impl FnOnce(&mut StateAccess) -> Result<R, StateError>,
     ) -> Result<R, String> {
-        op(&mut self.state).map_err(|e| {
-            let message = e.to_string();
-            tracing::debug!(pipeline = %self.tag.pipeline, stage = %self.tag.stage, "{message}");
-            self.state.last_error.clone_from(&message);
-            message
-        })
+        let result = op(&mut self.state);
+        result.map_err(|e| self.refused(e))
+    }
+
+    /// Remembers and logs a refusal; its message for the plugin.
+    pub(super) fn refused(&mut self, e: StateError) -> String {
+        let message = e.to_string();
+        tracing::debug!(pipeline = %self.tag.pipeline, stage = %self.tag.stage, "{message}");
+        self.state.last_error.clone_from(&message);
+        message
     }
 }
 
-type Entry = (Vec<u8>, Option<Vec<u8>>);
+/// The interface whose `get-many` and `set-many` the linker replaces.
+const INTERFACE: &str = "weir:plugin/state@1.1.0";
 
+type Entry = (WasmList<u8>, Option<WasmList<u8>>);
+
+/// Defines `get-many` and `set-many` over the bindings' versions (added
+/// first, by `Stage::add_to_linker`); the bindings' versions are the
+/// reference these must agree with.
+pub(crate) fn add_to_component_linker(l: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
+    l.allow_shadowing(true);
+    let mut state = l.instance(INTERFACE)?;
+    state.func_wrap(
+        "get-many",
+        |mut store: StoreContextMut<'_, ComponentState>, (keys,): (WasmList<WasmList<u8>>,)| {
+            let keys: Vec<WasmList<u8>> = keys.iter(&mut store)?.collect::<Result<_, _>>()?;
+            let found = {
+                let access = &store.data().host.state;
+                access.reachable().map(|state| {
+                    keys.iter()
+                        .map(|k| state.get(k.as_le_slice(&store)).map(<[u8]>::to_vec))
+                        .collect::<Vec<_>>()
+                })
+            };
+            Ok((found.map_err(|e| store.data_mut().host.refused(e)),))
+        },
+    )?;
+    state.func_wrap(
+        "set-many",
+        |mut store: StoreContextMut<'_, ComponentState>, (entries,): (WasmList<Entry>,)| {
+            let entries: Vec<Entry> = entries.iter(&mut store)?.collect::<Result<_, _>>()?;
+            let mut writes = std::mem::take(&mut store.data_mut().host.state.scratch);
+            for (key, value) in &entries {
+                let value = value.as_ref().map(|v| v.as_le_slice(&store));
+                writes.push(key.as_le_slice(&store), value);
+            }
+            let host = &mut store.data_mut().host;
+            let r = host.state_op(|s| s.reach()?.put_many(writes.iter()));
+            writes.truncate(0);
+            host.state.scratch = writes;
+            Ok((r,))
+        },
+    )?;
+    l.allow_shadowing(false);
+    Ok(())
+}
+
+/// The bindings' versions, which the linker's replace for `get-many` and
+/// `set-many`.
 impl bindings::weir::plugin::state::Host for ComponentState {
     fn get(&mut self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
         self.host.state_op(|s| s.get(&key))
@@ -123,184 +177,8 @@ impl bindings::weir::plugin::state::Host for ComponentState {
         self.host.state_op(|s| s.put(&key, None))
     }
 
-    fn set_many(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+    fn set_many(&mut self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), String> {
+        let entries = entries.iter().map(|(k, v)| (&k[..], v.as_deref()));
         self.host.state_op(|s| s.reach()?.put_many(entries))
     }
 }
-
-/// What a core module's call returns when refused.
-const REFUSED: i64 = -2;
-/// Length that stands for "no value" in the core-module buffers.
-const NONE: u32 = u32::MAX;
-
-/// What a core module's write returns: 0, or [`REFUSED`].
-fn status(r: Result<(), String>) -> i32 {
-    if r.is_ok() {
-        0
-    } else {
-        REFUSED as i32
-    }
-}
-
-/// The module's memory as bytes, or a trap.
-fn memory<'a>(
-    caller: &'a mut Caller<'_, ModuleState>,
-) -> wasmtime::Result<(&'a mut [u8], &'a mut ModuleState)> {
-    let mem = caller
-        .get_export("memory")
-        .and_then(|e| e.into_memory())
-        .ok_or_else(|| wasmtime::Error::msg("weir.state_*: the module exports no memory"))?;
-    Ok(mem.data_and_store_mut(caller))
-}
-
-/// `len` bytes at `ptr`, or a trap when they are out of bounds.
-fn range(data: &[u8], ptr: i32, len: i32) -> wasmtime::Result<std::ops::Range<usize>> {
-    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
-    let end = ptr.saturating_add(len);
-    if end > data.len() {
-        wasmtime::bail!("weir.state_*: a buffer of {len} bytes at {ptr} is out of bounds");
-    }
-    Ok(ptr..end)
-}
-
-/// Reads `u32 LE length, bytes` items (`NONE` for none, when allowed).
-fn items(mut buf: &[u8], pairs: bool) -> Result<Vec<Entry>, StateError> {
-    let bad = || StateError::Malformed("the buffer ends inside an item".into());
-    let take = |buf: &mut &[u8], none_allowed: bool| -> Result<Option<Vec<u8>>, StateError> {
-        let len = u32::from_le_bytes(buf.get(..4).ok_or_else(bad)?.try_into().expect("4 bytes"));
-        *buf = &buf[4..];
-        if len == NONE && none_allowed {
-            return Ok(None);
-        }
-        let bytes = buf.get(..len as usize).ok_or_else(bad)?.to_vec();
-        *buf = &buf[len as usize..];
-        Ok(Some(bytes))
-    };
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        let key = take(&mut buf, false)?.ok_or_else(bad)?;
-        let value = if pairs { take(&mut buf, true)? } else { None };
-        out.push((key, value));
-    }
-    Ok(out)
-}
-
-/// Adds the `weir.state_*` functions to the core modules' linker.
-pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Result<()> {
-    l.func_wrap(
-        "weir",
-        "state_get",
-        |mut caller: Caller<'_, ModuleState>,
-         kp: i32,
-         kl: i32,
-         op: i32,
-         oc: i32|
-         -> wasmtime::Result<i64> {
-            let (data, st) = memory(&mut caller)?;
-            let key = data[range(data, kp, kl)?].to_vec();
-            let out = range(data, op, oc)?;
-            Ok(match st.host.state_op(|s| s.get(&key)) {
-                Err(_) => REFUSED,
-                Ok(None) => -1,
-                Ok(Some(v)) => {
-                    if v.len() <= out.len() {
-                        data[out.start..out.start + v.len()].copy_from_slice(&v);
-                    }
-                    v.len() as i64
-                }
-            })
-        },
-    )?;
-    l.func_wrap(
-        "weir",
-        "state_set",
-        |mut caller: Caller<'_, ModuleState>,
-         kp: i32,
-         kl: i32,
-         vp: i32,
-         vl: i32|
-         -> wasmtime::Result<i32> {
-            let (data, st) = memory(&mut caller)?;
-            let (key, value) = (&data[range(data, kp, kl)?], &data[range(data, vp, vl)?]);
-            Ok(status(st.host.state_op(|s| s.put(key, Some(value)))))
-        },
-    )?;
-    l.func_wrap(
-        "weir",
-        "state_delete",
-        |mut caller: Caller<'_, ModuleState>, kp: i32, kl: i32| -> wasmtime::Result<i32> {
-            let (data, st) = memory(&mut caller)?;
-            let key = &data[range(data, kp, kl)?];
-            Ok(status(st.host.state_op(|s| s.put(key, None))))
-        },
-    )?;
-    l.func_wrap(
-        "weir",
-        "state_get_many",
-        |mut caller: Caller<'_, ModuleState>,
-         kp: i32,
-         kl: i32,
-         op: i32,
-         oc: i32|
-         -> wasmtime::Result<i64> {
-            let (data, st) = memory(&mut caller)?;
-            let keys = &data[range(data, kp, kl)?];
-            let answer = st.host.state_op(|s| {
-                let mut answer = Vec::new();
-                for (key, _) in items(keys, false)? {
-                    match s.get(&key)? {
-                        Some(v) => {
-                            answer.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                            answer.extend_from_slice(&v);
-                        }
-                        None => answer.extend_from_slice(&NONE.to_le_bytes()),
-                    }
-                }
-                Ok(answer)
-            });
-            let Ok(answer) = answer else {
-                return Ok(REFUSED);
-            };
-            let out = range(data, op, oc)?;
-            if answer.len() <= out.len() {
-                data[out.start..out.start + answer.len()].copy_from_slice(&answer);
-            }
-            Ok(answer.len() as i64)
-        },
-    )?;
-    l.func_wrap(
-        "weir",
-        "state_set_many",
-        |mut caller: Caller<'_, ModuleState>, ep: i32, el: i32| -> wasmtime::Result<i32> {
-            let (data, st) = memory(&mut caller)?;
-            let entries = &data[range(data, ep, el)?];
-            let r = st
-                .host
-                .state_op(|s| s.reach()?.put_many(items(entries, true)?));
-            Ok(status(r))
-        },
-    )?;
-    l.func_wrap(
-        "weir",
-        "state_error",
-        |mut caller: Caller<'_, ModuleState>, op: i32, oc: i32| -> wasmtime::Result<i32> {
-            let (data, st) = memory(&mut caller)?;
-            let message = st.host.state.last_error.as_bytes();
-            let out = range(data, op, oc)?;
-            let n = message.len().min(out.len());
-            data[out.start..out.start + n].copy_from_slice(&message[..n]);
-            Ok(message.len() as i32)
-        },
-    )?;
-    Ok(())
-}
-
-/// The `weir.state_*` imports a core module may have.
-pub(crate) const CORE_IMPORTS: &[&str] = &[
-    "state_get",
-    "state_set",
-    "state_delete",
-    "state_get_many",
-    "state_set_many",
-    "state_error",
-];
