@@ -22,6 +22,14 @@ impl KeyedDelta {
         Self::default()
     }
 
+    /// No writes, with room for as many as `like` holds, of as many bytes.
+    pub fn sized_like(like: &KeyedDelta) -> Self {
+        KeyedDelta {
+            bytes: Vec::with_capacity(like.bytes.len()),
+            writes: Vec::with_capacity(like.writes.len()),
+        }
+    }
+
     /// Adds a write: `key` set to `value`, or removed (`None`).
     pub fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
         let at = self.bytes.len();

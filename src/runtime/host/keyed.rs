@@ -192,7 +192,12 @@ impl KeyedState {
     /// [`KeyedState::track_changes`] was called.
     pub fn take_changes(&mut self) -> KeyedDelta {
         match &mut self.changed {
-            Some(changed) => std::mem::take(changed),
+            // The next call likely writes as much: room for it spares the
+            // buffers growing write by write.
+            Some(changed) => {
+                let next = KeyedDelta::sized_like(changed);
+                std::mem::replace(changed, next)
+            }
             None => KeyedDelta::new(),
         }
     }
