@@ -6,6 +6,8 @@
 
 /// The value length that stands for a removal.
 const REMOVED: u32 = u32::MAX;
+/// Bytes of buffer [`KeyedDelta::clear`] keeps.
+const KEEP: usize = 1 << 20;
 
 /// Writes in order (a key may repeat; the last one counts).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -50,6 +52,15 @@ impl KeyedDelta {
         if let Some(&(at, _, _)) = self.writes.get(n) {
             self.bytes.truncate(at);
             self.writes.truncate(n);
+        }
+    }
+
+    /// Drops every write. The buffers stay for the next ones, unless a
+    /// large call grew them past 1 MiB.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+        if self.bytes.capacity() > KEEP {
+            *self = KeyedDelta::new();
         }
     }
 
@@ -118,5 +129,10 @@ mod tests {
         );
         d.truncate(5);
         assert_eq!(d.len(), 2);
+        d.clear();
+        assert!(d.is_empty());
+        d.push(&[0; 2 << 20], None);
+        d.clear();
+        assert_eq!(d.bytes.capacity(), 0, "a large buffer is let go");
     }
 }

@@ -177,13 +177,14 @@ impl KeyedState {
 
     /// The call succeeded: its writes stand.
     pub fn commit(&mut self) {
-        self.undo.truncate(0);
+        self.undo.clear();
         self.committed_bytes = self.bytes;
     }
 
     /// The call failed: its writes are undone.
     pub fn discard(&mut self) {
         self.undo_to(0);
+        self.undo.clear();
         self.bytes = self.committed_bytes;
     }
 
@@ -210,7 +211,7 @@ impl KeyedState {
             self.bytes = self.bytes - before + after;
             self.live.set(&k, v.as_deref());
         }
-        self.undo.truncate(0);
+        self.undo.clear();
         self.committed_bytes = self.bytes;
     }
 

@@ -148,7 +148,7 @@ pub(crate) fn add_to_component_linker(l: &mut Linker<ComponentState>) -> wasmtim
             }
             let host = &mut store.data_mut().host;
             let r = host.state_op(|s| s.reach()?.put_many(writes.iter()));
-            writes.truncate(0);
+            writes.clear();
             host.state.scratch = writes;
             Ok((r,))
         },
