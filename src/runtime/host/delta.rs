@@ -77,7 +77,8 @@ impl KeyedDelta {
     /// Each write's key and value (`None`: removed), in order.
     pub fn iter(
         &self,
-    ) -> impl DoubleEndedIterator<Item = (&[u8], Option<&[u8]>)> + ExactSizeIterator + '_ {
+    ) -> impl DoubleEndedIterator<Item = (&[u8], Option<&[u8]>)> + ExactSizeIterator + Clone + '_
+    {
         self.writes.iter().map(|&(at, k, v)| {
             let key_end = at + k as usize;
             let value = (v != REMOVED).then(|| &self.bytes[key_end..key_end + v as usize]);

@@ -10,6 +10,8 @@ use super::live_map::LiveMap;
 pub const MAX_KEY: usize = 4 << 10;
 /// The largest value, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
+/// How many keys ahead a batch's lookups ask for memory.
+pub(crate) const AHEAD: usize = 8;
 /// Default `state_max_bytes`: keys and values of one partition's state.
 pub const DEFAULT_STATE_MAX_BYTES: u64 = 256 << 20;
 
@@ -100,6 +102,12 @@ impl KeyedState {
         self.changed.get_or_insert_with(KeyedDelta::new);
     }
 
+    /// Asks for the memory a lookup of `key` reads first: a batch's
+    /// lookups that ask [`AHEAD`] keys ahead wait for memory about once.
+    pub fn prefetch(&self, key: &[u8]) {
+        self.live.prefetch(key);
+    }
+
     /// The value under `key`, with the call in progress's writes.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.live.get(key)
@@ -119,12 +127,18 @@ impl KeyedState {
     ///
     /// # Errors
     /// The first write's [`StateError`]; then none of them applies.
-    pub fn put_many<'a>(
-        &mut self,
-        entries: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-    ) -> Result<(), StateError> {
+    pub fn put_many<'a, I>(&mut self, entries: I) -> Result<(), StateError>
+    where
+        I: IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+        I::IntoIter: Clone,
+    {
         let (mark, bytes) = (self.undo.len(), self.bytes);
+        let entries = entries.into_iter();
+        let mut ahead = entries.clone().skip(AHEAD);
         for (key, value) in entries {
+            if let Some((next, _)) = ahead.next() {
+                self.live.prefetch(next);
+            }
             if let Err(e) = self.write(key, value) {
                 self.undo_to(mark);
                 self.bytes = bytes;

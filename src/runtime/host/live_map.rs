@@ -1,28 +1,28 @@
 //! [`LiveMap`]: a partition's keyed state in memory, each key and its value
-//! in one allocation (`key length, key, value`) behind a 24-byte slot of
-//! one hash table that keeps the key's hash beside it. A map of `Vec` keys
-//! to `Vec` values costs three allocations and a 48-byte slot per key; at a
-//! million keys that is what the worker thread spends its time on
-//! (allocating, and moving slots as the table grows). With the hash in the
-//! slot, growing the table does not read every key again, and a lookup
-//! reads only the entry whose hash matches.
+//! in one allocation (`key length, key, value`), found through a
+//! [`HashIndex`] of 8-byte slots (the key's hash and the entry's place). A
+//! map of `Vec` keys to `Vec` values costs three allocations and a 48-byte
+//! slot per key; at a million keys that is what the worker thread spends
+//! its time on (allocating, and moving slots as the table grows). A key
+//! new to the map costs one cache miss, in the index, which a batch's
+//! lookups ask for ahead ([`LiveMap::prefetch`]).
 
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
+use super::hash_index::HashIndex;
 use std::hash::BuildHasher;
 
 /// Keys come from events, so from outside: hashed with foldhash, seeded
 /// per map.
 #[derive(Default)]
 pub(super) struct LiveMap {
-    table: HashTable<(u64, Box<[u8]>)>,
+    index: HashIndex,
+    entries: Vec<Box<[u8]>>,
     hasher: foldhash::fast::RandomState,
 }
 
 impl std::fmt::Debug for LiveMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveMap")
-            .field("keys", &self.table.len())
+            .field("keys", &self.entries.len())
             .finish()
     }
 }
@@ -48,15 +48,30 @@ fn entry(key: &[u8], value: &[u8]) -> Box<[u8]> {
 impl LiveMap {
     /// Keys held.
     pub(super) fn len(&self) -> usize {
-        self.table.len()
+        self.entries.len()
+    }
+
+    fn hash(&self, key: &[u8]) -> u32 {
+        let h = self.hasher.hash_one(key);
+        (h >> 32) as u32 ^ h as u32
+    }
+
+    /// The place of `key`'s entry.
+    fn find(&self, hash: u32, key: &[u8]) -> Option<u32> {
+        self.index
+            .find(hash, |p| key_of(&self.entries[p as usize]) == key)
+    }
+
+    /// Asks for what a lookup of `key` reads first: a batch's lookups
+    /// that do so some keys ahead wait for memory once, not once per key.
+    pub(super) fn prefetch(&self, key: &[u8]) {
+        self.index.prefetch(self.hash(key));
     }
 
     /// The value under `key`.
     pub(super) fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        let hash = self.hasher.hash_one(key);
-        self.table
-            .find(hash, |(h, e)| *h == hash && key_of(e) == key)
-            .map(|(_, e)| value_of(e))
+        self.find(self.hash(key), key)
+            .map(|p| value_of(&self.entries[p as usize]))
     }
 
     /// Sets `key` to `value`, or removes it (`None`), with one lookup;
@@ -68,36 +83,38 @@ impl LiveMap {
         value: Option<&[u8]>,
         check: impl FnOnce(Option<&[u8]>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let hash = self.hasher.hash_one(key);
-        let found = self
-            .table
-            .entry(hash, |(h, e)| *h == hash && key_of(e) == key, |(h, _)| *h);
-        match found {
-            Entry::Occupied(mut slot) => {
-                check(Some(value_of(&slot.get().1)))?;
-                match value {
-                    Some(v) => {
-                        let e = &mut slot.get_mut().1;
-                        if value_of(e).len() == v.len() {
-                            let at = e.len() - v.len();
-                            e[at..].copy_from_slice(v);
-                        } else {
-                            *e = entry(key, v);
-                        }
-                    }
-                    None => {
-                        slot.remove();
-                    }
-                }
+        let hash = self.hash(key);
+        let Some(place) = self.find(hash, key) else {
+            check(None)?;
+            if let Some(v) = value {
+                let place = u32::try_from(self.entries.len()).expect("fewer than 2^32 keys");
+                self.index.insert(hash, place);
+                self.entries.push(entry(key, v));
             }
-            Entry::Vacant(slot) => {
-                check(None)?;
-                if let Some(v) = value {
-                    slot.insert((hash, entry(key, v)));
-                }
+            return Ok(());
+        };
+        let e = &mut self.entries[place as usize];
+        check(Some(value_of(e)))?;
+        match value {
+            Some(v) if value_of(e).len() == v.len() => {
+                let at = e.len() - v.len();
+                e[at..].copy_from_slice(v);
             }
+            Some(v) => *e = entry(key, v),
+            None => self.remove(hash, place),
         }
         Ok(())
+    }
+
+    /// Removes the entry at `place`; the last entry takes its place.
+    fn remove(&mut self, hash: u32, place: u32) {
+        self.index.remove(hash, place);
+        let last = self.entries.len() - 1;
+        if place as usize != last {
+            let moved = self.hash(key_of(&self.entries[last]));
+            self.index.moved(moved, last as u32, place);
+        }
+        self.entries.swap_remove(place as usize);
     }
 
     /// Sets `key` to `value`, or removes it (`None`).
@@ -145,6 +162,14 @@ mod tests {
         }
         assert_eq!(m.get(&77u32.to_le_bytes()), Some(&77u32.to_be_bytes()[..]));
         assert_eq!(m.len(), 10_001);
+        for i in (0..10_000u32).filter(|i| i % 3 != 1) {
+            m.set(&i.to_le_bytes(), None);
+        }
+        for i in 0..10_000u32 {
+            let expected = (i % 3 == 1).then(|| i.to_be_bytes());
+            assert_eq!(m.get(&i.to_le_bytes()), expected.as_ref().map(|v| &v[..]));
+        }
+        assert_eq!(m.len(), 3_334);
     }
 
     #[test]

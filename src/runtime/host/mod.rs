@@ -5,6 +5,7 @@
 //! behave alike.
 
 mod delta;
+mod hash_index;
 mod keyed;
 mod live_map;
 mod log;

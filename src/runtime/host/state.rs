@@ -10,7 +10,7 @@
 
 use super::super::component::{bindings, ComponentState};
 use super::delta::KeyedDelta;
-use super::keyed::{KeyedState, StateError};
+use super::keyed::{KeyedState, StateError, AHEAD};
 use super::HostState;
 use wasmtime::component::{Linker, WasmList};
 use wasmtime::StoreContextMut;
@@ -129,8 +129,14 @@ pub(crate) fn add_to_component_linker(l: &mut Linker<ComponentState>) -> wasmtim
             let found = {
                 let access = &store.data().host.state;
                 access.reachable().map(|state| {
+                    let mut ahead = keys.iter().skip(AHEAD);
                     keys.iter()
-                        .map(|k| state.get(k.as_le_slice(&store)).map(<[u8]>::to_vec))
+                        .map(|k| {
+                            if let Some(next) = ahead.next() {
+                                state.prefetch(next.as_le_slice(&store));
+                            }
+                            state.get(k.as_le_slice(&store)).map(<[u8]>::to_vec)
+                        })
                         .collect::<Vec<_>>()
                 })
             };
