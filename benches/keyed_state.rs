@@ -11,7 +11,11 @@
 //! `cargo bench --bench keyed_state` (needs `plugins/build.sh` first);
 //! `WEIR_BENCH_EVENTS` changes the 1,000,000 events, `WEIR_BENCH_KEYS`
 //! (e.g. `1000000`, or `10,1000000`) runs only those key counts (for a
-//! profile of one). Prints a markdown table; BENCHMARKS.md records a run.
+//! profile of one). `WEIR_BENCH_ROUNDS=N` runs the sizes N times, one
+//! after the other in each round, and prints medians: each ratio is taken
+//! against the same round's 10-key run, so a machine that slows down for
+//! a while moves both sides of it. Prints a markdown table; BENCHMARKS.md
+//! records a run.
 
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +31,25 @@ use weir::sink::MemorySink;
 use weir::source::FileSource;
 
 const SHARDS: u32 = 4;
+
+fn rounds() -> usize {
+    std::env::var("WEIR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(1)
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
 
 fn events() -> usize {
     std::env::var("WEIR_BENCH_EVENTS")
@@ -115,38 +138,68 @@ fn main() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let n = events();
-    println!("{n} events, {SHARDS} shards, 2 worker threads, checkpoints every second to the directory store\n");
-    println!("| plugin | keys | events/s | vs 10 keys | events/s to stop (last save included) | vs 10 keys | checkpoint bytes/s |");
+    let (n, rounds) = (events(), rounds());
+    println!("{n} events, {SHARDS} shards, 2 worker threads, checkpoints every second to the directory store");
+    if rounds > 1 {
+        println!("medians of {rounds} rounds; each ratio against the same round's 10-key run");
+    }
+    println!("\n| plugin | keys | events/s | vs 10 keys | events/s to stop (last save included) | vs 10 keys | checkpoint bytes/s |");
     println!("|---|---|---|---|---|---|---|");
+    let mut spread = Vec::new();
     // Exporting the whole state per batch makes a million keys take
     // minutes: the exporting counter runs the first two sizes.
     for (plugin, sizes) in [
         ("counter.wasm", &[10, 10_000][..]),
         ("keyed_counter.wasm", &[10, 10_000, 1_000_000][..]),
     ] {
-        let mut base = None;
-        for &keys in sizes.iter().filter(|k| chosen(**k)) {
-            let file = input(dir.path(), n, keys);
-            let state = dir.path().join(format!("state-{plugin}-{keys}"));
-            let m = run(&b, plugin, &file, &state);
-            let (base, base_stop) = *base.get_or_insert((m.events_per_s, m.to_stop_per_s));
+        let sizes: Vec<usize> = sizes.iter().copied().filter(|&k| chosen(k)).collect();
+        let files: Vec<_> = sizes.iter().map(|&k| input(dir.path(), n, k)).collect();
+        // Per size, per round: the run, and its ratios to the round's first.
+        let mut runs: Vec<Vec<(Measured, f64, f64)>> = sizes.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            let mut base = None;
+            for (i, &keys) in sizes.iter().enumerate() {
+                let state = dir.path().join(format!("state-{plugin}-{keys}-{round}"));
+                let m = run(&b, plugin, &files[i], &state);
+                let (base, base_stop) = *base.get_or_insert((m.events_per_s, m.to_stop_per_s));
+                let ratios = (m.events_per_s / base, m.to_stop_per_s / base_stop);
+                runs[i].push((m, ratios.0, ratios.1));
+            }
+        }
+        for (i, &keys) in sizes.iter().enumerate() {
+            let of =
+                |f: &dyn Fn(&(Measured, f64, f64)) -> f64| median(runs[i].iter().map(f).collect());
             println!(
                 "| {plugin} | {keys} | {:.0} k | {:.0}% | {:.0} k | {:.0}% | {:.1} MB/s |",
-                m.events_per_s / 1e3,
-                100.0 * m.events_per_s / base,
-                m.to_stop_per_s / 1e3,
-                100.0 * m.to_stop_per_s / base_stop,
-                m.checkpoint_bytes_per_s / 1e6
+                of(&|r| r.0.events_per_s) / 1e3,
+                100.0 * of(&|r| r.1),
+                of(&|r| r.0.to_stop_per_s) / 1e3,
+                100.0 * of(&|r| r.2),
+                of(&|r| r.0.checkpoint_bytes_per_s) / 1e6
             );
-            std::fs::remove_file(&file).unwrap();
+            if rounds > 1 && i > 0 {
+                let each: Vec<String> = runs[i]
+                    .iter()
+                    .map(|r| format!("{:.0}%", 100.0 * r.1))
+                    .collect();
+                spread.push(format!(
+                    "{plugin}, {keys} keys, vs 10 keys by round: {}",
+                    each.join(", ")
+                ));
+            }
         }
+        for file in files {
+            std::fs::remove_file(file).unwrap();
+        }
+    }
+    for line in spread {
+        println!("\n{line}");
     }
     if !chosen(1_000_000) {
         return;
     }
     // Restore: what a worker that takes the partitions over reads.
-    let state = dir.path().join("state-keyed_counter.wasm-1000000");
+    let state = dir.path().join("state-keyed_counter.wasm-1000000-0");
     let (took, bytes) = b.tokio.block_on(async {
         let store = DirStore::open(&state).unwrap();
         let start = Instant::now();
