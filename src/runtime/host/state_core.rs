@@ -16,7 +16,7 @@
 //!   i32` then copies the reason (as much as fits) and returns its length.
 
 use super::super::core_module::ModuleState;
-use super::keyed::StateError;
+use super::keyed::{StateError, AHEAD};
 use wasmtime::{Caller, Linker};
 
 /// What a core module's call returns when refused.
@@ -140,9 +140,14 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
             let (data, st) = memory(&mut caller)?;
             let keys = &data[range(data, kp, kl)?];
             let answer = st.host.state_op(|s| {
+                let (state, keys) = (s.reachable()?, items(keys, false)?);
                 let mut answer = Vec::new();
-                for (key, _) in items(keys, false)? {
-                    match s.reachable()?.get(key) {
+                let mut ahead = keys.iter().skip(AHEAD);
+                for &(key, _) in &keys {
+                    if let Some((next, _)) = ahead.next() {
+                        state.prefetch(next);
+                    }
+                    match state.get(key) {
                         Some(v) => {
                             answer.extend_from_slice(&(v.len() as u32).to_le_bytes());
                             answer.extend_from_slice(v);
