@@ -177,10 +177,10 @@ fn main() {
                 100.0 * of(&|r| r.2),
                 of(&|r| r.0.checkpoint_bytes_per_s) / 1e6
             );
-            if rounds > 1 && i > 0 {
+            if rounds > 1 {
                 let each: Vec<String> = runs[i]
                     .iter()
-                    .map(|r| format!("{:.0}%", 100.0 * r.1))
+                    .map(|r| format!("{:.0}% ({:.0} k)", 100.0 * r.1, r.0.events_per_s / 1e3))
                     .collect();
                 spread.push(format!(
                     "{plugin}, {keys} keys, vs 10 keys by round: {}",
