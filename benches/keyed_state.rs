@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 #[path = "common/brokers.rs"]
 mod common;
-use common::{dist, Bench};
+use common::{dist, median, Bench};
 use weir::checkpoint::{CheckpointStore, DirStore};
 use weir::config::Pipeline;
 use weir::pipeline::{Endpoints, StartOptions};
@@ -38,17 +38,6 @@ fn rounds() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&r| r > 0)
         .unwrap_or(1)
-}
-
-/// The middle value (the mean of the two middle ones for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
 }
 
 fn events() -> usize {

@@ -1,6 +1,7 @@
 //! What a run of the broker throughput bench measures (rate, CPU, memory)
 //! and the table it prints.
 
+use crate::brokers::median;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -132,16 +133,6 @@ pub(crate) fn rounds(rows: usize) -> usize {
         .and_then(|r| r.parse().ok())
         .unwrap_or(rows)
         .max(1)
-}
-
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Medians over the rounds; each run is compared with each baseline's run

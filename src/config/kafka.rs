@@ -21,6 +21,16 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Properties(pub Vec<(String, String)>);
 
+impl Properties {
+    /// The value of property `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl fmt::Debug for Properties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
@@ -102,16 +112,27 @@ fn properties(w: &mut Walker, path: &str, t: &toml::Table) -> Properties {
                 continue;
             }
         };
-        match expand_env(&value) {
-            Ok(v) => out.push((k.clone(), v)),
-            Err(name) => w.problem(
-                &key,
-                format!("environment variable {name} is not set"),
-                format!("export {name} before starting weir"),
-            ),
+        if let Some(v) = expanded(w, &key, &value) {
+            out.push((k.clone(), v));
         }
     }
     Properties(out)
+}
+
+/// `value` with a whole-value `${NAME}` read from the environment; a
+/// problem at `key` when the variable is not set.
+fn expanded(w: &mut Walker, key: &str, value: &str) -> Option<String> {
+    match expand_env(value) {
+        Ok(v) => Some(v),
+        Err(name) => {
+            w.problem(
+                key,
+                format!("environment variable {name} is not set"),
+                format!("export {name} before starting weir"),
+            );
+            None
+        }
+    }
 }
 
 /// Replaces a whole-value `${NAME}` with the environment variable's value.
@@ -124,32 +145,17 @@ fn expand_env(value: &str) -> Result<String, String> {
 
 /// `source.instance`: a string, `${NAME}` read from the environment.
 fn instance(w: &mut Walker, t: &toml::Table) -> Option<String> {
-    let fix = "instance = \"${HOSTNAME}\" (a name unique to this worker, the same across restarts)";
-    match t.get("instance")? {
-        toml::Value::String(s) => match expand_env(s) {
-            Ok(v) if !v.is_empty() => Some(v),
-            Ok(_) => {
-                w.problem("source.instance", "empty", fix);
-                None
-            }
-            Err(name) => {
-                w.problem(
-                    "source.instance",
-                    format!("environment variable {name} is not set"),
-                    format!("export {name} before starting weir"),
-                );
-                None
-            }
-        },
-        other => {
-            w.problem(
-                "source.instance",
-                format!("expected a string, found {}", other.type_str()),
-                fix,
-            );
-            None
-        }
+    let value = w.string("source", t, "instance")?;
+    let value = expanded(w, "source.instance", &value)?;
+    if value.is_empty() {
+        w.problem(
+            "source.instance",
+            "empty",
+            "instance = \"${HOSTNAME}\" (a name unique to this worker, the same across restarts)",
+        );
+        return None;
     }
+    Some(value)
 }
 
 pub(super) fn kafka_source(w: &mut Walker, t: &toml::Table) -> Option<KafkaSource> {

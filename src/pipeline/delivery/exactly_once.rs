@@ -107,13 +107,10 @@ pub(in crate::pipeline) async fn run(
             "exactly-once needs a kafka source, sink and dead-letter sink".into(),
         ));
     };
-    let instance = from.instance.as_deref().or_else(|| {
-        from.properties
-            .0
-            .iter()
-            .find(|(k, _)| k == "group.instance.id")
-            .map(|(_, v)| v.as_str())
-    });
+    let instance = from
+        .instance
+        .as_deref()
+        .or_else(|| from.properties.get("group.instance.id"));
     let id = transactional_id(&pipeline.name, &from.group, instance);
     let producer = TransactionalProducer::new(to, &dead.topic, id)
         .await

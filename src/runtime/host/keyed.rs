@@ -11,7 +11,7 @@ pub const MAX_KEY: usize = 4 << 10;
 /// The largest value, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
 /// How many keys ahead a batch's lookups ask for memory.
-pub(crate) const AHEAD: usize = 8;
+const AHEAD: usize = 8;
 /// Default `state_max_bytes`: keys and values of one partition's state.
 pub const DEFAULT_STATE_MAX_BYTES: u64 = 256 << 20;
 
@@ -102,10 +102,23 @@ impl KeyedState {
         self.changed.get_or_insert_with(KeyedDelta::new);
     }
 
-    /// Asks for the memory a lookup of `key` reads first: a batch's
-    /// lookups that ask [`AHEAD`] keys ahead wait for memory about once.
-    pub fn prefetch(&self, key: &[u8]) {
-        self.live.prefetch(key);
+    /// The value under each of `keys`, handed to `each` in order. Each
+    /// lookup first asks for the memory of the lookup [`AHEAD`] keys
+    /// later, so a batch of keys the cache does not hold waits for memory
+    /// about once, not once per key.
+    pub fn get_each<'k, I>(&self, keys: I, mut each: impl FnMut(Option<&[u8]>))
+    where
+        I: IntoIterator<Item = &'k [u8]>,
+        I::IntoIter: Clone,
+    {
+        let keys = keys.into_iter();
+        let mut ahead = keys.clone().skip(AHEAD);
+        for key in keys {
+            if let Some(next) = ahead.next() {
+                self.live.prefetch(next);
+            }
+            each(self.live.get(key));
+        }
     }
 
     /// The value under `key`, with the call in progress's writes.

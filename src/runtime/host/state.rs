@@ -10,7 +10,7 @@
 
 use super::super::component::{bindings, ComponentState};
 use super::delta::KeyedDelta;
-use super::keyed::{KeyedState, StateError, AHEAD};
+use super::keyed::{KeyedState, StateError};
 use super::HostState;
 use wasmtime::component::{Linker, WasmList};
 use wasmtime::StoreContextMut;
@@ -129,15 +129,10 @@ pub(crate) fn add_to_component_linker(l: &mut Linker<ComponentState>) -> wasmtim
             let found = {
                 let access = &store.data().host.state;
                 access.reachable().map(|state| {
-                    let mut ahead = keys.iter().skip(AHEAD);
-                    keys.iter()
-                        .map(|k| {
-                            if let Some(next) = ahead.next() {
-                                state.prefetch(next.as_le_slice(&store));
-                            }
-                            state.get(k.as_le_slice(&store)).map(<[u8]>::to_vec)
-                        })
-                        .collect::<Vec<_>>()
+                    let mut found = Vec::with_capacity(keys.len());
+                    let keys = keys.iter().map(|k| k.as_le_slice(&store));
+                    state.get_each(keys, |v| found.push(v.map(<[u8]>::to_vec)));
+                    found
                 })
             };
             Ok((found.map_err(|e| store.data_mut().host.refused(e)),))
@@ -171,8 +166,13 @@ impl bindings::weir::plugin::state::Host for ComponentState {
     }
 
     fn get_many(&mut self, keys: Vec<Vec<u8>>) -> Result<Vec<Option<Vec<u8>>>, String> {
-        self.host
-            .state_op(|s| keys.iter().map(|k| s.get(k)).collect())
+        self.host.state_op(|s| {
+            let mut found = Vec::with_capacity(keys.len());
+            let keys = keys.iter().map(Vec::as_slice);
+            s.reachable()?
+                .get_each(keys, |v| found.push(v.map(<[u8]>::to_vec)));
+            Ok(found)
+        })
     }
 
     fn set(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {

@@ -16,7 +16,7 @@
 //!   i32` then copies the reason (as much as fits) and returns its length.
 
 use super::super::core_module::ModuleState;
-use super::keyed::{StateError, AHEAD};
+use super::keyed::StateError;
 use wasmtime::{Caller, Linker};
 
 /// What a core module's call returns when refused.
@@ -142,19 +142,13 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
             let answer = st.host.state_op(|s| {
                 let (state, keys) = (s.reachable()?, items(keys, false)?);
                 let mut answer = Vec::new();
-                let mut ahead = keys.iter().skip(AHEAD);
-                for &(key, _) in &keys {
-                    if let Some((next, _)) = ahead.next() {
-                        state.prefetch(next);
+                state.get_each(keys.iter().map(|&(key, _)| key), |v| match v {
+                    Some(v) => {
+                        answer.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        answer.extend_from_slice(v);
                     }
-                    match state.get(key) {
-                        Some(v) => {
-                            answer.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                            answer.extend_from_slice(v);
-                        }
-                        None => answer.extend_from_slice(&NONE.to_le_bytes()),
-                    }
-                }
+                    None => answer.extend_from_slice(&NONE.to_le_bytes()),
+                });
                 Ok(answer)
             });
             let Ok(answer) = answer else {

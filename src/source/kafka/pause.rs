@@ -11,6 +11,7 @@
 //! drops what librdkafka had fetched ahead; a partition resumes at the
 //! message after the last one weir read.
 
+use crate::config::Properties;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::TopicPartitionList;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +26,10 @@ const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long a chunk waits for room before the source pauses, for the
 /// consumer's `properties` (which may set `max.poll.interval.ms`).
-pub fn pause_after(properties: &[(String, String)]) -> Duration {
+pub fn pause_after(properties: &Properties) -> Duration {
     let interval = properties
-        .iter()
-        .find(|(k, _)| k == "max.poll.interval.ms")
-        .and_then(|(_, v)| v.trim().parse().ok())
+        .get("max.poll.interval.ms")
+        .and_then(|v| v.trim().parse().ok())
         .map_or(DEFAULT_MAX_POLL_INTERVAL, Duration::from_millis);
     (interval / 3).min(PAUSE_AFTER)
 }
@@ -77,13 +77,17 @@ pub fn pause<C: ConsumerContext>(consumer: &impl Consumer<C>, tpl: &TopicPartiti
 mod tests {
     use super::*;
 
-    fn props(v: &str) -> Vec<(String, String)> {
-        vec![("max.poll.interval.ms".into(), v.into())]
+    fn props(v: &str) -> Properties {
+        Properties(vec![("max.poll.interval.ms".into(), v.into())])
     }
 
     #[test]
     fn the_source_pauses_well_within_the_poll_interval() {
-        assert_eq!(pause_after(&[]), PAUSE_AFTER, "librdkafka's default 300 s");
+        assert_eq!(
+            pause_after(&Properties::default()),
+            PAUSE_AFTER,
+            "librdkafka's default 300 s"
+        );
         assert_eq!(pause_after(&props("3000")), Duration::from_secs(1));
         assert_eq!(pause_after(&props("600000")), PAUSE_AFTER);
         assert_eq!(pause_after(&props("junk")), PAUSE_AFTER);

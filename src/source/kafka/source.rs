@@ -210,7 +210,7 @@ impl KafkaSource {
             revocations,
             paused,
             on_revoke,
-            pause_after: pause::pause_after(&config.properties.0),
+            pause_after: pause::pause_after(&config.properties),
             restorer: None,
             subscribed: false,
         })
