@@ -81,7 +81,13 @@ impl HashIndex {
             return;
         }
         let slots = (self.slots.len() * 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
+        // Written, not allocated zeroed: a fresh zeroed page that the
+        // rehash below reads before it writes would fault twice, and the
+        // second fault (replacing the shared zero page) stops the other
+        // cores to flush their view of it.
+        let mut fresh = Vec::with_capacity(slots);
+        fresh.resize(slots, EMPTY);
+        let old = std::mem::replace(&mut self.slots, fresh);
         for slot in old.into_iter().filter(|&s| s != EMPTY) {
             self.put(slot);
         }
