@@ -6,7 +6,13 @@
 //! behind is reclaimed once it is half the buffer); an 8-byte index slot
 //! (the key's hash and its place) finds them. Growing moves 8-byte slots
 //! and reads no key, and no key costs an allocation.
-
+//!
+//! A write the worker's map marked as one of a key it did not hold
+//! ([`KeyedDelta::iter_marked`]) is not looked up: such a key is not among
+//! the changes unless a removal of it is, so while no removal was merged
+//! (and every delta came from one map) it is appended, unindexed. Its
+//! index slot is made when a lookup next needs the index, for all such
+//! keys at once. A state that grows by new keys builds no index at all.
 use crate::runtime::KeyedDelta;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -48,6 +54,15 @@ pub struct ChangedKeys {
     hasher: foldhash::fast::RandomState,
     /// Bytes of `bytes` no span points at.
     dead: usize,
+    /// `spans[..indexed]` are in `index`; the rest were appended unindexed.
+    indexed: usize,
+    /// The map whose writes of new keys were appended unindexed
+    /// ([`KeyedDelta::origin`]); 0 before the first.
+    origin: u64,
+    /// Whether a write of a new key may already be among the changes
+    /// (a removal was recorded, or deltas came from two maps): then every
+    /// write is looked up.
+    doubt: bool,
 }
 
 /// The table's hash of a 32-bit hash: its bits high (where the table
@@ -68,13 +83,13 @@ impl ChangedKeys {
         Self::default()
     }
 
-    /// No changes, with room for `keys` keys and `bytes` bytes of keys and
-    /// values without growing.
-    pub fn with_capacity(keys: usize, bytes: usize) -> Self {
+    /// No changes, with room for as many as `like` holds (and index
+    /// slots for as many as it indexed) without growing.
+    pub fn room_like(like: &ChangedKeys) -> Self {
         ChangedKeys {
-            bytes: Vec::with_capacity(bytes),
-            spans: Vec::with_capacity(keys),
-            index: HashTable::with_capacity(keys),
+            bytes: Vec::with_capacity(like.bytes()),
+            spans: Vec::with_capacity(like.len()),
+            index: HashTable::with_capacity(like.index.len()),
             ..Self::default()
         }
     }
@@ -105,6 +120,8 @@ impl ChangedKeys {
     /// Records that `key` now has `value` (`None`: removed); a later
     /// change wins over an earlier one.
     pub fn insert(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.doubt |= value.is_none();
+        self.index_appended();
         let h = self.hash(key);
         match self.find(h, key) {
             Some(i) => self.replace(i, value),
@@ -115,6 +132,8 @@ impl ChangedKeys {
     /// Records `key`'s `value` unless a change of the key is recorded: for
     /// an older change put back under newer ones.
     pub fn insert_older(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.doubt = true;
+        self.index_appended();
         let h = self.hash(key);
         if self.find(h, key).is_none() {
             self.push(h, key, value);
@@ -123,7 +142,51 @@ impl ChangedKeys {
 
     /// Merges a batch's writes, in order.
     pub fn merge(&mut self, delta: &KeyedDelta) {
-        for (k, v) in delta.iter() {
+        let origin = delta.origin();
+        if self.origin != origin {
+            // Marks speak of one map, seen from the first change on.
+            self.doubt |= origin == 0 || self.origin != 0 || !self.spans.is_empty();
+            self.origin = origin;
+        }
+        for (k, v, new) in delta.iter_marked() {
+            match v {
+                Some(v) if new && !self.doubt => {
+                    let span = self.append(k, Some(v));
+                    self.spans.push(span);
+                }
+                _ => self.insert(k, v),
+            }
+        }
+    }
+
+    /// Indexes the spans appended unindexed. Were a key among them twice
+    /// (which the marks rule out), every change is recorded again, each
+    /// looked up.
+    fn index_appended(&mut self) {
+        if self.indexed == self.spans.len() {
+            return;
+        }
+        self.index
+            .reserve(self.spans.len() - self.indexed, |&(h, _)| spread(h));
+        for i in self.indexed..self.spans.len() {
+            let key = self.key(self.spans[i]);
+            let h = self.hash(key);
+            if self.find(h, key).is_some() {
+                self.record_again();
+                return;
+            }
+            self.index
+                .insert_unique(spread(h), (h, i as u32), |&(h, _)| spread(h));
+            self.indexed = i + 1;
+        }
+    }
+
+    /// Records every change again, in order, each looked up.
+    fn record_again(&mut self) {
+        let old = std::mem::take(self);
+        self.hasher = old.hasher.clone();
+        self.doubt = true;
+        for (k, v) in old.iter() {
             self.insert(k, v);
         }
     }
@@ -146,6 +209,7 @@ impl ChangedKeys {
         self.spans.push(span);
         self.index
             .insert_unique(spread(h), (h, i), |&(h, _)| spread(h));
+        self.indexed = self.spans.len();
     }
 
     fn replace(&mut self, i: usize, value: Option<&[u8]>) {
@@ -185,9 +249,18 @@ impl ChangedKeys {
         self.dead = 0;
     }
 
-    /// The change recorded for `key`: `Some(None)` for a removal.
+    /// The change recorded for `key`: `Some(None)` for a removal. Keys
+    /// appended unindexed since the last lookup that needed the index are
+    /// searched one by one.
     pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        let appended = || {
+            self.spans[self.indexed..]
+                .iter()
+                .position(|&s| self.key(s) == key)
+                .map(|i| self.indexed + i)
+        };
         self.find(self.hash(key), key)
+            .or_else(appended)
             .map(|i| self.value(self.spans[i]))
     }
 
@@ -224,6 +297,8 @@ impl ChangedKeys {
         let old = std::mem::take(self);
         *self = ChangedKeys {
             hasher: old.hasher.clone(),
+            origin: old.origin,
+            doubt: old.doubt,
             ..ChangedKeys::default()
         };
         for (k, v) in old.iter() {
@@ -292,6 +367,90 @@ mod tests {
         let reversed: Vec<_> = c.iter().collect();
         let same: ChangedKeys = reversed.into_iter().rev().collect();
         assert_eq!(same, c, "equal in any order");
+    }
+
+    /// A delta of map `origin`: `(key, value, new to the map)` writes.
+    fn delta(origin: u64, writes: &[(&str, Option<&str>, bool)]) -> KeyedDelta {
+        let mut d = KeyedDelta::of(origin);
+        for &(k, v, new) in writes {
+            match (v, new) {
+                (Some(v), true) => d.push_new(k.as_bytes(), v.as_bytes()),
+                _ => d.push(k.as_bytes(), v.map(str::as_bytes)),
+            }
+        }
+        d
+    }
+
+    fn eager(deltas: &[&KeyedDelta]) -> ChangedKeys {
+        let mut c = ChangedKeys::new();
+        for d in deltas {
+            c.extend(d.iter());
+        }
+        c
+    }
+
+    #[test]
+    fn new_keys_are_appended_unindexed_and_indexed_when_a_lookup_needs_them() {
+        let growing = delta(3, &[("a", Some("1"), true), ("b", Some("1"), true)]);
+        let mut c = ChangedKeys::new();
+        c.merge(&growing);
+        assert_eq!((c.indexed, c.index.len()), (0, 0), "nothing looked up");
+        assert_eq!(c.get(b"b"), Some(Some(&b"1"[..])), "found unindexed");
+        let again = delta(3, &[("c", Some("1"), true), ("a", Some("2"), false)]);
+        c.merge(&again);
+        assert_eq!((c.indexed, c.index.len()), (3, 3));
+        assert_eq!(c, eager(&[&growing, &again]));
+        let order: Vec<_> = c.iter().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(order, [b"a", b"b", b"c"]);
+    }
+
+    #[test]
+    fn after_a_removal_or_from_another_map_every_write_is_looked_up() {
+        let removed = delta(
+            4,
+            &[
+                ("a", Some("1"), true),
+                ("a", None, false),
+                ("a", Some("2"), true),
+            ],
+        );
+        let mut c = ChangedKeys::new();
+        c.merge(&removed);
+        assert_eq!((c.len(), c.get(b"a")), (1, Some(Some(&b"2"[..]))));
+        assert!(c.doubt);
+        let first = delta(5, &[("k", Some("1"), true)]);
+        let other = delta(6, &[("k", Some("2"), true)]);
+        let mut c = ChangedKeys::new();
+        c.merge(&first);
+        c.merge(&other);
+        assert_eq!((c.len(), c.get(b"k")), (1, Some(Some(&b"2"[..]))));
+        let mut c = ChangedKeys::new();
+        c.insert_older(b"k", None);
+        c.merge(&first);
+        assert_eq!((c.len(), c.get(b"k")), (1, Some(Some(&b"1"[..]))));
+    }
+
+    #[test]
+    fn a_key_marked_new_twice_is_recorded_once() {
+        // The marks rule this out; were one wrong, the changes still hold
+        // each key once, with its last value, in first-change order.
+        let wrong = delta(
+            9,
+            &[
+                ("x", Some("1"), true),
+                ("y", Some("1"), true),
+                ("x", Some("2"), true),
+            ],
+        );
+        let mut c = ChangedKeys::new();
+        c.merge(&wrong);
+        c.insert(b"z", Some(b"3"));
+        let all: Vec<_> = c
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect();
+        let want = |k: &str, v: &str| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()));
+        assert_eq!(all, [want("x", "2"), want("y", "1"), want("z", "3")]);
     }
 
     #[test]

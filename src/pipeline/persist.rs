@@ -168,10 +168,7 @@ impl Persistence {
                 let room = c
                     .changes
                     .iter()
-                    .map(|(stage, keys)| {
-                        let room = ChangedKeys::with_capacity(keys.len(), keys.bytes());
-                        (stage.clone(), room)
-                    })
+                    .map(|(stage, keys)| (stage.clone(), ChangedKeys::room_like(keys)))
                     .collect();
                 let changes = std::mem::replace(&mut c.changes, Arc::new(room));
                 writes.push((partition, c.name.clone(), c.record.clone(), changes));

@@ -15,6 +15,12 @@ const AHEAD: usize = 8;
 /// Default `state_max_bytes`: keys and values of one partition's state.
 pub const DEFAULT_STATE_MAX_BYTES: u64 = 256 << 20;
 
+/// A new id for a map whose changes are tracked ([`KeyedDelta::origin`]).
+fn new_origin() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Why a state operation was refused; the plugin sees the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -97,9 +103,12 @@ impl KeyedState {
     }
 
     /// From now on, remembers which keys change (for persistence). Called
-    /// between calls, not during one.
+    /// between calls, not during one. The changes come from a map of an id
+    /// of its own ([`KeyedDelta::origin`]), and each write of a key the
+    /// map did not hold is marked as such.
     pub fn track_changes(&mut self) {
-        self.changed.get_or_insert_with(KeyedDelta::new);
+        self.changed
+            .get_or_insert_with(|| KeyedDelta::of(new_origin()));
     }
 
     /// The value under each of `keys`, handed to `each` in order. Each
@@ -182,8 +191,10 @@ impl KeyedState {
                 return Err(StateError::Full { would, max });
             }
             undo.push(key, old);
-            if let Some(changed) = changed {
-                changed.push(key, value);
+            match (changed, old, value) {
+                (Some(changed), None, Some(v)) => changed.push_new(key, v),
+                (Some(changed), _, _) => changed.push(key, value),
+                (None, _, _) => {}
             }
             Ok(())
         })?;
@@ -230,8 +241,13 @@ impl KeyedState {
         }
     }
 
-    /// Applies changes taken from another state (a restore).
+    /// Applies changes taken from another state (a restore). They are not
+    /// tracked: the changes tracked from here on come from a map of a new
+    /// id, since which keys it holds changed unseen.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>) {
+        if let Some(changed) = &mut self.changed {
+            changed.unmark(new_origin());
+        }
         for (k, v) in changes {
             let before = size(&k, self.live.get(&k));
             let after = size(&k, v.as_deref());
@@ -312,6 +328,39 @@ mod tests {
             last,
             Some((&b"a"[..], Some(&b"4"[..]))),
             "the last write counts"
+        );
+    }
+
+    #[test]
+    fn writes_of_keys_the_map_did_not_hold_are_marked() {
+        let mut s = KeyedState::new(1000);
+        s.track_changes();
+        s.put_many([
+            (&b"a"[..], Some(&b"1"[..])),
+            (b"a", Some(b"2")),
+            (b"a", None),
+            (b"a", Some(b"3")),
+            (b"gone", None),
+        ])
+        .unwrap();
+        s.commit();
+        let changes = s.take_changes();
+        let marks: Vec<_> = changes.iter_marked().map(|(_, _, new)| new).collect();
+        assert_eq!(marks, [true, false, false, true, false]);
+        let mut other = KeyedState::new(1000);
+        other.track_changes();
+        assert_ne!(changes.origin(), 0);
+        assert_ne!(
+            changes.origin(),
+            other.take_changes().origin(),
+            "one id per map"
+        );
+        s.apply([(b"b".to_vec(), Some(b"1".to_vec()))]);
+        s.put(b"c", Some(b"1")).unwrap();
+        assert_ne!(
+            s.take_changes().origin(),
+            changes.origin(),
+            "a restore renames the map"
         );
     }
 
