@@ -13,6 +13,7 @@
 //! (and every delta came from one map) it is appended, unindexed. Its
 //! index slot is made when a lookup next needs the index, for all such
 //! keys at once. A state that grows by new keys builds no index at all.
+
 use crate::runtime::KeyedDelta;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;

@@ -33,8 +33,8 @@ impl KeyedDelta {
         Self::default()
     }
 
-    /// No writes, with room for as many as `like` holds, of as many bytes.
-    /// The writes of the map `like`'s came from too.
+    /// No writes, with room for as many as `like` holds, of as many bytes,
+    /// for writes to the map `like`'s went to.
     pub fn sized_like(like: &KeyedDelta) -> Self {
         KeyedDelta {
             bytes: Vec::with_capacity(like.bytes.len()),

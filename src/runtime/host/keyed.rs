@@ -242,8 +242,8 @@ impl KeyedState {
     }
 
     /// Applies changes taken from another state (a restore). They are not
-    /// tracked: the changes tracked from here on come from a map of a new
-    /// id, since which keys it holds changed unseen.
+    /// tracked, and the map takes a new id ([`KeyedDelta::origin`]): which
+    /// keys it holds changed without a tracked write.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>) {
         if let Some(changed) = &mut self.changed {
             changed.unmark(new_origin());
