@@ -91,14 +91,19 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
          oc: i32|
          -> wasmtime::Result<i64> {
             let (data, st) = memory(&mut caller)?;
-            let key = data[range(data, kp, kl)?].to_vec();
-            let out = range(data, op, oc)?;
-            Ok(match st.host.state_op(|s| s.get(&key)) {
-                Err(_) => REFUSED,
-                Ok(None) => -1,
-                Ok(Some(v)) => {
+            let (key, out) = (range(data, kp, kl)?, range(data, op, oc)?);
+            let found = match st.host.state.reachable() {
+                Ok(state) => state.get(&data[key]),
+                Err(e) => {
+                    st.host.refused(e);
+                    return Ok(REFUSED);
+                }
+            };
+            Ok(match found {
+                None => -1,
+                Some(v) => {
                     if v.len() <= out.len() {
-                        data[out.start..out.start + v.len()].copy_from_slice(&v);
+                        data[out.start..out.start + v.len()].copy_from_slice(v);
                     }
                     v.len() as i64
                 }
