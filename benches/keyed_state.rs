@@ -32,19 +32,22 @@ use weir::source::FileSource;
 
 const SHARDS: u32 = 4;
 
-fn rounds() -> usize {
-    std::env::var("WEIR_BENCH_ROUNDS")
+/// The positive number the environment variable `name` holds, else
+/// `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|&r| r > 0)
-        .unwrap_or(1)
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+fn rounds() -> usize {
+    env_count("WEIR_BENCH_ROUNDS", 1)
 }
 
 fn events() -> usize {
-    std::env::var("WEIR_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+    env_count("WEIR_BENCH_EVENTS", 1_000_000)
 }
 
 /// Whether `WEIR_BENCH_KEYS` (a comma-separated list; every size when

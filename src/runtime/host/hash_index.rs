@@ -26,6 +26,11 @@ fn home(hash: u32, slots: usize) -> usize {
     hash as usize & (slots - 1)
 }
 
+/// The slot of the entry at `place` under `hash`.
+fn slot_of(hash: u32, place: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(place + 1)
+}
+
 fn hash_of(slot: u64) -> u32 {
     (slot >> 32) as u32
 }
@@ -64,7 +69,7 @@ impl HashIndex {
     /// The slot that holds `place` under `hash`.
     fn slot(&self, hash: u32, place: u32) -> Option<usize> {
         let mask = self.slots.len().checked_sub(1)?;
-        let want = (u64::from(hash) << 32) | u64::from(place + 1);
+        let want = slot_of(hash, place);
         let mut i = home(hash, self.slots.len());
         loop {
             match self.slots[i] {
@@ -126,14 +131,14 @@ impl HashIndex {
     pub(super) fn insert(&mut self, hash: u32, place: u32) {
         assert!(place < u32::MAX, "fewer than 2^32 - 1 entries");
         self.grow();
-        self.put((u64::from(hash) << 32) | u64::from(place + 1));
+        self.put(slot_of(hash, place));
         self.len += 1;
     }
 
     /// The entry at `place` under `hash` is now at `to`.
     pub(super) fn moved(&mut self, hash: u32, place: u32, to: u32) {
         let i = self.slot(hash, place).expect("a moved entry is indexed");
-        self.slots[i] = (u64::from(hash) << 32) | u64::from(to + 1);
+        self.slots[i] = slot_of(hash, to);
     }
 
     /// Forgets the entry at `place` under `hash`: the slots after it that

@@ -92,22 +92,18 @@ pub(crate) fn add_to_core_linker(l: &mut Linker<ModuleState>) -> wasmtime::Resul
          -> wasmtime::Result<i64> {
             let (data, st) = memory(&mut caller)?;
             let (key, out) = (range(data, kp, kl)?, range(data, op, oc)?);
-            let found = match st.host.state.reachable() {
-                Ok(state) => state.get(&data[key]),
-                Err(e) => {
-                    st.host.refused(e);
-                    return Ok(REFUSED);
-                }
-            };
-            Ok(match found {
-                None => -1,
-                Some(v) => {
-                    if v.len() <= out.len() {
-                        data[out.start..out.start + v.len()].copy_from_slice(v);
+            let found = st.host.state_op(|s| {
+                Ok(match s.reachable()?.get(&data[key]) {
+                    None => -1,
+                    Some(v) => {
+                        if v.len() <= out.len() {
+                            data[out.start..out.start + v.len()].copy_from_slice(v);
+                        }
+                        v.len() as i64
                     }
-                    v.len() as i64
-                }
-            })
+                })
+            });
+            Ok(found.unwrap_or(REFUSED))
         },
     )?;
     l.func_wrap(
